@@ -1,0 +1,50 @@
+# keepwatch build, test, lint, fuzz and bench entry points. `make test` is what
+# CI runs (.ci/run); it installs what the test tiers need on a fresh machine.
+
+GO        ?= go
+BIN       := bin/keepwatch
+PKGS      := ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+FUZZTIME  ?= 60s
+STATICCHECK_VERSION ?= 2025.1.1
+export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build deps test unit lint fuzz fuzz-short bench corpus clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/keepwatch
+
+# deps installs the Debian packages and Go tools the test tiers need (root, apt-get).
+deps:
+	./deploy/test-deps.sh
+
+# test is the whole suite: lint, every tier (unit, network, kernel, e2e), a short fuzz pass.
+test: deps lint
+	$(GO) test -count=1 -timeout 25m $(PKGS)
+	$(MAKE) fuzz-short
+
+unit:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck $(PKGS)
+
+# fuzz runs every fuzz target for FUZZTIME each; fuzz-short is the pass make test runs.
+fuzz:
+	./deploy/fuzz.sh $(FUZZTIME)
+
+fuzz-short:
+	./deploy/fuzz.sh 5s
+
+bench:
+	./deploy/bench.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,2 @@
+// Package event defines the typed events every part of the engine reports: the observability contract.
+package event
