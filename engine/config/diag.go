@@ -14,6 +14,9 @@ type Pos struct {
 }
 
 func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
 	if p.Col > 0 {
 		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 	}
@@ -79,9 +82,17 @@ func (ds Diagnostics) Worst() Severity {
 	return w
 }
 
-// HasErrors reports whether any diagnostic is an error or worse: such a
-// config must not replace a running one.
-func (ds Diagnostics) HasErrors() bool { return ds.Worst() >= Error }
+// HasErrors reports whether any diagnostic is an error or fatal: such a
+// config must not replace a running one. Script-security findings are not
+// errors here: keepalived runs on with them (it disables the scripts concerned).
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == Error || d.Severity == Fatal {
+			return true
+		}
+	}
+	return false
+}
 
 // ExitCode maps diagnostics to keepalived -t's exit codes (reference §1.1):
 // 0 clean, 4 fatal, 5 errors or warnings, 6 script security.

@@ -1,0 +1,349 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// ValidateOptions carries what validation needs to know about the host.
+type ValidateOptions struct {
+	// InterfaceExists reports whether a network interface exists; nil skips
+	// the check (keepalived warns about missing interfaces, reference §1.1).
+	InterfaceExists func(name string) bool
+	// Stat is used for script-security checks; nil means os.Stat.
+	Stat func(path string) (os.FileInfo, error)
+}
+
+// Validate checks the rules keepalived applies once a whole config is read:
+// value ranges, cross-references between blocks, and per-instance
+// consistency. Front ends that reject bad values while parsing keep the
+// default in the model, so Validate does not report those twice.
+func Validate(c *Config, opts ValidateOptions) Diagnostics {
+	v := validator{c: c, opts: opts}
+	v.global()
+	v.instances()
+	v.syncGroups()
+	v.scripts()
+	v.virtualServers()
+	return v.ds
+}
+
+type validator struct {
+	c    *Config
+	opts ValidateOptions
+	ds   Diagnostics
+}
+
+func (v *validator) errf(pos Pos, kw, format string, args ...any) {
+	v.ds.Add(pos, Error, kw, format, args...)
+}
+
+func (v *validator) warnf(pos Pos, kw, format string, args ...any) {
+	v.ds.Add(pos, Warning, kw, format, args...)
+}
+
+func (v *validator) global() {
+	g := &v.c.Global
+	if g.VRRPVersion != 0 && g.VRRPVersion != 2 && g.VRRPVersion != 3 {
+		v.errf(g.Pos, "vrrp_version", "vrrp_version %d is invalid: must be 2 or 3", g.VRRPVersion)
+	}
+	if g.MulticastGroup4.IsValid() && (!g.MulticastGroup4.Is4() || !g.MulticastGroup4.IsMulticast()) {
+		v.errf(g.Pos, "vrrp_mcast_group4", "vrrp_mcast_group4 %s is not an IPv4 multicast address", g.MulticastGroup4)
+	}
+	if g.MulticastGroup6.IsValid() && (!g.MulticastGroup6.Is6() || !g.MulticastGroup6.IsMulticast()) {
+		v.errf(g.Pos, "vrrp_mcast_group6", "vrrp_mcast_group6 %s is not an IPv6 multicast address", g.MulticastGroup6)
+	}
+	if g.SMTPServer != "" && g.NotificationEmailFrom == "" && len(g.NotificationEmail) > 0 {
+		// keepalived defaults the sender to keepalived@<hostname>; say so.
+		v.warnf(g.Pos, "notification_email_from", "notification_email_from not set: mail is sent from keepalived@<hostname>")
+	}
+}
+
+// advertIntervalOK applies the per-version ranges: v2 whole seconds 1-255
+// (RFC 3768 §5.3.7), v3 centiseconds 1-4095 (RFC 9568 §5.2.7).
+func advertIntervalOK(version int, d time.Duration) error {
+	switch version {
+	case 2:
+		if d < time.Second || d > 255*time.Second || d%time.Second != 0 {
+			return fmt.Errorf("advert_int %v is invalid for VRRPv2: must be whole seconds from 1 to 255", d.Seconds())
+		}
+	case 3:
+		if d < 10*time.Millisecond || d > 40950*time.Millisecond {
+			return fmt.Errorf("advert_int %v is invalid for VRRPv3: must be from 0.01 to 40.95 seconds", d.Seconds())
+		}
+	}
+	return nil
+}
+
+func (v *validator) instances() {
+	type key struct {
+		ifname string
+		vrid   int
+		family int
+	}
+	names := map[string]Pos{}
+	vrids := map[key]string{}
+	scripts := map[string]bool{}
+	for _, s := range v.c.Scripts {
+		scripts[s.Name] = true
+	}
+	files := map[string]bool{}
+	for _, f := range v.c.TrackFiles {
+		files[f.Name] = true
+	}
+	procs := map[string]bool{}
+	for _, p := range v.c.TrackProcesses {
+		procs[p.Name] = true
+	}
+	for i := range v.c.Instances {
+		in := &v.c.Instances[i]
+		if prev, dup := names[in.Name]; dup {
+			v.errf(in.Pos, "vrrp_instance", "vrrp_instance %q is defined twice (first at %s)", in.Name, prev)
+		} else {
+			names[in.Name] = in.Pos
+		}
+		if in.Interface == "" && v.c.Global.DefaultInterface == "" {
+			v.errf(in.Pos, "interface", "vrrp_instance %q has no interface", in.Name)
+		}
+		if in.VRID < 1 || in.VRID > 255 {
+			v.errf(in.Pos, "virtual_router_id", "vrrp_instance %q: virtual_router_id %d is invalid: must be 1 to 255", in.Name, in.VRID)
+		}
+		if in.Priority < 1 || in.Priority > 255 {
+			v.errf(in.Pos, "priority", "vrrp_instance %q: priority %d is invalid: must be 1 to 255", in.Name, in.Priority)
+		}
+		ver := in.EffectiveVersion(&v.c.Global)
+		if in.Version != 0 && in.Version != 2 && in.Version != 3 {
+			v.errf(in.Pos, "version", "vrrp_instance %q: version %d is invalid: must be 2 or 3", in.Name, in.Version)
+		} else if err := advertIntervalOK(ver, in.AdvertInterval); err != nil {
+			v.errf(in.Pos, "advert_int", "vrrp_instance %q: %v", in.Name, err)
+		}
+		if in.PreemptDelay < 0 || in.PreemptDelay > 1000*time.Second {
+			v.errf(in.Pos, "preempt_delay", "vrrp_instance %q: preempt_delay %v is invalid: must be 0 to 1000 seconds", in.Name, in.PreemptDelay.Seconds())
+		}
+		if in.NoPreempt && in.InitialState == "MASTER" {
+			v.warnf(in.Pos, "nopreempt", "vrrp_instance %q: nopreempt will not work with initial state MASTER - clearing", in.Name)
+		}
+		if in.NoPreempt && in.Priority == 255 {
+			v.warnf(in.Pos, "nopreempt", "vrrp_instance %q: nopreempt is incompatible with priority 255 - clearing", in.Name)
+		}
+		if in.PreemptDelay > 0 && (in.NoPreempt || in.InitialState == "MASTER") {
+			v.warnf(in.Pos, "preempt_delay", "vrrp_instance %q: preempt_delay is incompatible with nopreempt and state MASTER - ignoring", in.Name)
+		}
+		if in.InitialState != "" && in.InitialState != "MASTER" && in.InitialState != "BACKUP" {
+			v.errf(in.Pos, "state", "vrrp_instance %q: state %q is invalid: must be MASTER or BACKUP", in.Name, in.InitialState)
+		}
+		fam := in.Family()
+		for _, a := range in.VIPs {
+			if (fam == 4) != a.Prefix.Addr().Is4() {
+				v.errf(a.Pos, "virtual_ipaddress", "vrrp_instance %q: address %s is not of the instance's family (the first VIP decides): use virtual_ipaddress_excluded for the other family", in.Name, a.Prefix.Addr())
+			}
+		}
+		if len(in.VIPs) == 0 && len(in.ExcludedVIPs) == 0 {
+			v.warnf(in.Pos, "virtual_ipaddress", "vrrp_instance %q: no VIP specified", in.Name)
+		}
+		if in.Auth != nil {
+			if ver == 3 {
+				v.warnf(in.Auth.Pos, "authentication", "vrrp_instance %q: authentication is not supported by VRRPv3 - ignoring", in.Name)
+			}
+			if in.Auth.Type != "PASS" && in.Auth.Type != "AH" {
+				v.errf(in.Auth.Pos, "auth_type", "vrrp_instance %q: auth_type %q is invalid: must be PASS or AH", in.Name, in.Auth.Type)
+			}
+		}
+		if fam != 0 && in.Interface != "" {
+			k := key{in.Interface, in.VRID, fam}
+			if other, dup := vrids[k]; dup && !in.Unicast() {
+				v.errf(in.Pos, "virtual_router_id", "vrrp_instance %q: VRID %d is already used by vrrp_instance %q on interface %s for the same family", in.Name, in.VRID, other, in.Interface)
+			} else {
+				vrids[k] = in.Name
+			}
+		}
+		for _, p := range in.UnicastPeers {
+			if fam != 0 && (fam == 4) != p.Addr.Is4() {
+				v.errf(p.Pos, "unicast_peer", "vrrp_instance %q: unicast_peer %s is not of the instance's family", in.Name, p.Addr)
+			}
+		}
+		if v.c.Global.Strict || (in.Strict != nil && *in.Strict) {
+			v.strict(in, ver)
+		}
+		v.trackRefs(in.Name, in.TrackScripts, scripts, "track_script", "vrrp_script")
+		v.trackRefs(in.Name, in.TrackFiles, files, "track_file", "track_file")
+		v.trackRefs(in.Name, in.TrackProcesses, procs, "track_process", "vrrp_track_process")
+		if v.opts.InterfaceExists != nil {
+			v.iface(in.Name, in.Interface, in.Pos)
+			for _, t := range in.TrackInterfaces {
+				v.iface(in.Name, t.Name, t.Pos)
+			}
+			for _, a := range in.VIPs {
+				if a.Dev != "" {
+					v.iface(in.Name, a.Dev, a.Pos)
+				}
+			}
+		}
+	}
+}
+
+func (v *validator) iface(inst, name string, pos Pos) {
+	if name != "" && !v.opts.InterfaceExists(name) {
+		v.warnf(pos, "interface", "interface %s for vrrp_instance %s doesn't exist", name, inst)
+	}
+}
+
+func (v *validator) trackRefs(inst string, refs []TrackRef, known map[string]bool, kw, what string) {
+	for _, r := range refs {
+		if !known[r.Name] {
+			v.warnf(r.Pos, kw, "vrrp_instance %q: %s %q is not defined by any %s - ignoring", inst, kw, r.Name, what)
+		}
+		if r.Weight != nil && (*r.Weight < -254 || *r.Weight > 254) {
+			v.errf(r.Pos, kw, "vrrp_instance %q: weight %d of %s %q is invalid: must be -254 to 254", inst, *r.Weight, kw, r.Name)
+		}
+	}
+}
+
+// strict applies vrrp_strict / strict_mode (reference §2.7).
+func (v *validator) strict(in *Instance, ver int) {
+	if len(in.VIPs) == 0 {
+		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode requires at least one VIP", in.Name)
+	}
+	if in.Unicast() {
+		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support unicast peers", in.Name)
+	}
+	if in.Auth != nil {
+		v.errf(in.Auth.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support authentication - ignoring", in.Name)
+	}
+	if in.PreemptDelay > 0 {
+		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support preempt_delay - ignoring", in.Name)
+	}
+	if in.Family() == 6 && ver == 2 {
+		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support VRRPv2 with IPv6", in.Name)
+	}
+	if in.InitialState == "MASTER" && in.Priority != 255 {
+		v.warnf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode: state MASTER only takes effect at priority 255 - starting as BACKUP", in.Name)
+	}
+}
+
+func (v *validator) syncGroups() {
+	known := map[string]string{}
+	for _, in := range v.c.Instances {
+		known[in.Name] = ""
+	}
+	for _, sg := range v.c.SyncGroups {
+		if len(sg.Members) == 0 {
+			v.errf(sg.Pos, "group", "vrrp_sync_group %q has no members", sg.Name)
+		}
+		for _, m := range sg.Members {
+			owner, ok := known[m]
+			switch {
+			case !ok:
+				v.warnf(sg.Pos, "group", "vrrp_sync_group %q: virtual router %s specified but not found - removing", sg.Name, m)
+			case owner != "":
+				v.errf(sg.Pos, "group", "vrrp_sync_group %q: vrrp_instance %s is already in vrrp_sync_group %q", sg.Name, m, owner)
+			default:
+				known[m] = sg.Name
+			}
+		}
+	}
+}
+
+func (v *validator) scripts() {
+	for _, s := range v.c.Scripts {
+		if s.Command == "" {
+			v.errf(s.Pos, "script", "vrrp_script %q has no script", s.Name)
+		}
+		if s.Weight < -253 || s.Weight > 253 {
+			v.errf(s.Pos, "weight", "vrrp_script %q: weight %d is invalid: must be -253 to 253", s.Name, s.Weight)
+		}
+		if s.Rise < 0 || s.Fall < 0 {
+			v.errf(s.Pos, "rise", "vrrp_script %q: rise and fall must be at least 1", s.Name)
+		}
+	}
+	if v.c.Global.EnableScriptSecurity {
+		v.scriptSecurity()
+	}
+}
+
+// scriptSecurity refuses scripts that a non-root user could change, as
+// keepalived does under enable_script_security (keepalived.conf(5) SCRIPTS).
+func (v *validator) scriptSecurity() {
+	stat := v.opts.Stat
+	if stat == nil {
+		stat = os.Stat
+	}
+	check := func(s *Script) {
+		if s == nil || len(s.Args) == 0 {
+			return
+		}
+		fi, err := stat(s.Args[0])
+		if err != nil {
+			return // a missing script is an environment problem, reported at run time
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			v.ds.Add(s.Pos, Security, "script", "unsafe permissions found for script '%s' - disabling", s.Args[0])
+		}
+	}
+	for i := range v.c.Scripts {
+		check(&v.c.Scripts[i])
+	}
+	for i := range v.c.Instances {
+		n := &v.c.Instances[i].Notify
+		for _, s := range []*Script{n.Master, n.Backup, n.Fault, n.Stop, n.Deleted, n.Any, n.MasterRxLowerPri} {
+			check(s)
+		}
+	}
+}
+
+func (v *validator) virtualServers() {
+	groups := map[string]bool{}
+	for _, g := range v.c.VSGroups {
+		groups[g.Name] = true
+	}
+	for i := range v.c.VirtualServers {
+		vs := &v.c.VirtualServers[i]
+		if vs.Group != "" && !groups[vs.Group] {
+			v.errf(vs.Pos, "virtual_server", "virtual_server group %q is not defined", vs.Group)
+		}
+		if vs.Quorum < 0 {
+			v.errf(vs.Pos, "quorum", "virtual_server: quorum %d is invalid", vs.Quorum)
+		}
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			if rs.Weight < 0 || rs.Weight > 65535 {
+				v.errf(rs.Pos, "weight", "real_server %s: weight %d is invalid: must be 0 to 65535", rs.Addr, rs.Weight)
+			}
+			for k := range rs.Checkers {
+				v.checker(&rs.Checkers[k])
+			}
+		}
+	}
+}
+
+func (v *validator) checker(c *Checker) {
+	switch c.Type {
+	case HTTPGet, SSLGet:
+		if c.HTTP == nil || len(c.HTTP.URLs) == 0 {
+			v.errf(c.Pos, "url", "%s has no url", c.Type)
+			return
+		}
+		for _, u := range c.HTTP.URLs {
+			if u.Path == "" {
+				v.errf(u.Pos, "path", "%s url has no path", c.Type)
+			}
+		}
+	case MiscCheck:
+		if c.Misc == nil || c.Misc.Path.Command == "" {
+			v.errf(c.Pos, "misc_path", "MISC_CHECK has no misc_path")
+		}
+	case FileCheck:
+		if c.File == nil || c.File.TrackFile == "" {
+			v.errf(c.Pos, "track_file", "FILE_CHECK has no track_file")
+			return
+		}
+		found := false
+		for _, f := range v.c.TrackFiles {
+			found = found || f.Name == c.File.TrackFile
+		}
+		if !found {
+			v.errf(c.Pos, "track_file", "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
+		}
+	}
+}
