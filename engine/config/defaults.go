@@ -41,8 +41,8 @@ var (
 // Family returns 4 or 6 from the instance's first VIP (reference §1.3: the
 // first VIP decides), or 0 when it has none.
 func (in *Instance) Family() int {
-	for _, a := range in.VIPs {
-		if a.Prefix.Addr().Is4() {
+	if len(in.VIPs) > 0 {
+		if in.VIPs[0].Prefix.Addr().Is4() {
 			return 4
 		}
 		return 6
