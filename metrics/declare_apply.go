@@ -1,0 +1,138 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Declare creates the series of everything the configuration declares, so
+// they exist (at 0, or at their initial value) before the first event. Call
+// it at startup and after each successful reload: instances, scripts, and
+// virtual and real servers that are no longer declared lose their series;
+// those that remain keep their counters, as keepalived keeps its statistics
+// across a reload (reference §3.4).
+func (m *Metrics) Declare(d Declaration) {
+	m.declMu.Lock()
+	defer m.declMu.Unlock()
+	f := m.f
+
+	// VRRP instances, by name. A changed identity (vrid, interface,
+	// family) is a new instance for keepalived too (reference §0.7).
+	old := m.instances.snapshot()
+	next := make(map[string]*instance, len(d.Instances))
+	for _, di := range d.Instances {
+		if in, ok := old[di.Name]; ok && sameIdentity(in.decl, di) {
+			in.redeclare(m, di)
+			next[di.Name] = in
+			continue
+		}
+		if in, ok := old[di.Name]; ok {
+			in.deleteSeries(m)
+		}
+		next[di.Name] = m.newInstance(di)
+	}
+	for name, in := range old {
+		if _, ok := next[name]; !ok {
+			in.deleteSeries(m)
+		}
+	}
+	m.instances.update(func(cur map[string]*instance) {
+		clear(cur)
+		for k, v := range next {
+			cur[k] = v
+		}
+	})
+
+	// Tracked scripts.
+	oldScripts := m.scripts.snapshot()
+	m.scripts.update(func(cur map[string]*script) {
+		clear(cur)
+		for _, s := range d.Scripts {
+			if sc, ok := oldScripts[s.Name]; ok {
+				cur[s.Name] = sc
+				continue
+			}
+			cur[s.Name] = m.newScript(s)
+		}
+	})
+	for name := range oldScripts {
+		if _, ok := m.scripts.load(name); !ok {
+			deleteMatching(prometheus.Labels{lScript: name}, f.scriptUp, f.scriptRuns, f.scriptDuration)
+		}
+	}
+
+	// Virtual servers, their checkers and real servers.
+	wantVS := make(map[string]bool, len(d.VirtualServers))
+	wantRS := make(map[serverKey]bool)
+	wantProbe := make(map[probeKey]bool)
+	for _, vs := range d.VirtualServers {
+		wantVS[vs.Name] = true
+		_, existed := m.quorum.load(vs.Name)
+		q := m.quorumFor(vs.Name)
+		if !existed {
+			q.Set(1)
+		}
+		for _, c := range vs.Checkers {
+			wantProbe[probeKey{vs.Name, c}] = true
+			m.probeFor(vs.Name, c)
+		}
+		for _, rs := range vs.RealServers {
+			k := serverKey{vs.Name, rs.Name}
+			wantRS[k] = true
+			_, existed := m.servers.load(k)
+			s := m.serverFor(vs.Name, rs.Name)
+			if !existed {
+				s.up.Set(b2f(rs.Up))
+				w := rs.Weight
+				if !rs.Up {
+					w = 0
+				}
+				s.weight.Set(float64(w))
+			}
+		}
+	}
+	m.quorum.update(func(cur map[string]prometheus.Gauge) {
+		for vs := range cur {
+			if !wantVS[vs] {
+				delete(cur, vs)
+				f.quorumUp.DeleteLabelValues(vs)
+			}
+		}
+	})
+	m.servers.update(func(cur map[serverKey]*realServer) {
+		for k := range cur {
+			if !wantRS[k] {
+				delete(cur, k)
+				deleteMatching(prometheus.Labels{lVirtualServer: k.service, lRealServer: k.server}, f.realServerUp, f.realServerWeight)
+			}
+		}
+	})
+	m.probes.update(func(cur map[probeKey]*probe) {
+		for k := range cur {
+			if !wantProbe[k] {
+				delete(cur, k)
+				deleteMatching(prometheus.Labels{lVirtualServer: k.service, lChecker: k.checker}, f.probes, f.probeDuration, f.probeErrors)
+			}
+		}
+	})
+}
+
+func sameIdentity(a, b Instance) bool {
+	return a.Name == b.Name && a.VRID == b.VRID && a.Interface == b.Interface && famOrV4(a) == famOrV4(b)
+}
+
+func famOrV4(i Instance) uint8 {
+	if i.Family == 0 {
+		return 4
+	}
+	return uint8(i.Family)
+}
+
+type partialDeleter interface {
+	DeletePartialMatch(prometheus.Labels) int
+}
+
+func deleteMatching(l prometheus.Labels, vs ...partialDeleter) {
+	for _, v := range vs {
+		v.DeletePartialMatch(l)
+	}
+}

@@ -1,0 +1,169 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+const namespace = "keepwatch"
+
+// Label names. The VRRP instance is vrrp_instance, never instance or job:
+// Prometheus owns those (DESIGN.md §6).
+const (
+	lInstance      = "vrrp_instance"
+	lVRID          = "vrid"
+	lInterface     = "interface"
+	lFamily        = "family"
+	lState         = "state"
+	lFrom          = "from"
+	lTo            = "to"
+	lReason        = "reason"
+	lAddress       = "address"
+	lScript        = "script"
+	lFile          = "file"
+	lResult        = "result"
+	lChecker       = "checker"
+	lVirtualServer = "virtual_server"
+	lRealServer    = "real_server"
+	lOp            = "op"
+	lSink          = "sink"
+)
+
+// Result label values.
+const (
+	resultSuccess = "success"
+	resultFailure = "failure"
+)
+
+// identity is the label set that names a VRRP instance on every per-instance family.
+var identity = []string{lInstance, lVRID, lInterface, lFamily}
+
+func with(base []string, extra ...string) []string {
+	return append(append([]string(nil), base...), extra...)
+}
+
+// gapBuckets cover advert intervals from 50 ms (the fast VRRPv3 end) to a few
+// seconds: a gap near 3 intervals is a backup about to take over.
+var gapBuckets = []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 1.5, 2, 3, 4, 5, 10}
+
+// durationBuckets cover probe, script and reconcile durations.
+var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// families holds every event-driven metric family.
+type families struct {
+	// VRRP, per instance.
+	state             *prometheus.GaugeVec
+	priority          *prometheus.GaugeVec
+	effPriority       *prometheus.GaugeVec
+	masterPriority    *prometheus.GaugeVec
+	transitions       *prometheus.CounterVec
+	masterTransitions *prometheus.CounterVec
+	lastTransition    *prometheus.GaugeVec
+	sent              *prometheus.CounterVec
+	received          *prometheus.CounterVec
+	dropped           *prometheus.CounterVec
+	prioZeroSent      *prometheus.CounterVec
+	prioZeroReceived  *prometheus.CounterVec
+	masterDown        *prometheus.GaugeVec
+	advertInterval    *prometheus.GaugeVec
+	gap               *prometheus.HistogramVec
+	vipPresent        *prometheus.GaugeVec
+	garps             *prometheus.CounterVec
+	nas               *prometheus.CounterVec
+	globalDropped     *prometheus.CounterVec
+
+	// Tracking.
+	scriptUp       *prometheus.GaugeVec
+	scriptRuns     *prometheus.CounterVec
+	scriptDuration *prometheus.HistogramVec
+	interfaceUp    *prometheus.GaugeVec
+	fileValue      *prometheus.GaugeVec
+
+	// Checks and IPVS.
+	probes            *prometheus.CounterVec
+	probeDuration     *prometheus.HistogramVec
+	probeErrors       *prometheus.CounterVec
+	realServerUp      *prometheus.GaugeVec
+	realServerWeight  *prometheus.GaugeVec
+	quorumUp          *prometheus.GaugeVec
+	reconciles        *prometheus.CounterVec
+	reconcileDuration prometheus.Histogram
+	reconcileChanges  *prometheus.CounterVec
+	ipvsAvailable     prometheus.Gauge
+
+	// Agent.
+	buildInfo         *prometheus.GaugeVec
+	reloadSuccessful  prometheus.Gauge
+	reloadSuccessTime prometheus.Gauge
+	configLoads       *prometheus.CounterVec
+	notifyRuns        *prometheus.CounterVec
+	mails             *prometheus.CounterVec
+}
+
+func newFamilies() *families {
+	g := func(sub, name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Subsystem: sub, Name: name, Help: help}, labels)
+	}
+	c := func(sub, name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: sub, Name: name, Help: help}, labels)
+	}
+	h := func(sub, name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: sub, Name: name, Help: help, Buckets: buckets}, labels)
+	}
+	id := identity
+	return &families{
+		state:             g("vrrp", "state", "Current VRRP state of the instance: 1 for the state it is in, 0 for the others.", with(id, lState)...),
+		priority:          g("vrrp", "priority", "Configured (base) VRRP priority of the instance.", id...),
+		effPriority:       g("vrrp", "effective_priority", "Effective VRRP priority: base priority adjusted by tracked scripts, interfaces and files.", id...),
+		masterPriority:    g("vrrp", "master_priority", "Priority carried by the adverts of the master this instance last heard.", id...),
+		transitions:       c("vrrp", "transitions_total", "VRRP state transitions, by previous state, new state and reason.", with(id, lFrom, lTo, lReason)...),
+		masterTransitions: c("vrrp", "master_transitions_total", "Transitions to MASTER (RFC 8347 master-transitions).", id...),
+		lastTransition:    g("vrrp", "last_transition_timestamp_seconds", "Unix time of the last state transition of the instance.", id...),
+		sent:              c("vrrp", "adverts_sent_total", "VRRP advertisements sent (RFC 8347 advertisement-sent), once per advert whatever the number of unicast peers.", id...),
+		received:          c("vrrp", "adverts_received_total", "VRRP advertisements received and accepted (RFC 8347 advertisement-rcvd).", id...),
+		dropped:           c("vrrp", "adverts_dropped_total", "VRRP advertisements that failed a receive check, by reason; address_list adverts are counted here but still accepted.", with(id, lReason)...),
+		prioZeroSent:      c("vrrp", "priority_zero_sent_total", "Adverts with priority 0 sent: the master resigning (RFC 8347 priority-zero-pkts-sent).", id...),
+		prioZeroReceived:  c("vrrp", "priority_zero_received_total", "Adverts with priority 0 received: the peer master resigning (RFC 8347 priority-zero-pkts-rcvd).", id...),
+		masterDown:        g("vrrp", "master_down_interval_seconds", "Master_Down_Interval in force: how long a backup waits without adverts before taking over (RFC 9568 section 6.1).", id...),
+		advertInterval:    g("vrrp", "advert_interval_seconds", "Advertisement interval in force: the configured one, or as a VRRPv3 backup the master's.", id...),
+		gap:               h("vrrp", "advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses.", gapBuckets, id...),
+		vipPresent:        g("vrrp", "vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", with(id, lAddress)...),
+		garps:             c("vrrp", "gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses.", id...),
+		nas:               c("vrrp", "neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses.", id...),
+		globalDropped:     c("vrrp", "global_adverts_dropped_total", "VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.", lInterface, lFamily, lReason),
+
+		scriptUp:       g("track", "script_up", "1 if the last run of the tracked script succeeded, else 0.", lScript),
+		scriptRuns:     c("track", "script_runs_total", "Runs of a tracked script, by result.", lScript, lResult),
+		scriptDuration: h("track", "script_duration_seconds", "Duration of tracked script runs.", durationBuckets, lScript),
+		interfaceUp:    g("track", "interface_up", "1 if a tracked interface is up, else 0.", lInterface),
+		fileValue:      g("track", "file_value", "Last value read from a tracked file.", lFile),
+
+		probes:            c("check", "probes_total", "Health check probes of real servers, by virtual server, checker type and result.", lVirtualServer, lChecker, lResult),
+		probeDuration:     h("check", "probe_duration_seconds", "Duration of health check probes.", durationBuckets, lVirtualServer, lChecker),
+		probeErrors:       c("check", "probe_errors_total", "Failed health check probes by error class.", lVirtualServer, lChecker, lReason),
+		realServerUp:      g("", "real_server_up", "1 if the real server passes its health checks and is in the IPVS table, else 0.", lVirtualServer, lRealServer),
+		realServerWeight:  g("", "real_server_weight", "Weight the agent gives the real server in IPVS (0 while it is down and inhibit_on_failure is set).", lVirtualServer, lRealServer),
+		quorumUp:          g("", "virtual_server_quorum_up", "1 if the virtual server has its quorum of healthy real servers, else 0.", lVirtualServer),
+		reconciles:        c("ipvs", "reconciles_total", "Reconciliations of the desired IPVS table with the kernel, by result.", lResult),
+		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "ipvs", Name: "reconcile_duration_seconds", Help: "Duration of IPVS reconciliations.", Buckets: durationBuckets}),
+		reconcileChanges:  c("ipvs", "reconcile_changes_total", "Virtual and real servers added, changed or removed in the kernel by reconciliations.", lOp),
+		ipvsAvailable:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "ipvs", Name: "available", Help: "1 if the kernel's IPVS could be programmed at the last attempt, else 0."}),
+
+		buildInfo:         g("", "build_info", "Always 1; labels carry the version of the running keepwatch.", "version", "revision", "goversion"),
+		reloadSuccessful:  prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "config", Name: "last_reload_successful", Help: "1 if the last configuration load or reload succeeded, else 0."}),
+		reloadSuccessTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "config", Name: "last_reload_success_timestamp_seconds", Help: "Unix time of the last successful configuration load."}),
+		configLoads:       c("config", "loads_total", "Configuration loads and reloads, by result; a failed reload leaves the old configuration running.", lResult),
+		notifyRuns:        c("notify", "script_runs_total", "Notify script runs, by script and result.", lScript, lResult),
+		mails:             c("notify", "mails_total", "SMTP alerts, by result.", lResult),
+	}
+}
+
+// collectors lists every family for registration.
+func (f *families) collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		f.state, f.priority, f.effPriority, f.masterPriority, f.transitions, f.masterTransitions,
+		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
+		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.globalDropped,
+		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
+		f.probes, f.probeDuration, f.probeErrors, f.realServerUp, f.realServerWeight, f.quorumUp,
+		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,
+		f.buildInfo, f.reloadSuccessful, f.reloadSuccessTime, f.configLoads, f.notifyRuns, f.mails,
+	}
+}
