@@ -1,0 +1,560 @@
+package netif
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config tunes a VRRP socket. The zero value is keepalived's default.
+type Config struct {
+	// Group is the multicast group to join: 224.0.0.18 or ff02::12 when
+	// invalid (keepalived's vrrp_mcast_group4 / vrrp_mcast_group6).
+	Group netip.Addr
+	// NoJoin leaves the group unjoined, for an interface whose instances
+	// all use unicast peers.
+	NoJoin bool
+	// ReadBuffer sets SO_RCVBUF (keepalived's kernel_rx_buf_size); 0 keeps
+	// the kernel's default.
+	ReadBuffer int
+	// Unknown, if set, is called for packets whose VRID has no handler,
+	// after the Unknown counter is incremented (drop reason vrid_unknown).
+	Unknown Handler
+}
+
+// maxPacket is larger than any VRRP packet: 255 IPv6 addresses and the
+// 2.4.0 HMAC trailer fit in well under 9000 bytes (a jumbo frame).
+const maxPacket = 9216
+
+// Conn is a raw VRRP socket bound to one interface for one address family
+// (keepalived opens the same pair, reference §2.1). One goroutine reads it
+// (Run) and hands each packet to the handler of its VRID; any number of
+// goroutines may write to it.
+type Conn struct {
+	ifname    string
+	ifindex   int
+	v6        bool
+	group     netip.Addr
+	linkLocal atomic.Pointer[netip.Addr]
+
+	f  *os.File
+	rc syscall.RawConn
+
+	handlers [256]atomic.Pointer[handlerRef]
+	unknownH Handler
+	received atomic.Uint64
+	unknown  atomic.Uint64
+	short    atomic.Uint64
+
+	// Read state: only the Run goroutine touches it. It lives here, with
+	// readFn bound once, so that reading a packet allocates nothing.
+	running atomic.Bool
+	readFn  func(fd uintptr) bool
+	buf     []byte
+	roob    [32]uint64 // control messages, 8-byte aligned as cmsghdr requires
+	rname   unix.RawSockaddrInet6
+	riov    unix.Iovec
+	rmsg    unix.Msghdr
+	rn      int
+	rerr    syscall.Errno
+	pkt     Packet
+
+	// Write state, under wmu.
+	wmu     sync.Mutex
+	write4  func(fd uintptr) bool
+	write6  func(fd uintptr) bool
+	wpkt    []byte
+	wflags  int
+	wsa4    unix.SockaddrInet4
+	wname   unix.RawSockaddrInet6
+	wiov    unix.Iovec
+	wmsg    unix.Msghdr
+	woob    [8]uint64
+	werr    error
+	wclosed bool
+	closed  atomic.Bool
+}
+
+type handlerRef struct{ h Handler }
+
+var (
+	_ Sender    = (*Conn)(nil)
+	_ Registrar = (*Conn)(nil)
+)
+
+// ListenIPv4 opens the IPv4 VRRP socket of an interface. The socket takes
+// complete IP packets to send (IP_HDRINCL: keepalived builds the header
+// itself, TTL 255 and TOS 0xc0, reference §2.1) and delivers them with the
+// IP header. Multicast loopback is off and only the joined group is
+// received (IP_MULTICAST_ALL=0), as in keepalived.
+func ListenIPv4(ifname string, cfg Config) (*Conn, error) {
+	return listen(ifname, false, cfg)
+}
+
+// ListenIPv6 opens the IPv6 VRRP socket of an interface. The kernel fills
+// in the checksum (IPV6_CHECKSUM at offset 6) over the IPv6 pseudo-header
+// (RFC 9568 §5.2.8); multicast leaves with hop limit 255 and traffic class
+// 0xc0; received packets carry their hop limit, traffic class and
+// destination.
+func ListenIPv6(ifname string, cfg Config) (*Conn, error) {
+	return listen(ifname, true, cfg)
+}
+
+func listen(ifname string, v6 bool, cfg Config) (*Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("netif: interface %q: %w", ifname, err)
+	}
+	c := &Conn{ifname: ifname, ifindex: ifi.Index, v6: v6, group: cfg.Group, unknownH: cfg.Unknown,
+		buf: make([]byte, maxPacket)}
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
+		if !c.group.IsValid() {
+			c.group = GroupIPv6
+		}
+		if !c.group.Is6() || c.group.Is4In6() {
+			return nil, fmt.Errorf("netif: group %s on %q: %w", c.group, ifname, ErrFamily)
+		}
+	} else {
+		if !c.group.IsValid() {
+			c.group = GroupIPv4
+		}
+		if !c.group.Is4() {
+			return nil, fmt.Errorf("netif: group %s on %q: %w", c.group, ifname, ErrFamily)
+		}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, ProtocolVRRP)
+	if err != nil {
+		return nil, fmt.Errorf("netif: raw socket on %q: %w", ifname, err)
+	}
+	if err := c.setup(fd, cfg); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netif: socket on %q: %w", ifname, err)
+	}
+	name := "vrrp4/" + ifname
+	if v6 {
+		name = "vrrp6/" + ifname
+		if ll, ok := linkLocal(ifi); ok {
+			c.linkLocal.Store(&ll)
+		}
+	}
+	c.f = os.NewFile(uintptr(fd), name)
+	if c.rc, err = c.f.SyscallConn(); err != nil {
+		c.f.Close()
+		return nil, fmt.Errorf("netif: socket on %q: %w", ifname, err)
+	}
+	c.readFn = c.recv
+	c.write4 = c.send4
+	c.write6 = c.send6
+	c.riov.Base = &c.buf[0]
+	c.riov.SetLen(len(c.buf))
+	c.rmsg.Name = (*byte)(unsafe.Pointer(&c.rname))
+	c.rmsg.Iov = &c.riov
+	c.rmsg.Iovlen = 1
+	c.rmsg.Control = (*byte)(unsafe.Pointer(&c.roob[0]))
+	return c, nil
+}
+
+func (c *Conn) setup(fd int, cfg Config) error {
+	type opt struct {
+		name       string
+		level, opt int
+		val        int
+	}
+	// SO_BINDTODEVICE: one socket per interface, as keepalived does, so a
+	// packet's interface is the socket's.
+	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.ifname); err != nil {
+		return fmt.Errorf("SO_BINDTODEVICE: %w", err)
+	}
+	var opts []opt
+	if c.v6 {
+		opts = []opt{
+			{"IPV6_CHECKSUM", unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 6},
+			{"IPV6_MULTICAST_HOPS", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255},
+			{"IPV6_MULTICAST_LOOP", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0},
+			{"IPV6_MULTICAST_ALL", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0},
+			{"IPV6_MULTICAST_IF", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, c.ifindex},
+			{"IPV6_TCLASS", unix.IPPROTO_IPV6, unix.IPV6_TCLASS, 0xc0},
+			{"IPV6_RECVHOPLIMIT", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1},
+			{"IPV6_RECVPKTINFO", unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1},
+			{"IPV6_RECVTCLASS", unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1},
+		}
+	} else {
+		opts = []opt{
+			{"IP_HDRINCL", unix.IPPROTO_IP, unix.IP_HDRINCL, 1},
+			{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0},
+			{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0},
+		}
+	}
+	if cfg.ReadBuffer > 0 {
+		opts = append(opts, opt{"SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.ReadBuffer})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.val); err != nil {
+			return fmt.Errorf("%s: %w", o.name, err)
+		}
+	}
+	if c.v6 {
+		if cfg.NoJoin {
+			return nil
+		}
+		mreq := &unix.IPv6Mreq{Multiaddr: c.group.As16(), Interface: uint32(c.ifindex)}
+		if err := unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq); err != nil {
+			return fmt.Errorf("join %s: %w", c.group, err)
+		}
+		return nil
+	}
+	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(c.ifindex)}); err != nil {
+		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
+	}
+	if cfg.NoJoin {
+		return nil
+	}
+	mreq := &unix.IPMreqn{Multiaddr: c.group.As4(), Ifindex: int32(c.ifindex)}
+	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
+		return fmt.Errorf("join %s: %w", c.group, err)
+	}
+	return nil
+}
+
+// linkLocal returns the first IPv6 link-local address of an interface.
+func linkLocal(ifi *net.Interface) (netip.Addr, bool) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if ok && ip.Is6() && !ip.Is4In6() && ip.IsLinkLocalUnicast() {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Interface is the name of the socket's interface.
+func (c *Conn) Interface() string { return c.ifname }
+
+// Ifindex is the index of the socket's interface.
+func (c *Conn) Ifindex() int { return c.ifindex }
+
+// Group is the multicast group the socket joined (or would have).
+func (c *Conn) Group() netip.Addr { return c.group }
+
+// LinkLocal is the interface's link-local address that IPv6 adverts leave
+// from, looked up again if it was missing when the socket was opened.
+func (c *Conn) LinkLocal() (netip.Addr, error) {
+	if p := c.linkLocal.Load(); p != nil {
+		return *p, nil
+	}
+	ifi, err := net.InterfaceByIndex(c.ifindex)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", c.ifname, err)
+	}
+	ll, ok := linkLocal(ifi)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", c.ifname, ErrNoLinkLocal)
+	}
+	c.linkLocal.Store(&ll)
+	return ll, nil
+}
+
+// Handle registers h for vrid, replacing any earlier handler; nil removes
+// it. It is safe to call while Run is reading.
+func (c *Conn) Handle(vrid uint8, h Handler) {
+	if h == nil {
+		c.handlers[vrid].Store(nil)
+		return
+	}
+	c.handlers[vrid].Store(&handlerRef{h: h})
+}
+
+// Stats returns the read loop's counters.
+func (c *Conn) Stats() Stats {
+	return Stats{Received: c.received.Load(), Unknown: c.unknown.Load(), Short: c.short.Load()}
+}
+
+// Close closes the socket; Run returns ErrClosed.
+func (c *Conn) Close() error {
+	c.closed.Store(true)
+	c.wmu.Lock()
+	c.wclosed = true
+	c.wmu.Unlock()
+	return c.f.Close()
+}
+
+// Run reads packets and hands each to its VRID's handler until ctx is done
+// (it returns ctx.Err()) or the socket is closed (ErrClosed). It reuses one
+// buffer: nothing is allocated per packet. Only one Run may be active.
+func (c *Conn) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("netif: Run called twice")
+	}
+	defer c.running.Store(false)
+	if err := c.f.SetReadDeadline(time.Time{}); err != nil {
+		return ErrClosed
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		err := c.rc.Read(c.readFn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if c.closed.Load() {
+				return ErrClosed
+			}
+			return fmt.Errorf("netif: read on %q: %w", c.ifname, err)
+		}
+		switch c.rerr {
+		case 0:
+		case unix.EBADF, unix.ENOTSOCK:
+			return ErrClosed
+		default:
+			// EINTR, ENOBUFS and the like are transient: keep reading.
+			continue
+		}
+		c.dispatch()
+	}
+}
+
+// recv is the body of one recvmsg(2), called by the runtime poller when
+// the socket is readable. It reports false to wait for readiness again.
+func (c *Conn) recv(fd uintptr) bool {
+	c.rmsg.Namelen = unix.SizeofSockaddrInet6
+	c.rmsg.SetControllen(len(c.roob) * 8)
+	c.rmsg.Flags = 0
+	n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.rmsg)), 0)
+	if e == unix.EAGAIN {
+		return false
+	}
+	c.rn, c.rerr = int(n), e
+	return true
+}
+
+func (c *Conn) dispatch() {
+	p := &c.pkt
+	b := c.buf[:c.rn]
+	if c.v6 {
+		if !c.parse6(p, b) {
+			c.short.Add(1)
+			return
+		}
+	} else if !parse4(p, b) {
+		c.short.Add(1)
+		return
+	}
+	p.Ifindex = c.ifindex
+	if len(p.VRRP) < 2 {
+		c.short.Add(1)
+		return
+	}
+	ref := c.handlers[p.VRRP[1]].Load()
+	if ref == nil {
+		c.unknown.Add(1)
+		if c.unknownH != nil {
+			c.unknownH.HandleVRRP(p)
+		}
+		return
+	}
+	c.received.Add(1)
+	ref.h.HandleVRRP(p)
+}
+
+// parse4 reads the IPv4 header a raw socket hands over with the payload.
+func parse4(p *Packet, b []byte) bool {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		return false
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < 20 || len(b) < ihl {
+		return false
+	}
+	p.TOS = b[1]
+	p.TTL = b[8]
+	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.IPHeader = b[:ihl]
+	p.VRRP = b[ihl:]
+	return true
+}
+
+// parse6 reads the source from the socket address and the hop limit,
+// traffic class and destination from the control messages.
+func (c *Conn) parse6(p *Packet, b []byte) bool {
+	if c.rname.Family != unix.AF_INET6 {
+		return false
+	}
+	p.Src = netip.AddrFrom16(c.rname.Addr)
+	p.Dst = netip.Addr{}
+	p.TTL, p.TOS = 0, 0
+	p.IPHeader = nil
+	p.VRRP = b
+	oob := unsafe.Slice((*byte)(unsafe.Pointer(&c.roob[0])), len(c.roob)*8)[:c.rmsg.Controllen]
+	hdr := unix.CmsgLen(0)
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			break
+		}
+		data := oob[hdr:l]
+		if h.Level == unix.IPPROTO_IPV6 {
+			switch h.Type {
+			case unix.IPV6_HOPLIMIT:
+				if len(data) >= 4 {
+					p.TTL = uint8(*(*int32)(unsafe.Pointer(&data[0])))
+				}
+			case unix.IPV6_TCLASS:
+				if len(data) >= 4 {
+					p.TOS = uint8(*(*int32)(unsafe.Pointer(&data[0])))
+				}
+			case unix.IPV6_PKTINFO:
+				if len(data) >= unix.SizeofInet6Pktinfo {
+					p.Dst = netip.AddrFrom16([16]byte(data[:16]))
+				}
+			}
+		}
+		next := unix.CmsgSpace(l - hdr)
+		if next > len(oob) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return true
+}
+
+// WriteIPv4 sends a complete IPv4 packet to the destination in its header.
+// Multicast goes out with MSG_DONTROUTE, as keepalived sends it; for
+// unicast peers the caller sends one packet per peer (reference §2.1).
+func (c *Conn) WriteIPv4(pkt []byte) error {
+	if c.v6 {
+		return ErrFamily
+	}
+	if len(pkt) < 20 || pkt[0]>>4 != 4 {
+		return fmt.Errorf("netif: send on %q: not an IPv4 packet (%d bytes)", c.ifname, len(pkt))
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return ErrClosed
+	}
+	c.wsa4.Addr = [4]byte(pkt[16:20])
+	c.wflags = 0
+	if pkt[16]&0xf0 == 0xe0 {
+		c.wflags = unix.MSG_DONTROUTE
+	}
+	c.wpkt = pkt
+	err := c.rc.Write(c.write4)
+	c.wpkt = nil
+	if err != nil {
+		return ErrClosed
+	}
+	if c.werr != nil {
+		return fmt.Errorf("netif: send to %s on %q: %w", netip.AddrFrom4(c.wsa4.Addr), c.ifname, c.werr)
+	}
+	return nil
+}
+
+func (c *Conn) send4(fd uintptr) bool {
+	err := unix.Sendto(int(fd), c.wpkt, c.wflags, &c.wsa4)
+	if err == unix.EAGAIN {
+		return false
+	}
+	c.werr = err
+	return true
+}
+
+// WriteIPv6 sends a VRRP message from src (invalid: the interface's
+// link-local address, RFC 9568 §5.1.2.1) to dst. The kernel adds the IPv6
+// header and the checksum. hopLimit 0 leaves the socket's: 255 for
+// multicast, the kernel default for unicast (keepalived sets a unicast hop
+// limit only when unicast_ttl is configured, reference §2.1).
+func (c *Conn) WriteIPv6(msg []byte, src, dst netip.Addr, hopLimit int) error {
+	if !c.v6 || !dst.Is6() || dst.Is4In6() {
+		return ErrFamily
+	}
+	if len(msg) == 0 {
+		return fmt.Errorf("netif: send on %q: empty message", c.ifname)
+	}
+	if !src.IsValid() {
+		ll, err := c.LinkLocal()
+		if err != nil {
+			return err
+		}
+		src = ll
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed {
+		return ErrClosed
+	}
+	c.wname = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
+		c.wname.Scope_id = uint32(c.ifindex)
+	}
+	oob := unsafe.Slice((*byte)(unsafe.Pointer(&c.woob[0])), len(c.woob)*8)
+	clear(oob)
+	// IPV6_PKTINFO picks the source address and the interface.
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	info := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	info.Addr = src.As16()
+	info.Ifindex = uint32(c.ifindex)
+	n := unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	if hopLimit > 0 {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[n]))
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT
+		h.SetLen(unix.CmsgLen(4))
+		*(*int32)(unsafe.Pointer(&oob[n+unix.CmsgLen(0)])) = int32(min(hopLimit, 255))
+		n += unix.CmsgSpace(4)
+	}
+	c.wiov.Base = &msg[0]
+	c.wiov.SetLen(len(msg))
+	c.wmsg = unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&c.wname)),
+		Namelen: unix.SizeofSockaddrInet6,
+		Iov:     &c.wiov,
+		Iovlen:  1,
+		Control: &oob[0],
+	}
+	c.wmsg.SetControllen(n)
+	err := c.rc.Write(c.write6)
+	c.wiov.Base = nil
+	if err != nil {
+		return ErrClosed
+	}
+	if c.werr != nil {
+		return fmt.Errorf("netif: send from %s to %s on %q: %w", src, dst, c.ifname, c.werr)
+	}
+	return nil
+}
+
+func (c *Conn) send6(fd uintptr) bool {
+	_, _, e := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&c.wmsg)), 0)
+	if e == unix.EAGAIN {
+		return false
+	}
+	c.werr = nil
+	if e != 0 {
+		c.werr = e
+	}
+	return true
+}
