@@ -1,0 +1,123 @@
+package script
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func writeScript(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "s.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRun(t *testing.T) {
+	ctx := context.Background()
+	if r := Run(ctx, Spec{Argv: []string{writeScript(t, "exit 0")}}); !r.OK() || r.Class() != "" {
+		t.Errorf("exit 0: %+v", r)
+	}
+	if r := Run(ctx, Spec{Argv: []string{writeScript(t, "exit 3")}}); r.OK() || r.ExitCode != 3 || r.Class() != "exit_code" {
+		t.Errorf("exit 3: %+v", r)
+	}
+	// Arguments reach the script as separate words, with no shell in between.
+	out := filepath.Join(t.TempDir(), "out")
+	s := writeScript(t, `printf '%s|' "$@" > `+out)
+	if r := Run(ctx, Spec{Argv: []string{s, "a b", "$HOME", "c"}}); !r.OK() {
+		t.Fatalf("args: %+v", r)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "a b|$HOME|c|" {
+		t.Errorf("argv seen by the script = %q", b)
+	}
+	if r := Run(ctx, Spec{Argv: []string{"/nonexistent/script"}}); r.OK() || r.Class() != "exec" {
+		t.Errorf("missing: %+v", r)
+	}
+}
+
+// TestRunTimeoutKillsGroup: a timeout ends the script and the children it
+// started, so a hung check cannot leave processes behind.
+func TestRunTimeoutKillsGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	s := writeScript(t, "sleep 30 & echo $! > "+pidFile+"\nwait")
+	r := Run(context.Background(), Spec{Argv: []string{s}, Timeout: 200 * time.Millisecond})
+	if !r.TimedOut || r.Class() != "timeout" {
+		t.Fatalf("want a timeout, got %+v", r)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, c := range string(b) {
+		if c >= '0' && c <= '9' {
+			pid = pid*10 + int(c-'0')
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		// The killed child is reparented and reaped by init; /proc/PID
+		// disappears (or shows a zombie) once it is dead.
+		st, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat"))
+		if err != nil || containsState(string(st), 'Z') {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d of the timed-out script is still running", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
+func containsState(stat string, st byte) bool {
+	for i := len(stat) - 1; i > 0; i-- {
+		if stat[i] == ')' && i+2 < len(stat) {
+			return stat[i+2] == st
+		}
+	}
+	return false
+}
+
+func TestCheckSecure(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root in CI")
+		}
+		t.Skip("needs root (files owned by root)")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.sh")
+	os.WriteFile(good, []byte("#!/bin/sh\n"), 0o755)
+	if err := CheckSecure(good); err != nil {
+		t.Errorf("root-owned 0755 script: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.sh")
+	os.WriteFile(bad, []byte("#!/bin/sh\n"), 0o777)
+	os.Chmod(bad, 0o777)
+	if err := CheckSecure(bad); !errors.Is(err, ErrInsecure) {
+		t.Errorf("world-writable script: %v, want ErrInsecure", err)
+	}
+	os.Chown(good, 1000, 1000)
+	if err := CheckSecure(good); !errors.Is(err, ErrInsecure) {
+		t.Errorf("script owned by uid 1000: %v, want ErrInsecure", err)
+	}
+}
