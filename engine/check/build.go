@@ -1,0 +1,174 @@
+package check
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+)
+
+// FromConfig builds the real servers to check from c's virtual servers
+// (sorry servers are not checked, as in keepalived), applying keepalived's
+// inheritance: checker settings default to the real server's, which default
+// to the virtual server's (reference §1.6, config.Checker.Resolved).
+// BFD_CHECK is skipped: keepwatch has no BFD.
+func FromConfig(c *config.Config) ([]RealServer, error) {
+	var out []RealServer
+	helo := c.Global.SMTPHeloName
+	if helo == "" {
+		helo = c.Global.RouterID
+	}
+	if helo == "" {
+		helo, _ = os.Hostname()
+	}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		svc := ServiceName(vs)
+		for k := range vs.RealServers {
+			rs := &vs.RealServers[k]
+			port := rs.Port
+			if port == 0 {
+				port = vs.Port
+			}
+			srv := RealServer{Service: svc, Target: netip.AddrPortFrom(rs.Addr, uint16(port)).String(), Weight: rs.Weight}
+			for n := range rs.Checkers {
+				ck := &rs.Checkers[n]
+				if ck.Type == config.BFDCheck {
+					continue
+				}
+				chk, err := newChecker(c, vs, rs, ck, port, helo)
+				if err != nil {
+					return nil, fmt.Errorf("virtual_server %s real_server %s %s: %w", svc, srv.Target, ck.Type, err)
+				}
+				srv.Checkers = append(srv.Checkers, chk)
+			}
+			out = append(out, srv)
+		}
+	}
+	return out, nil
+}
+
+func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServer, ck *config.Checker, port int, helo string) (Checker, error) {
+	d := ck.Resolved(rs, vs)
+	addr := ck.ConnectIP
+	if !addr.IsValid() {
+		addr = rs.Addr
+	}
+	if ck.ConnectPort != 0 {
+		port = ck.ConnectPort
+	}
+	alpha := vs.Alpha
+	if rs.Alpha != nil {
+		alpha = *rs.Alpha
+	}
+	if ck.Alpha != nil {
+		alpha = *ck.Alpha
+	}
+	t := Target{
+		Type:    ck.Type,
+		Addr:    netip.AddrPortFrom(addr, uint16(port)),
+		BindIf:  ck.BindIf,
+		FWMark:  ck.FWMark,
+		Timeout: d.ConnectTimeout,
+		HTTP:    ck.HTTP, Misc: ck.Misc, DNS: ck.DNS, UDP: ck.UDP, File: ck.File,
+	}
+	if ck.BindTo.IsValid() || ck.BindPort != 0 {
+		t.Bind = netip.AddrPortFrom(ck.BindTo, uint16(ck.BindPort))
+	}
+	t.Virtualhost = rs.Virtualhost
+	if t.Virtualhost == "" {
+		t.Virtualhost = vs.Virtualhost
+	}
+	t.HeloName = helo
+	if ck.SMTP != nil && ck.SMTP.HeloName != "" {
+		t.HeloName = ck.SMTP.HeloName
+	}
+	chk := Checker{Target: t, DelayLoop: d.DelayLoop, DelayBeforeRetry: d.DelayBeforeRetry,
+		Warmup: *d.Warmup, Retry: *d.Retry, Alpha: alpha}
+	switch ck.Type {
+	case config.MiscCheck:
+		// misc_timeout defaults to delay_loop; connect_timeout does not apply.
+		chk.Timeout = d.DelayLoop
+		if ck.Misc != nil && ck.Misc.Timeout > 0 {
+			chk.Timeout = ck.Misc.Timeout
+		}
+	case config.FileCheck:
+		if ck.File == nil {
+			return chk, fmt.Errorf("no track_file")
+		}
+		f := *ck.File
+		chk.TrackFile = f.TrackFile
+		for _, tf := range c.TrackFiles {
+			if tf.Name == f.TrackFile {
+				chk.TrackFile = tf.File
+				// FILE_CHECK without its own weight takes the track_file's
+				// (check_file.c file_end_handler).
+				if f.Weight == 0 {
+					f.Weight, f.Reverse = tf.Weight, tf.Reverse
+				}
+			}
+		}
+		chk.File = &f
+		// A file is known at once: no alpha, no retries, no warmup.
+		chk.Alpha, chk.Retry, chk.Warmup = false, 0, 0
+	}
+	if err := chk.Target.compile(); err != nil {
+		return chk, err
+	}
+	return chk, nil
+}
+
+// compile checks and pre-parses t's type-specific settings; NewTarget
+// callers that fill a Target by hand call it through Compile.
+func (t *Target) compile() error {
+	t.udpPattern, t.digests = nil, nil
+	if t.UDP != nil && t.UDP.ReplyPattern != "" {
+		p, err := ParsePattern(t.UDP.ReplyPattern)
+		if err != nil {
+			return err
+		}
+		t.udpPattern = p
+	}
+	if t.HTTP != nil {
+		for _, u := range t.HTTP.URLs {
+			if u.Digest == "" {
+				t.digests = append(t.digests, nil)
+				continue
+			}
+			b, err := hex.DecodeString(strings.TrimSpace(u.Digest))
+			if err != nil || len(b) != 16 {
+				return fmt.Errorf("url %q: digest %q is not 32 hex digits", u.Path, u.Digest)
+			}
+			t.digests = append(t.digests, b)
+		}
+	}
+	return nil
+}
+
+// Compile pre-parses t's type-specific settings (require_reply pattern,
+// url digests); call it after filling a Target by hand.
+func (t *Target) Compile() error { return t.compile() }
+
+// ServiceName is the name of vs in events, the form engine/ipvs keys use:
+// "ip:port/tcp", "fwmark:N/ipv4"; a virtual_server group is "group:NAME".
+func ServiceName(vs *config.VirtualServer) string {
+	switch {
+	case vs.Group != "":
+		return "group:" + vs.Group
+	case vs.FWMark != 0:
+		fam := "ipv4"
+		if vs.IPFamily == 6 {
+			fam = "ipv6"
+		}
+		return "fwmark:" + strconv.FormatUint(uint64(vs.FWMark), 10) + "/" + fam
+	}
+	proto := strings.ToLower(vs.Protocol)
+	if proto == "" {
+		proto = "tcp"
+	}
+	return netip.AddrPortFrom(vs.Addr.Unmap(), uint16(vs.Port)).String() + "/" + proto
+}

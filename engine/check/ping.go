@@ -1,0 +1,160 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// ErrPingUnreachable is the error of an echo answered by ICMP destination
+// unreachable.
+var ErrPingUnreachable = errors.New("icmp destination unreachable")
+
+// pingSeq numbers echo requests across probes so replies to an earlier,
+// timed-out probe are not taken for this one's.
+var pingSeq atomic.Uint32
+
+// ProbePing is PING_CHECK: one ICMP (or ICMPv6) echo request to t.Addr's
+// address; an echo reply carrying our identifier, sequence and token within
+// connect_timeout is up (keepalived check_ping.c). Like keepalived it uses an
+// unprivileged ICMP datagram socket when net.ipv4.ping_group_range allows;
+// otherwise, as root, a raw socket (on which the kernel also delivers
+// destination unreachable errors, counted as ReasonUnreachable).
+func ProbePing(ctx context.Context, t *Target) Result {
+	dst := t.Addr.Addr().Unmap()
+	if !dst.IsValid() {
+		return fail(ReasonConfig, errors.New("PING_CHECK without an address"))
+	}
+	dl := deadline(ctx, t)
+	dctx, cancel := context.WithDeadline(ctx, dl)
+	defer cancel()
+
+	v6 := dst.Is6()
+	bind := "0.0.0.0"
+	if v6 {
+		bind = "::"
+	}
+	if a := t.Bind.Addr(); a.IsValid() {
+		bind = a.String()
+	}
+	c, raw, err := listenICMP(v6, bind)
+	if err != nil {
+		return fail(ReasonConnect, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(dctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c.SetDeadline(dl)
+
+	id := int(rand.Uint32() & 0xffff)
+	seq := int(pingSeq.Add(1) & 0xffff)
+	token := make([]byte, 16)
+	for i := range token {
+		token[i] = byte(rand.Uint32())
+	}
+	var typ icmp.Type = ipv4.ICMPTypeEcho
+	proto := 1 // IANA protocol number, for icmp.ParseMessage
+	if v6 {
+		typ, proto = ipv6.ICMPTypeEchoRequest, 58
+	}
+	wm := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: token}}
+	wb, err := wm.Marshal(nil) // the kernel computes the ICMPv6 checksum
+	if err != nil {
+		return fail(ReasonConfig, err)
+	}
+	var to net.Addr = &net.UDPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	if raw {
+		to = &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	}
+	if _, err := c.WriteTo(wb, to); err != nil {
+		return failErr(dctx, err, ReasonConnect)
+	}
+	rb := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(rb)
+		if err != nil {
+			return failErr(dctx, err, ReasonIO)
+		}
+		if !sameIP(from, dst.AsSlice()) && !raw {
+			continue
+		}
+		m, err := icmp.ParseMessage(proto, rb[:n])
+		if err != nil {
+			continue
+		}
+		switch body := m.Body.(type) {
+		case *icmp.Echo:
+			if m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply {
+				continue
+			}
+			// A datagram socket's kernel rewrites the ID to the socket's
+			// port, so only a raw socket checks it.
+			if !sameIP(from, dst.AsSlice()) || body.Seq != seq || (raw && body.ID != id) || string(body.Data) != string(token) {
+				continue
+			}
+			return ok
+		case *icmp.DstUnreach:
+			if raw && quotesEcho(body.Data, v6, id, seq) {
+				return fail(ReasonUnreachable, fmt.Errorf("%w from %v", ErrPingUnreachable, from))
+			}
+		}
+	}
+}
+
+// listenICMP opens an ICMP datagram socket, or a raw one where the kernel
+// refuses datagram sockets to this group (ping_group_range).
+func listenICMP(v6 bool, bind string) (*icmp.PacketConn, bool, error) {
+	dgram, rawNet := "udp4", "ip4:icmp"
+	if v6 {
+		dgram, rawNet = "udp6", "ip6:ipv6-icmp"
+	}
+	c, err := icmp.ListenPacket(dgram, bind)
+	if err == nil {
+		return c, false, nil
+	}
+	if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EPROTONOSUPPORT) {
+		return nil, false, fmt.Errorf("icmp socket: %w", err)
+	}
+	c, rerr := icmp.ListenPacket(rawNet, bind)
+	if rerr != nil {
+		return nil, false, fmt.Errorf("icmp socket: %w (raw: %w)", err, rerr)
+	}
+	return c, true, nil
+}
+
+func sameIP(a net.Addr, ip net.IP) bool {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.IP.Equal(ip)
+	case *net.IPAddr:
+		return a.IP.Equal(ip)
+	}
+	return false
+}
+
+// quotesEcho reports whether the datagram quoted in an ICMP error (its IP
+// header, then at least 8 bytes of our ICMP header; RFC 792, RFC 4443 §3.1)
+// is our echo request.
+func quotesEcho(quoted []byte, v6 bool, id, seq int) bool {
+	hl := 40
+	if !v6 {
+		if len(quoted) < 20 {
+			return false
+		}
+		hl = int(quoted[0]&0x0f) * 4
+	}
+	if len(quoted) < hl+8 {
+		return false
+	}
+	h := quoted[hl:]
+	return int(h[4])<<8|int(h[5]) == id && int(h[6])<<8|int(h[7]) == seq
+}

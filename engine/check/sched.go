@@ -1,0 +1,392 @@
+package check
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/event"
+)
+
+// DefaultMaxConcurrent bounds the probes in flight at once when
+// Options.MaxConcurrent is zero: far above what 10,000 real servers at a
+// 1 s delay_loop need against healthy servers, so a burst of timeouts
+// delays probes instead of exhausting file descriptors.
+const DefaultMaxConcurrent = 4096
+
+// RealServer is one real server with its checkers, as the scheduler runs
+// them (FromConfig builds them from a config).
+type RealServer struct {
+	// Service and Target name it in events: "ip:port/proto" (or
+	// "fwmark:N/ipv4", "group:NAME") and "ip:port".
+	Service, Target string
+	// Weight is the configured weight.
+	Weight   int
+	Checkers []Checker
+}
+
+// Checker is one checker of a real server with its resolved scheduling.
+type Checker struct {
+	Target
+	DelayLoop        time.Duration
+	DelayBeforeRetry time.Duration
+	// Warmup spreads the first probe uniformly over [0, Warmup).
+	Warmup time.Duration
+	// Retry is how many failed retries, delay_before_retry apart, an up
+	// checker gets before it is declared down.
+	Retry int
+	// Alpha starts the checker down, so its real server is down until the
+	// checker first succeeds (keepalived `alpha`).
+	Alpha bool
+}
+
+// Options configure a Scheduler.
+type Options struct {
+	// Sink receives KindProbe and KindRealServer events; it is called from
+	// many goroutines at once and must be safe for that.
+	Sink event.Sink
+	// MaxConcurrent bounds the probes in flight (DefaultMaxConcurrent if 0).
+	// Probes beyond it wait in FIFO order, so none starves.
+	MaxConcurrent int
+	// Lateness, if set, is told for every probe how long after its
+	// scheduled time it started (a slot wait included).
+	Lateness func(time.Duration)
+	// Probers overrides the probe of a checker type (tests); nil entries
+	// fall back to Probers.
+	Probers map[config.CheckerType]Prober
+}
+
+// Scheduler runs the checkers of a set of real servers, each on its own
+// delay_loop, and tracks real-server health by keepalived's rules
+// (check_api.c, ipwrapper.c update_svr_checker_state): a real server is up
+// when all its checkers are up; a checker starts up (down with alpha),
+// goes down after its first failure plus Retry failed retries, and comes up
+// on one success. A checker never overlaps itself: its next probe is
+// scheduled when the last one ends, delay_loop later (delay_before_retry
+// while retrying), as keepalived's timer threads do.
+type Scheduler struct {
+	opts    Options
+	servers []*serverState
+	sem     chan struct{}
+
+	mu   sync.Mutex // guards queue
+	q    queue
+	wake chan struct{}
+	wg   sync.WaitGroup
+}
+
+type serverState struct {
+	RealServer
+	mu        sync.Mutex // guards everything below and the checkers' state
+	checkers  []*job
+	failed    int // checkers down
+	up        bool
+	weight    int // last emitted effective weight
+	dynamic   int // misc_dynamic weight, if hasDyn
+	hasDyn    bool
+	announced bool
+}
+
+// job is one checker's schedule and state.
+type job struct {
+	srv     *serverState
+	c       *Checker
+	probe   Prober
+	due     time.Time
+	index   int // in the queue; -1 when not queued
+	up      bool
+	hasRun  bool
+	retry   int // failed retries so far
+	contrib int // FILE_CHECK weight contribution
+	last    Result
+	lastAt  time.Time
+	lastD   time.Duration
+}
+
+// New returns a scheduler for servers. Run starts it.
+func New(servers []RealServer, opts Options) *Scheduler {
+	if opts.Sink == nil {
+		opts.Sink = event.Discard
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	s := &Scheduler{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), wake: make(chan struct{}, 1)}
+	for i := range servers {
+		srv := &serverState{RealServer: servers[i]}
+		for k := range srv.Checkers {
+			c := &srv.Checkers[k]
+			p := opts.Probers[c.Type]
+			if p == nil {
+				p = Probers[c.Type]
+			}
+			j := &job{srv: srv, c: c, probe: p, index: -1, up: !c.Alpha}
+			if !j.up {
+				srv.failed++
+			}
+			srv.checkers = append(srv.checkers, j)
+		}
+		srv.up = srv.failed == 0
+		srv.weight = srv.effectiveWeight()
+		s.servers = append(s.servers, srv)
+	}
+	return s
+}
+
+// Run probes until ctx is cancelled, then waits for the probes in flight
+// (which see ctx cancelled) and returns ctx's error. Before the first probe
+// it emits each real server's initial state as a KindRealServer event
+// (Reason "startup"), FILE_CHECKs already evaluated, since keepalived knows
+// a tracked file's value at start.
+func (s *Scheduler) Run(ctx context.Context) error {
+	now := time.Now()
+	s.mu.Lock()
+	for _, srv := range s.servers {
+		for _, j := range srv.checkers {
+			if j.c.Type == config.FileCheck {
+				s.apply(j, j.run(ctx), 0, false)
+				j.due = now.Add(j.c.DelayLoop)
+			} else {
+				j.due = now
+				if j.c.Warmup > 0 {
+					j.due = now.Add(rand.N(j.c.Warmup))
+				}
+			}
+			heap.Push(&s.q, j)
+		}
+		srv.mu.Lock()
+		srv.announced = true
+		srv.weight = srv.effectiveWeight()
+		s.emitServer(srv, event.ReasonStartup)
+		srv.mu.Unlock()
+	}
+	s.mu.Unlock()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		now := time.Now()
+		for len(s.q) > 0 && !s.q[0].due.After(now) {
+			j := heap.Pop(&s.q).(*job)
+			s.wg.Add(1)
+			go s.probe(ctx, j)
+		}
+		wait := time.Hour
+		if len(s.q) > 0 {
+			wait = s.q[0].due.Sub(now)
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			return ctx.Err()
+		case <-timer.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// probe runs one probe of j once a concurrency slot is free, applies the
+// result and queues j's next probe.
+func (s *Scheduler) probe(ctx context.Context, j *job) {
+	defer s.wg.Done()
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	start := time.Now()
+	if s.opts.Lateness != nil {
+		s.opts.Lateness(start.Sub(j.due))
+	}
+	r := j.run(ctx)
+	d := time.Since(start)
+	<-s.sem
+	if ctx.Err() != nil {
+		return // a probe cut short by shutdown says nothing about the server
+	}
+	next := s.apply(j, r, d, true)
+	j.due = time.Now().Add(next)
+	s.mu.Lock()
+	heap.Push(&s.q, j)
+	head := s.q[0] == j
+	s.mu.Unlock()
+	if head {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run calls the prober, turning a panic into a failure so one bad checker
+// cannot take the agent down.
+func (j *job) run(ctx context.Context) (r Result) {
+	if j.probe == nil {
+		return fail(ReasonConfig, fmt.Errorf("no prober for %s", j.c.Type))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r = fail(ReasonConfig, fmt.Errorf("%s probe panicked: %v", j.c.Type, p))
+		}
+	}()
+	return j.probe(ctx, &j.c.Target)
+}
+
+// apply records r for j, moves the checker and its real server by
+// keepalived's rules, emits the events and returns the delay to j's next
+// probe.
+func (s *Scheduler) apply(j *job, r Result, d time.Duration, emit bool) time.Duration {
+	srv := j.srv
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	j.last, j.lastAt, j.lastD = r, time.Now(), d
+	if emit {
+		s.opts.Sink.Emit(event.Event{Kind: event.KindProbe, Time: j.lastAt, Name: string(j.c.Type),
+			Service: srv.Service, Target: srv.Target, Addr: j.c.Addr.Addr(), OK: r.OK,
+			Duration: d, Reason: r.Reason, Err: r.Err})
+	}
+	if r.SetWeight {
+		switch j.c.Type {
+		case config.MiscCheck:
+			srv.dynamic, srv.hasDyn = r.Weight, true
+		case config.FileCheck:
+			j.contrib = r.Weight
+		}
+	}
+	if j.c.Type == config.FileCheck && !r.OK {
+		j.contrib = 0 // keepalived zeroes a faulted file's contribution
+	}
+
+	// The retry rules of keepalived's *_epilog functions (check_udp.c
+	// udp_epilog is the cleanest statement): an up checker that fails is
+	// retried Retry times delay_before_retry apart before it goes down; a
+	// down checker is simply probed again a delay_loop later.
+	delay := j.c.DelayLoop
+	switch {
+	case r.OK:
+		j.retry = 0
+		s.setChecker(j, true)
+	case (j.up || !j.hasRun) && j.retry >= j.c.Retry:
+		j.retry = 0
+		s.setChecker(j, false)
+	case j.up:
+		j.retry++
+		delay = j.c.DelayBeforeRetry
+	}
+	j.hasRun = true
+
+	if w := srv.effectiveWeight(); w != srv.weight && srv.announced {
+		srv.weight = w
+		s.emitServer(srv, "")
+	}
+	if delay <= 0 {
+		delay = time.Second
+	}
+	return delay
+}
+
+// setChecker moves j up or down and its real server with it; the caller
+// holds j.srv.mu.
+func (s *Scheduler) setChecker(j *job, up bool) {
+	if j.up == up {
+		return
+	}
+	j.up = up
+	srv := j.srv
+	if up {
+		srv.failed--
+	} else {
+		srv.failed++
+	}
+	if alive := srv.failed == 0; alive != srv.up {
+		srv.up = alive
+		if srv.announced {
+			srv.weight = srv.effectiveWeight()
+			s.emitServer(srv, "")
+		}
+	}
+}
+
+// effectiveWeight is the configured weight, or the last misc_dynamic one,
+// plus the FILE_CHECK contributions, within IPVS's range.
+func (srv *serverState) effectiveWeight() int {
+	w := srv.Weight
+	if srv.hasDyn {
+		w = srv.dynamic
+	}
+	for _, j := range srv.checkers {
+		w += j.contrib
+	}
+	return max(0, min(w, MaxWeight))
+}
+
+func (s *Scheduler) emitServer(srv *serverState, reason event.Reason) {
+	s.opts.Sink.Emit(event.Event{Kind: event.KindRealServer, Time: time.Now(), Service: srv.Service,
+		Target: srv.Target, OK: srv.up, Value: int64(srv.weight), Reason: reason})
+}
+
+// ServerStatus is a real server's state, for the status API.
+type ServerStatus struct {
+	Service, Target string
+	Up              bool
+	Weight          int
+	Checkers        []CheckerStatus
+}
+
+// CheckerStatus is one checker's state.
+type CheckerStatus struct {
+	Type     config.CheckerType
+	Addr     string
+	Up       bool
+	HasRun   bool
+	Reason   event.Reason // of the last probe; "" when it succeeded
+	Duration time.Duration
+	At       time.Time // when the last probe ended; zero before the first
+}
+
+// Status returns every real server's current state, in configuration order.
+func (s *Scheduler) Status() []ServerStatus {
+	out := make([]ServerStatus, 0, len(s.servers))
+	for _, srv := range s.servers {
+		srv.mu.Lock()
+		st := ServerStatus{Service: srv.Service, Target: srv.Target, Up: srv.up, Weight: srv.weight}
+		for _, j := range srv.checkers {
+			st.Checkers = append(st.Checkers, CheckerStatus{Type: j.c.Type, Addr: j.c.Addr.String(),
+				Up: j.up, HasRun: j.hasRun, Reason: j.last.Reason, Duration: j.lastD, At: j.lastAt})
+		}
+		srv.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// queue is a min-heap of jobs by due time: the next probe is found in
+// O(1) and rescheduled in O(log n), so 10,000 checkers cost one timer.
+type queue []*job
+
+func (q queue) Len() int           { return len(q) }
+func (q queue) Less(a, b int) bool { return q[a].due.Before(q[b].due) }
+func (q queue) Swap(a, b int) {
+	q[a], q[b] = q[b], q[a]
+	q[a].index, q[b].index = a, b
+}
+func (q *queue) Push(x any) {
+	j := x.(*job)
+	j.index = len(*q)
+	*q = append(*q, j)
+}
+func (q *queue) Pop() any {
+	old := *q
+	j := old[len(old)-1]
+	old[len(old)-1] = nil
+	j.index = -1
+	*q = old[:len(old)-1]
+	return j
+}
