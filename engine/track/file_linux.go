@@ -1,0 +1,121 @@
+package track
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+)
+
+// File watches a track_file with inotify and reports its numeric value
+// whenever the file is written, moved in or removed (a removed file counts
+// as 0), as keepalived does (vrrp_track.c process_inotify).
+type File struct {
+	Name string
+	Path string
+	// Init, when not nil, writes this value to the file at start if it does
+	// not exist (or always, with InitOverwrite): keepalived's init_file.
+	Init          *int
+	InitOverwrite bool
+	Sink          event.Sink
+	OnChange      func(State)
+}
+
+// ReadValue parses a track file as keepalived does: strtol with base 0 on
+// the first bytes, 0 on any error, clamped to [-254, 254].
+func ReadValue(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	if len(b) > 127 {
+		b = b[:127]
+	}
+	s := strings.TrimSpace(string(b))
+	// strtol stops at the first character that is not part of the number.
+	end := 0
+	for end < len(s) && (s[end] == '-' || s[end] == '+' || s[end] == 'x' || s[end] == 'X' ||
+		(s[end] >= '0' && s[end] <= '9') || (s[end] >= 'a' && s[end] <= 'f') || (s[end] >= 'A' && s[end] <= 'F')) {
+		end++
+	}
+	for ; end > 0; end-- {
+		if v, err := strconv.ParseInt(s[:end], 0, 64); err == nil {
+			return min(max(v, -254), 254)
+		}
+	}
+	return 0
+}
+
+// Run blocks until ctx is cancelled. It reports the initial value first.
+func (f *File) Run(ctx context.Context) error {
+	if f.Init != nil {
+		if _, err := os.Stat(f.Path); f.InitOverwrite || os.IsNotExist(err) {
+			if err := os.WriteFile(f.Path, []byte(strconv.Itoa(*f.Init)+"\n"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	dir, base := filepath.Split(f.Path)
+	if dir == "" {
+		dir = "."
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_MOVED_FROM|unix.IN_DELETE); err != nil {
+		return err
+	}
+	last := ReadValue(f.Path)
+	f.report(last)
+	buf := make([]byte, 4096)
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for ctx.Err() == nil {
+		// Poll with a short timeout so cancellation is noticed promptly.
+		n, err := unix.Poll(pfd, 200)
+		if err != nil && err != unix.EINTR {
+			return err
+		}
+		if n <= 0 {
+			continue
+		}
+		nr, err := unix.Read(fd, buf)
+		if err != nil || nr < unix.SizeofInotifyEvent {
+			continue
+		}
+		changed := false
+		for off := 0; off+unix.SizeofInotifyEvent <= nr; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+			name := strings.TrimRight(string(nameBytes), "\x00")
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if name == base {
+				changed = true
+			}
+		}
+		if changed {
+			if v := ReadValue(f.Path); v != last {
+				last = v
+				f.report(v)
+			}
+		}
+	}
+	return nil
+}
+
+func (f *File) report(v int64) {
+	if f.Sink != nil {
+		f.Sink.Emit(event.Event{Kind: event.KindFileValue, Time: time.Now(), Name: f.Name, Value: v})
+	}
+	if f.OnChange != nil {
+		f.OnChange(State{Known: true, Value: v})
+	}
+}

@@ -1,0 +1,77 @@
+package track
+
+import (
+	"context"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/script"
+)
+
+// Script runs a vrrp_script every Interval and reports when its state
+// changes: up after Rise consecutive successes, down after Fall consecutive
+// failures (a timeout is a failure), as keepalived's vrrp_script does.
+type Script struct {
+	Name     string
+	Spec     script.Spec // Spec.Timeout defaults to Interval
+	Interval time.Duration
+	Rise     int
+	Fall     int
+	// InitFail starts the script in the failed state instead of unknown.
+	InitFail bool
+	Sink     event.Sink
+	// OnChange is called from Run's goroutine when the state changes.
+	OnChange func(State)
+}
+
+// Run blocks until ctx is cancelled, running the script on its interval.
+func (s *Script) Run(ctx context.Context) {
+	rise, fall := max(s.Rise, 1), max(s.Fall, 1)
+	spec := s.Spec
+	if spec.Timeout == 0 {
+		spec.Timeout = s.Interval
+	}
+	sink := s.Sink
+	if sink == nil {
+		sink = event.Discard
+	}
+	known, up := s.InitFail, false
+	if s.InitFail && s.OnChange != nil {
+		s.OnChange(State{Known: true, Up: false})
+	}
+	okRun, failRun := 0, 0
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		r := script.Run(ctx, spec)
+		if ctx.Err() != nil {
+			return
+		}
+		sink.Emit(event.Event{Kind: event.KindScriptRun, Time: time.Now(), Name: s.Name, OK: r.OK(),
+			ExitCode: r.ExitCode, Duration: r.Duration, Reason: event.Reason(r.Class()), Err: r.Err})
+		if r.OK() {
+			okRun, failRun = okRun+1, 0
+			if (!known || !up) && okRun >= rise {
+				known, up = true, true
+				s.change(State{Known: true, Up: true})
+			}
+		} else {
+			failRun, okRun = failRun+1, 0
+			if (!known || up) && failRun >= fall {
+				known, up = true, false
+				s.change(State{Known: true, Up: false})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Script) change(st State) {
+	if s.OnChange != nil {
+		s.OnChange(st)
+	}
+}

@@ -1,0 +1,224 @@
+package track
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/event/eventtest"
+	"github.com/keepwatch/keepwatch/engine/script"
+)
+
+// states collects OnChange calls.
+type states struct {
+	mu  sync.Mutex
+	got []State
+	ch  chan State
+}
+
+func newStates() *states { return &states{ch: make(chan State, 100)} }
+
+func (s *states) on(st State) {
+	s.mu.Lock()
+	s.got = append(s.got, st)
+	s.mu.Unlock()
+	s.ch <- st
+}
+
+func (s *states) next(t *testing.T, within time.Duration) State {
+	t.Helper()
+	select {
+	case st := <-s.ch:
+		return st
+	case <-time.After(within):
+		t.Fatalf("no state change within %v", within)
+		return State{}
+	}
+}
+
+// TestScriptRiseFall drives a real script whose exit code is read from a
+// file: up after rise successes, down after fall failures, a timeout is a
+// failure, and every run is an event.
+func TestScriptRiseFall(t *testing.T) {
+	dir := t.TempDir()
+	codeFile := filepath.Join(dir, "code")
+	os.WriteFile(codeFile, []byte("0"), 0o644)
+	sh := filepath.Join(dir, "chk.sh")
+	os.WriteFile(sh, []byte("#!/bin/sh\n[ -f "+dir+"/hang ] && sleep 5\nexit $(cat "+codeFile+")\n"), 0o755)
+
+	rec := &eventtest.Recorder{}
+	st := newStates()
+	s := &Script{Name: "chk", Spec: script.Spec{Argv: []string{sh}}, Interval: 30 * time.Millisecond,
+		Rise: 2, Fall: 3, Sink: rec, OnChange: st.on}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	if got := st.next(t, 2*time.Second); !got.Known || !got.Up {
+		t.Fatalf("first change = %+v, want up", got)
+	}
+	if n := len(rec.Of(event.KindScriptRun)); n < 2 {
+		t.Errorf("up after %d runs, want rise=2", n)
+	}
+	before := len(rec.Of(event.KindScriptRun))
+	os.WriteFile(codeFile, []byte("1"), 0o644)
+	if got := st.next(t, 2*time.Second); got.Up {
+		t.Fatalf("want down, got %+v", got)
+	}
+	runs := rec.Of(event.KindScriptRun)[before:]
+	fails := 0
+	for _, e := range runs {
+		if !e.OK {
+			fails++
+			if e.ExitCode != 1 || e.Reason != "exit_code" {
+				t.Errorf("failed run event = %+v", e)
+			}
+		}
+	}
+	if fails != 3 {
+		t.Errorf("down after %d failures, want fall=3", fails)
+	}
+	// A hanging script times out (timeout defaults to the interval) and counts as failed.
+	os.WriteFile(codeFile, []byte("0"), 0o644)
+	if got := st.next(t, 2*time.Second); !got.Up {
+		t.Fatalf("want up again, got %+v", got)
+	}
+	os.WriteFile(filepath.Join(dir, "hang"), nil, 0o644)
+	if got := st.next(t, 3*time.Second); got.Up {
+		t.Fatalf("want down on timeouts, got %+v", got)
+	}
+	if _, ok := rec.Wait(time.Second, func(e event.Event) bool { return e.Kind == event.KindScriptRun && e.Reason == "timeout" }); !ok {
+		t.Error("no timeout run event")
+	}
+}
+
+func TestFileTracker(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "prio")
+	init := 7
+	st := newStates()
+	f := &File{Name: "f", Path: p, Init: &init, OnChange: st.on}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if got := st.next(t, time.Second); got.Value != 7 {
+		t.Fatalf("initial value %d, want init_file 7", got.Value)
+	}
+	os.WriteFile(p, []byte("-12\n"), 0o644)
+	if got := st.next(t, time.Second); got.Value != -12 {
+		t.Fatalf("after write: %d, want -12", got.Value)
+	}
+	// Moved in, as config management tools write files.
+	tmp := filepath.Join(dir, ".tmp")
+	os.WriteFile(tmp, []byte("0x10"), 0o644)
+	os.Rename(tmp, p)
+	if got := st.next(t, time.Second); got.Value != 16 {
+		t.Fatalf("after rename: %d, want 16", got.Value)
+	}
+	os.Remove(p)
+	if got := st.next(t, time.Second); got.Value != 0 {
+		t.Fatalf("after remove: %d, want 0", got.Value)
+	}
+}
+
+func TestReadValue(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]int64{"5": 5, " 42 \n": 42, "-3x": -3, "junk": 0, "1000": 254, "-999": -254, "0x1f": 31, "": 0} {
+		p := filepath.Join(dir, "v")
+		os.WriteFile(p, []byte(body), 0o644)
+		if got := ReadValue(p); got != want {
+			t.Errorf("ReadValue(%q) = %d, want %d", body, got, want)
+		}
+	}
+	if got := ReadValue(filepath.Join(dir, "missing")); got != 0 {
+		t.Errorf("missing file = %d", got)
+	}
+}
+
+// TestProcessTracker starts and stops real processes and watches the quorum.
+func TestProcessTracker(t *testing.T) {
+	st := newStates()
+	// A private copy of sleep with a unique name, so no other process matches.
+	bin := filepath.Join(t.TempDir(), "kwtracked")
+	sleepPath, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(sleepPath)
+	os.WriteFile(bin, b, 0o755)
+	p := &Process{Name: "p", Process: "kwtracked", Args: []string{"30"}, Quorum: 2, Interval: 20 * time.Millisecond, OnChange: st.on}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if got := st.next(t, time.Second); got.Up {
+		t.Fatalf("no processes yet: %+v", got)
+	}
+	var cmds []*exec.Cmd
+	for i := 0; i < 2; i++ {
+		c := exec.Command(bin, "30")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	defer func() {
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	if got := st.next(t, 2*time.Second); !got.Up {
+		t.Fatalf("two processes, quorum 2: %+v", got)
+	}
+	cmds[0].Process.Kill()
+	cmds[0].Wait()
+	if got := st.next(t, 2*time.Second); got.Up {
+		t.Fatalf("one process left, quorum 2: %+v", got)
+	}
+}
+
+func TestSet(t *testing.T) {
+	s := NewSet(100, []Ref{
+		{Kind: KindScript, Name: "chk", Weight: -30},
+		{Kind: KindInterface, Name: "eth1", Weight: 0},
+		{Kind: KindFile, Name: "f", Weight: 2},
+	})
+	// eth1 has weight 0 and has not reported: the instance waits in FAULT.
+	if p, fault := s.Priority(); p != 100 || !fault {
+		t.Fatalf("initial = %d, %v", p, fault)
+	}
+	s.Update(KindInterface, "eth1", State{Up: true})
+	s.Update(KindScript, "chk", State{Up: true})
+	if p, fault := s.Priority(); p != 100 || fault {
+		t.Fatalf("all up = %d, %v", p, fault)
+	}
+	s.Update(KindScript, "chk", State{Up: false})
+	s.Update(KindFile, "f", State{Value: 5})
+	if p, fault := s.Priority(); p != 80 || fault {
+		t.Fatalf("script down, file 5 = %d, %v; want 100-30+10", p, fault)
+	}
+	if s.Update(KindScript, "other", State{Up: true}) {
+		t.Error("Update of an untracked script must report false")
+	}
+	s.Update(KindInterface, "eth1", State{Up: false})
+	if _, fault := s.Priority(); !fault {
+		t.Fatal("weight-0 interface down must fault")
+	}
+	c := s.Contributions()
+	if len(c) != 3 || c[0].Delta != -30 || !c[1].Fault || c[2].Delta != 10 {
+		t.Errorf("contributions = %+v", c)
+	}
+}
