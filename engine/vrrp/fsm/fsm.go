@@ -204,7 +204,7 @@ func (m *Machine) fire(now time.Duration) {
 		switch t {
 		case &m.main:
 			if m.state == vrrp.StateMaster {
-				m.tickMaster(at)
+				m.tickMaster(at, now)
 			} else {
 				m.tickBackup(at)
 			}
@@ -212,7 +212,7 @@ func (m *Machine) fire(now time.Duration) {
 			m.garpDelay.stop()
 			m.gratuitous(m.cfg.GARP.MasterRepeat)
 		case &m.garpRefr:
-			m.garpRefr.set(at + m.cfg.GARP.MasterRefresh)
+			m.garpRefr.set(periodic(at, now, m.cfg.GARP.MasterRefresh))
 			m.gratuitous(m.cfg.GARP.MasterRefreshRepeat)
 		case &m.garpLower:
 			m.garpLower.stop()
@@ -300,9 +300,19 @@ func (m *Machine) becomeMaster(now time.Duration, reason event.Reason) {
 }
 
 // tickMaster: Adver_Timer fired; advertise at our own interval (RFC 9568 §6.4.3).
-func (m *Machine) tickMaster(at time.Duration) {
+func (m *Machine) tickMaster(at, now time.Duration) {
 	m.sendAdvert(m.prio)
-	m.main.set(at + m.cfg.AdvertInterval)
+	m.main.set(periodic(at, now, m.cfg.AdvertInterval))
+}
+
+// periodic is the next deadline of a timer that was due at at: on the same
+// grid when the driver is on time, else one period from now, so a driver that
+// wakes late gets one advert, not a burst.
+func periodic(at, now, period time.Duration) time.Duration {
+	if next := at + period; next > now {
+		return next
+	}
+	return now + period
 }
 
 // leaveMaster stops what only a master does and removes the VIPs.

@@ -141,7 +141,7 @@ func (s *sim) apply(r *router, i int, a Action) {
 		}
 		cfg := r.ms[i].Config()
 		for _, o := range s.routers {
-			if o == r || o.cut || (s.drop != nil && s.drop(r, o)) {
+			if o == r || o.cut || i >= len(o.ms) || (s.drop != nil && s.drop(r, o)) {
 				continue
 			}
 			d := delivery{at: s.now + s.delay, to: o, member: i,

@@ -1,0 +1,76 @@
+package fsm
+
+import (
+	"testing"
+	"time"
+)
+
+// steadyBackup is a started backup that has heard its master once.
+func steadyBackup(tb testing.TB) (*Machine, Input) {
+	m := newMachine(tb, conf(2, 100, 3, time.Second))
+	in := advert(addr(1), 150, time.Second)
+	m.Step(0, Input{Kind: InputStart})
+	m.Step(time.Second, in)
+	return m, in
+}
+
+// steadyMaster is a machine that has been master for a while.
+func steadyMaster(tb testing.TB) *Machine {
+	m := newMachine(tb, conf(1, 150, 3, time.Second))
+	m.Step(0, Input{Kind: InputStart})
+	for range 20 {
+		at, _ := m.NextDeadline()
+		m.Step(at, Input{})
+	}
+	return m
+}
+
+// TestSteadyStateAllocs: receiving an advert as backup and advertising as
+// master allocate nothing (DESIGN §9). Counts, not timings.
+func TestSteadyStateAllocs(t *testing.T) {
+	m, in := steadyBackup(t)
+	now := 2 * time.Second
+	if n := testing.AllocsPerRun(1000, func() {
+		now += time.Second
+		m.Step(now, in)
+	}); n != 0 {
+		t.Errorf("backup advert: %v allocs per Step, want 0", n)
+	}
+	mm := steadyMaster(t)
+	if n := testing.AllocsPerRun(1000, func() {
+		at, _ := mm.NextDeadline()
+		mm.Step(at, Input{})
+	}); n != 0 {
+		t.Errorf("master timer: %v allocs per Step, want 0", n)
+	}
+}
+
+func BenchmarkStepBackupAdvert(b *testing.B) {
+	m, in := steadyBackup(b)
+	now := 2 * time.Second
+	b.ReportAllocs()
+	for b.Loop() {
+		now += time.Second
+		m.Step(now, in)
+	}
+}
+
+func BenchmarkStepMasterTimer(b *testing.B) {
+	m := steadyMaster(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		at, _ := m.NextDeadline()
+		m.Step(at, Input{})
+	}
+}
+
+func BenchmarkStepMasterLowerPriority(b *testing.B) {
+	m := steadyMaster(b)
+	at, _ := m.NextDeadline()
+	in := advert(addr(2), 100, time.Second)
+	b.ReportAllocs()
+	for b.Loop() {
+		at += time.Microsecond
+		m.Step(at, in)
+	}
+}
