@@ -1,0 +1,323 @@
+package netif
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// System changes the kernel's addresses, routes, rules and links over
+// rtnetlink, in the network namespace it was opened in.
+type System struct {
+	h   *netlink.Handle
+	own bool
+}
+
+var (
+	_ Addresses = (*System)(nil)
+	_ Routes    = (*System)(nil)
+	_ Rules     = (*System)(nil)
+)
+
+// Open returns a System for the calling thread's network namespace.
+func Open() (*System, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netif: netlink: %w", err)
+	}
+	return &System{h: h, own: true}, nil
+}
+
+// OpenAt returns a System for the given network namespace.
+func OpenAt(ns netns.NsHandle) (*System, error) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netif: netlink: %w", err)
+	}
+	return &System{h: h, own: true}, nil
+}
+
+// Close releases the netlink socket.
+func (s *System) Close() {
+	if s.own {
+		s.h.Close()
+	}
+}
+
+func (s *System) link(name string) (netlink.Link, error) {
+	l, err := s.h.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("netif: interface %q: %w", name, err)
+	}
+	return l, nil
+}
+
+func isLinkNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf)
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func (a Address) netlink() *netlink.Addr {
+	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: int(a.Scope)}
+	if a.Peer.IsValid() {
+		na.Peer = ipNet(a.Peer)
+	}
+	if a.Prefix.Addr().Is4() {
+		switch {
+		case a.Broadcast.IsValid():
+			na.Broadcast = a.Broadcast.AsSlice()
+		case a.BroadcastAuto:
+			// netlink computes host-bits-all-ones when Broadcast is nil.
+		default:
+			// keepalived sets no broadcast unless asked; 0.0.0.0 tells
+			// netlink not to invent one.
+			na.Broadcast = net.IPv4zero.To4()
+		}
+	}
+	for _, f := range []struct {
+		on   bool
+		flag int
+	}{
+		{a.NoDAD, unix.IFA_F_NODAD},
+		{a.Home, unix.IFA_F_HOMEADDRESS},
+		{a.MngTmpAddr, unix.IFA_F_MANAGETEMPADDR},
+		{a.NoPrefixRoute, unix.IFA_F_NOPREFIXROUTE},
+		{a.AutoJoin, unix.IFA_F_MCAUTOJOIN},
+	} {
+		if f.on {
+			na.Flags |= f.flag
+		}
+	}
+	if a.HasPreferredLft {
+		na.PreferedLft = int(a.PreferredLft)
+		na.ValidLft = int(^uint32(0)) // forever
+	}
+	return na
+}
+
+// AddAddress adds an address. An address already present is not an error
+// (EEXIST), so a restarted agent can re-add its VIPs.
+func (s *System) AddAddress(a Address) error {
+	if !a.Prefix.IsValid() {
+		return fmt.Errorf("netif: add address: invalid prefix")
+	}
+	// iproute2's rule, which keepalived configs follow: a label names an
+	// alias of its interface ("eth0:vip").
+	if a.Label != "" && !strings.HasPrefix(a.Label, a.Dev) {
+		return fmt.Errorf("netif: add %s: label must start with the interface name", a)
+	}
+	l, err := s.link(a.Dev)
+	if err != nil {
+		return err
+	}
+	if err := s.h.AddrAdd(l, a.netlink()); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("netif: add %s: %w", a, err)
+	}
+	return nil
+}
+
+// RemoveAddress removes an address. An absent address (EADDRNOTAVAIL) or
+// interface is not an error.
+func (s *System) RemoveAddress(a Address) error {
+	l, err := s.h.LinkByName(a.Dev)
+	if isLinkNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("netif: interface %q: %w", a.Dev, err)
+	}
+	if err := s.h.AddrDel(l, a.netlink()); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("netif: remove %s: %w", a, err)
+	}
+	return nil
+}
+
+// HasAddress reports whether a's address is on a's interface, whatever its
+// prefix length or options.
+func (s *System) HasAddress(a Address) (bool, error) {
+	l, err := s.h.LinkByName(a.Dev)
+	if isLinkNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("netif: interface %q: %w", a.Dev, err)
+	}
+	_, ok, err := s.find(l, a.Prefix.Addr())
+	return ok, err
+}
+
+func (s *System) find(l netlink.Link, ip netip.Addr) (netlink.Addr, bool, error) {
+	fam := netlink.FAMILY_V4
+	if ip.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	addrs, err := s.h.AddrList(l, fam)
+	if err != nil {
+		return netlink.Addr{}, false, fmt.Errorf("netif: addresses of %q: %w", l.Attrs().Name, err)
+	}
+	for _, na := range addrs {
+		if got, ok := netip.AddrFromSlice(na.IP); ok && got.Unmap() == ip {
+			return na, true, nil
+		}
+	}
+	return netlink.Addr{}, false, nil
+}
+
+// RemoveStale removes those of want that are already on their interfaces
+// when the agent starts: VIPs left behind by a crashed earlier run, which
+// would otherwise make two hosts answer for them. It returns what it
+// removed. Addresses the config does not name are never touched.
+func (s *System) RemoveStale(want []Address) ([]Address, error) {
+	var removed []Address
+	var errs []error
+	for _, a := range want {
+		l, err := s.h.LinkByName(a.Dev)
+		if isLinkNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("netif: interface %q: %w", a.Dev, err))
+			continue
+		}
+		na, ok, err := s.find(l, a.Prefix.Addr())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		// Delete what is there (its own prefix length), not what the
+		// config says: a VIP whose mask changed in the config is stale too.
+		if err := s.h.AddrDel(l, &na); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("netif: remove stale %s: %w", a, err))
+			continue
+		}
+		removed = append(removed, a)
+	}
+	return removed, errors.Join(errs...)
+}
+
+func (s *System) route(r Route, del bool) (*netlink.Route, error) {
+	if !r.Dst.IsValid() {
+		return nil, fmt.Errorf("netif: route: invalid destination")
+	}
+	nr := &netlink.Route{Dst: ipNet(r.Dst.Masked()), Table: r.Table, Priority: r.Metric, Scope: netlink.Scope(r.Scope)}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	if r.Via.IsValid() {
+		nr.Gw = r.Via.AsSlice()
+	}
+	switch r.Type {
+	case RouteBlackhole:
+		nr.Type = unix.RTN_BLACKHOLE
+	case RouteUnreachable:
+		nr.Type = unix.RTN_UNREACHABLE
+	case RouteProhibit:
+		nr.Type = unix.RTN_PROHIBIT
+	default:
+		nr.Type = unix.RTN_UNICAST
+	}
+	if r.Dev != "" {
+		l, err := s.h.LinkByName(r.Dev)
+		if err != nil {
+			return nil, err
+		}
+		nr.LinkIndex = l.Attrs().Index
+	}
+	// iproute2's defaults, which keepalived's `ip route` syntax implies: a
+	// unicast route without a gateway is scope link; a delete without a
+	// scope matches any (nowhere is the wildcard).
+	if r.Scope == ScopeGlobal && r.Dst.Addr().Is4() {
+		switch {
+		case del:
+			nr.Scope = netlink.Scope(ScopeNowhere)
+		case r.Type == RouteUnicast && !r.Via.IsValid():
+			nr.Scope = netlink.SCOPE_LINK
+		}
+	}
+	return nr, nil
+}
+
+// AddRoute adds a route; one already present is not an error.
+func (s *System) AddRoute(r Route) error {
+	nr, err := s.route(r, false)
+	if err != nil {
+		return fmt.Errorf("netif: add route %s: %w", r, err)
+	}
+	if err := s.h.RouteAdd(nr); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("netif: add route %s: %w", r, err)
+	}
+	return nil
+}
+
+// RemoveRoute removes a route; one already gone (ESRCH) is not an error.
+func (s *System) RemoveRoute(r Route) error {
+	nr, err := s.route(r, true)
+	if isLinkNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("netif: remove route %s: %w", r, err)
+	}
+	if err := s.h.RouteDel(nr); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("netif: remove route %s: %w", r, err)
+	}
+	return nil
+}
+
+func (r Rule) netlink() *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = netlink.FAMILY_V4
+	if r.isIPv6() {
+		nr.Family = netlink.FAMILY_V6
+	}
+	if r.From.IsValid() {
+		nr.Src = ipNet(r.From.Masked())
+	}
+	if r.To.IsValid() {
+		nr.Dst = ipNet(r.To.Masked())
+	}
+	nr.Table = r.Table
+	if r.Priority != 0 {
+		nr.Priority = r.Priority
+	}
+	if r.FwMark != 0 {
+		nr.Mark = r.FwMark
+		if r.FwMask != 0 {
+			m := r.FwMask
+			nr.Mask = &m
+		}
+	}
+	return nr
+}
+
+// AddRule adds a policy-routing rule; one already present is not an error.
+func (s *System) AddRule(r Rule) error {
+	if r.Table == 0 {
+		return fmt.Errorf("netif: add rule %s: no table", r)
+	}
+	if err := s.h.RuleAdd(r.netlink()); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("netif: add rule %s: %w", r, err)
+	}
+	return nil
+}
+
+// RemoveRule removes a rule; one already gone (ENOENT) is not an error.
+func (s *System) RemoveRule(r Rule) error {
+	if err := s.h.RuleDel(r.netlink()); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("netif: remove rule %s: %w", r, err)
+	}
+	return nil
+}
