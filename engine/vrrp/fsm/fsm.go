@@ -180,6 +180,8 @@ func (m *Machine) Step(now time.Duration, in Input) []Action {
 	case InputSyncFault:
 		m.groupFault = true
 		m.enterFault(event.ReasonSyncGroup)
+	case InputSyncLowerPrio:
+		m.lowerPrioGratuitous(now)
 	case InputSyncFaultCleared:
 		m.groupFault = false
 		m.leaveFault(now, event.ReasonSyncGroup)
@@ -413,13 +415,19 @@ func (m *Machine) stepMaster(now time.Duration, a *Advert) {
 	if !m.cfg.LowerPrioNoAdvert {
 		m.sendAdvert(m.prio)
 	}
-	if g := m.cfg.GARP; g.LowerPrioRepeat > 0 {
+	m.lowerPrioGratuitous(now)
+	m.do(Action{Kind: ActionNotifyLowerPrio, Priority: a.Priority})
+}
+
+// lowerPrioGratuitous re-announces the VIPs after hearing a lower priority:
+// a burst now and another after garp_lower_prio_delay (reference §2.4).
+func (m *Machine) lowerPrioGratuitous(now time.Duration) {
+	if g := m.cfg.GARP; m.state == vrrp.StateMaster && g.LowerPrioRepeat > 0 {
 		m.gratuitous(g.LowerPrioRepeat)
 		if g.LowerPrioDelay > 0 {
 			m.garpLower.set(now + g.LowerPrioDelay)
 		}
 	}
-	m.do(Action{Kind: ActionNotifyLowerPrio, Priority: a.Priority})
 }
 
 // notePeer records the master we follow and reports a change.
@@ -464,6 +472,8 @@ func (m *Machine) leaveFault(now time.Duration, reason event.Reason) {
 	if m.state != vrrp.StateFault || m.ownFault || m.groupFault {
 		return
 	}
+	// keepalived forgets an adopted interval in FAULT (vrrp_state_leave_fault).
+	m.masterAdverInt = m.cfg.AdvertInterval
 	m.becomeBackup(now, reason)
 	m.ownerTakeover(now)
 }

@@ -292,3 +292,20 @@ func TestStringers(t *testing.T) {
 		t.Error("ActionKind.String")
 	}
 }
+
+func TestFaultForgetsAdoptedInterval(t *testing.T) {
+	m := newMachine(t, conf(2, 100, 3, time.Second))
+	m.Step(0, Input{Kind: InputStart})
+	m.Step(time.Second, advert(addr(1), 150, 200*time.Millisecond))
+	if got := m.MasterAdverInterval(); got != 200*time.Millisecond {
+		t.Fatalf("adopted %v, want 200ms", got)
+	}
+	m.Step(2*time.Second, Input{Kind: InputFault})
+	m.Step(3*time.Second, Input{Kind: InputFaultCleared})
+	if got := m.MasterAdverInterval(); got != time.Second {
+		t.Errorf("after FAULT: %v, want own 1s", got)
+	}
+	if at, _ := m.NextDeadline(); at != 3*time.Second+3609375*time.Microsecond {
+		t.Errorf("down timer at %v", at)
+	}
+}

@@ -57,7 +57,20 @@ func (g *Group) Step(now time.Duration, member int, in Input) []GroupAction {
 		}
 	}
 	if member >= 0 && member < len(g.ms) {
+		start := len(g.out)
 		g.collect(member, g.ms[member].Step(now, in))
+		// A master that heard a lower priority re-announces the VIPs of
+		// every member (keepalived vrrp_state_master_rx, reference §2.4).
+		for _, a := range g.out[start:] {
+			if a.Kind == ActionNotifyLowerPrio {
+				for i, m := range g.ms {
+					if i != member {
+						g.collect(i, m.Step(now, Input{Kind: InputSyncLowerPrio}))
+					}
+				}
+				break
+			}
+		}
 	}
 	// Each pass moves at least one member towards a fixed point; a few
 	// passes settle any group.

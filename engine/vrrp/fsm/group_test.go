@@ -128,3 +128,33 @@ func TestGroupStepOutOfRangeMember(t *testing.T) {
 		t.Errorf("%d members added VIPs, want 2", n)
 	}
 }
+
+func TestSyncGroupLowerPriorityReannouncesAll(t *testing.T) {
+	ms := make([]*Machine, 2)
+	for i, c := range pair(1, 150) {
+		ms[i] = newMachine(t, c)
+	}
+	g := NewGroup(ms...)
+	g.Step(0, 0, Input{Kind: InputStart})
+	g.Step(0, 1, Input{Kind: InputStart})
+	at, _ := g.NextDeadline()
+	g.Step(at, -1, Input{})
+	if ms[0].State() != vrrp.StateMaster || ms[1].State() != vrrp.StateMaster {
+		t.Fatalf("states %v %v, want master", ms[0].State(), ms[1].State())
+	}
+	var got []string
+	for _, a := range g.Step(at+time.Second/2, 0, advert(addr(2), 100, time.Second)) {
+		if a.Kind == ActionSendGratuitous || a.Kind == ActionSendAdvert {
+			got = append(got, a.Kind.String()+"/"+string(rune('0'+a.Member)))
+		}
+	}
+	want := []string{"send_advert/0", "send_gratuitous/0", "send_gratuitous/1"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}

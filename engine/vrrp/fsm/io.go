@@ -25,6 +25,7 @@ const (
 	InputSyncBackup       // Group: another member went BACKUP
 	InputSyncFault        // Group: another member is in FAULT
 	InputSyncFaultCleared // Group: no member is in FAULT any more
+	InputSyncLowerPrio    // Group: another member heard a lower priority; re-announce our VIPs too
 )
 
 var inputNames = [...]string{
@@ -39,6 +40,7 @@ var inputNames = [...]string{
 	InputSyncBackup:       "sync_backup",
 	InputSyncFault:        "sync_fault",
 	InputSyncFaultCleared: "sync_fault_cleared",
+	InputSyncLowerPrio:    "sync_lower_prio",
 }
 
 func (k InputKind) String() string {
