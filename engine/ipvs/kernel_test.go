@@ -1,0 +1,117 @@
+package ipvs
+
+// The kernel tier (DESIGN.md §8.3): this host's kernel has no IPVS, so
+// TestKernelTier builds this package's tests as a static binary, packs it
+// with busybox-static, ipvsadm and the ip_vs modules of the installed Debian
+// kernel into an initramfs, boots that kernel under qemu (TCG) and runs
+// itself inside with KEEPWATCH_VM=tier. The same test function is both
+// sides: on the host it boots the VM, in the VM it talks to the real IPVS.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/ipvs/internal/vm"
+)
+
+// vmModules are loaded in the guest: IPVS, every scheduler this kernel
+// builds (twos is not in Debian 6.1), and dummy for the test addresses.
+var vmModules = []string{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc",
+	"ip_vs_lblcr", "ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_fo", "ip_vs_ovf",
+	"ip_vs_mh", "dummy"}
+
+// vmNet is the guest's network: one dummy interface holding the virtual
+// addresses (192.0.2.0/24, 2001:db8:0:1::/64) and the real servers
+// (198.51.100.0/24, 2001:db8:0:2::/64), all documentation ranges.
+const vmNet = `
+ip link add kw0 type dummy
+ip link set kw0 up
+ip addr add 192.0.2.10/24 dev kw0
+ip addr add 198.51.100.1/24 dev kw0
+ip addr add 198.51.100.2/24 dev kw0
+ip -6 addr add 2001:db8:0:1::10/64 dev kw0 nodad
+ip -6 addr add 2001:db8:0:2::1/64 dev kw0 nodad
+`
+
+// bootSelf builds the test binary, boots it in a VM with KEEPWATCH_VM=mode
+// and the given test flags, and returns the console output between the
+// markers and whether the guest's test binary exited 0.
+func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration) (string, bool) {
+	tb.Helper()
+	version, vmlinuz, err := vm.FindKernel()
+	if err != nil {
+		tb.Fatal(err) // missing tools fail loudly, in CI and out
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "modprobe", "ldd", "/usr/sbin/ipvsadm", vm.Busybox} {
+		if _, err := exec.LookPath(tool); err != nil {
+			tb.Fatalf("kernel tier needs %s (make deps installs it): %v", tool, err)
+		}
+	}
+	dir := tb.TempDir()
+	bin := filepath.Join(dir, "ipvs.test")
+	build := exec.Command("go", "test", "-c", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("building the static test binary: %v\n%s", err, out)
+	}
+	testBin, err := os.ReadFile(bin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	script := vmNet + fmt.Sprintf("echo KWVM-BEGIN\nKEEPWATCH_VM=%s /ipvs.test %s\necho KWVM-EXIT $?\n", mode, flags)
+	img := vm.Image{
+		Version:  version,
+		Modules:  vmModules,
+		Binaries: []string{"/usr/sbin/ipvsadm"},
+		Files:    map[string][]byte{"ipvs.test": testBin},
+		Script:   script,
+	}
+	initrd := filepath.Join(dir, "initrd.cpio")
+	if err := vm.Build(img, initrd); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	out, err := vm.Boot(ctx, vmlinuz, initrd, 1024)
+	tb.Logf("guest ran %v", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		tb.Fatalf("%v\nconsole:\n%s", err, out)
+	}
+	_, body, found := strings.Cut(out, "KWVM-BEGIN")
+	if !found {
+		tb.Fatalf("guest never started the tests; console:\n%s", out)
+	}
+	m := regexp.MustCompile(`KWVM-EXIT (\d+)`).FindStringSubmatch(body)
+	if m == nil {
+		tb.Fatalf("guest test binary did not finish (crash or kernel panic); console:\n%s", out)
+	}
+	body, _, _ = strings.Cut(body, "KWVM-EXIT")
+	return body, m[1] == "0"
+}
+
+// TestKernelTier runs the in-VM IPVS tests (kernelTier) in a real kernel.
+func TestKernelTier(t *testing.T) {
+	if os.Getenv("KEEPWATCH_VM") == "tier" {
+		kernelTier(t)
+		return
+	}
+	if os.Getenv("KEEPWATCH_VM") != "" {
+		return // another mode's guest: nothing to do here
+	}
+	if testing.Short() && os.Getenv("CI") == "" {
+		t.Skip("boots a VM; not in -short")
+	}
+	out, ok := bootSelf(t, "tier", "-test.run=^TestKernelTier$ -test.v -test.count=1", 4*time.Minute)
+	t.Logf("guest output:\n%s", out)
+	if !ok || !strings.Contains(out, "--- PASS: TestKernelTier") {
+		t.Fatal("KERNEL TIER FAILED in the VM (see guest output above)")
+	}
+}

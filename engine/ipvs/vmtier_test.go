@@ -1,0 +1,402 @@
+package ipvs
+
+// These run inside the VM (KEEPWATCH_VM=tier), against the kernel's real IPVS.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/event/eventtest"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+)
+
+var (
+	vip4 = netip.MustParseAddr("192.0.2.10")
+	vip6 = netip.MustParseAddr("2001:db8:0:1::10")
+	rs4a = netip.MustParseAddr("198.51.100.1")
+	rs4b = netip.MustParseAddr("198.51.100.2")
+	rs6  = netip.MustParseAddr("2001:db8:0:2::1")
+)
+
+// vmTable is one service per scheduler the guest kernel has, cycling
+// through protocols and forwarding methods, plus fwmark, IPv6, persistence,
+// ops, scheduler flags and thresholds.
+func vmTable() []Service {
+	protos := []Protocol{TCP, UDP, SCTP}
+	fwds := []Forward{NAT, DR, Tunnel}
+	var out []Service
+	for i, sched := range Schedulers {
+		if sched == TwoRandomChoices {
+			continue
+		}
+		s := Service{Key: AddrKey(vip4, uint16(1000+i), protos[i%3]), Scheduler: sched}
+		for j, rs := range []netip.Addr{netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), netip.AddrFrom4([4]byte{198, 51, 100, byte(100 + i)})} {
+			s.Destinations = append(s.Destinations, Destination{Addr: rs, Port: uint16(8000 + i), Weight: 1 + j, Forward: fwds[(i+j)%3]})
+		}
+		out = append(out, s)
+	}
+	out[0].Timeout = 300 * time.Second // rr, persistent per /24
+	out[0].Granularity = 24
+	out[1].Protocol = UDP // wrr, one-packet scheduling
+	out[1].Flags = FlagOnePacket
+	out[7].Flags = FlagSHPort | FlagSHFallback // sh
+	out[1].Destinations[0].UpperThreshold, out[1].Destinations[0].LowerThreshold = 100, 10
+	out = append(out,
+		Service{Key: MarkKey(42, vrrp.IPv4), Scheduler: WeightedLeastConnection, Timeout: 60 * time.Second,
+			Destinations: []Destination{{Addr: rs4b, Weight: 3, Forward: DR}}},
+		Service{Key: MarkKey(43, vrrp.IPv6), Scheduler: RoundRobin,
+			Destinations: []Destination{{Addr: rs6, Weight: 1, Forward: DR}}},
+		Service{Key: AddrKey(vip6, 443, TCP), Scheduler: MaglevHashing, Flags: FlagMHPort, Timeout: 30 * time.Second, Granularity: 64,
+			Destinations: []Destination{{Addr: rs6, Port: 8443, Weight: 2, Forward: NAT}, {Addr: netip.MustParseAddr("2001:db8:0:2::9"), Port: 8443, Weight: 1, Forward: Tunnel}}},
+	)
+	return out
+}
+
+func destinationCount(ss []Service) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s.Destinations)
+	}
+	return n
+}
+
+// assertKernel fails unless the kernel's table (ours) equals want, read two
+// ways: through our own Read, and through ipvsadm-save, an independent reader.
+func assertKernel(t *testing.T, k Kernel, want []Service) {
+	t.Helper()
+	got, err := Read(k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := Diff(want, got); len(ops) != 0 {
+		t.Errorf("kernel differs from desired; repair would be %v", opStrings(ops))
+	}
+	out, err := exec.Command("ipvsadm", "-S", "-n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipvsadm -S: %v: %s", err, out)
+	}
+	var svcs, dests int
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "-A "):
+			svcs++
+		case strings.HasPrefix(l, "-a "):
+			dests++
+		}
+	}
+	if svcs != len(want) || dests != destinationCount(want) {
+		t.Errorf("ipvsadm -S lists %d services and %d destinations, want %d and %d:\n%s", svcs, dests, len(want), destinationCount(want), out)
+	}
+}
+
+func ipvsadm(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ipvsadm", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipvsadm %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+func kernelTier(t *testing.T) {
+	rec := &eventtest.Recorder{}
+	h, err := Open(rec)
+	if err != nil {
+		t.Fatalf("Open in a kernel with IPVS: %v", err)
+	}
+	defer h.Close()
+	r := NewReconciler(h, rec)
+	if err := r.Flush(); err != nil { // lvs_flush at start
+		t.Fatal(err)
+	}
+
+	table := vmTable()
+	t.Run("every scheduler, protocol and method", func(t *testing.T) {
+		rep, err := r.Set(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Added != len(table)+destinationCount(table) {
+			t.Errorf("added %d, want %d", rep.Added, len(table)+destinationCount(table))
+		}
+		assertKernel(t, h, table)
+		save := ipvsadm(t, "-S", "-n")
+		for _, want := range []string{
+			"-A -t 192.0.2.10:1000 -s rr -p 300 -M 255.255.255.0",
+			"-A -u 192.0.2.10:1001 -s wrr -o",
+			"-A --sctp-service 192.0.2.10:1002 -s lc",
+			"-A -f 42 -s wlc -p 60",
+			"-A -f 43 -6 -s rr",
+			"-a -f 43 -6 -r [2001:db8:0:2::1]:0 -g -w 1",
+			"-A -t [2001:db8:0:1::10]:443 -s mh -p 30 -M 64 -b mh-port",
+			"-a -t [2001:db8:0:1::10]:443 -r [2001:db8:0:2::9]:8443 -i -w 1",
+			"-a -t [2001:db8:0:1::10]:443 -r [2001:db8:0:2::1]:8443 -m -w 2",
+			"-A -u 192.0.2.10:1007 -s sh -b sh-fallback,sh-port",
+			"-a --sctp-service 192.0.2.10:1002 -r 198.51.100.12:8002 -i -w 1",
+		} {
+			if !strings.Contains(save, want) {
+				t.Errorf("ipvsadm -S lacks %q:\n%s", want, save)
+			}
+		}
+		thr := ipvsadm(t, "-Ln", "--thresholds", "-u", "192.0.2.10:1001")
+		if !regexp.MustCompile(`198\.51\.100\.11:8001\s+100\s+10`).MatchString(thr) {
+			t.Errorf("thresholds 100/10 not in ipvsadm -Ln --thresholds:\n%s", thr)
+		}
+		if !t.Failed() {
+			t.Logf("table of %d services and %d destinations matches ipvsadm -S", len(table), destinationCount(table))
+		}
+	})
+
+	t.Run("one weight changed is one op", func(t *testing.T) {
+		table[3].Destinations[1].Weight = 9
+		rep, err := r.Set(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Ops) != 1 || rep.Ops[0].Kind != UpdateDestination || rep.Ops[0].Dest.Weight != 9 {
+			t.Errorf("ops %v, want one update-destination to weight 9", opStrings(rep.Ops))
+		}
+		assertKernel(t, h, table)
+	})
+
+	t.Run("ipvsadm -C behind our back is repaired", func(t *testing.T) {
+		ipvsadm(t, "-C")
+		rep, err := r.Resync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Added != len(table)+destinationCount(table) || rep.Changed+rep.Removed != 0 {
+			t.Errorf("repair %+v, want everything re-added", rep)
+		}
+		assertKernel(t, h, table)
+	})
+
+	t.Run("edits behind our back are repaired", func(t *testing.T) {
+		ipvsadm(t, "-e", "-t", "192.0.2.10:1003", "-r", "198.51.100.13:8003", "-w", "50", "-m")
+		ipvsadm(t, "-E", "-t", "192.0.2.10:1003", "-s", "rr")
+		ipvsadm(t, "-d", "-t", "192.0.2.10:1000", "-r", "198.51.100.10:8000")
+		ipvsadm(t, "-a", "-t", "192.0.2.10:1000", "-r", "198.51.100.77:8000", "-m")
+		rep, err := r.Resync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Added != 1 || rep.Changed != 2 || rep.Removed != 1 {
+			t.Errorf("repair %+v (%v), want 1 added, 2 changed, 1 removed", rep, opStrings(rep.Ops))
+		}
+		assertKernel(t, h, table)
+		// Someone else's service is not ours to remove.
+		ipvsadm(t, "-A", "-t", "203.0.113.1:22", "-s", "rr")
+		if rep, _ := r.Resync(); len(rep.Ops) != 0 {
+			t.Errorf("a foreign service made the reconciler act: %v", opStrings(rep.Ops))
+		}
+	})
+
+	t.Run("weights follow checks", func(t *testing.T) { checksTier(t, r, h, table) })
+	t.Run("counters after traffic", func(t *testing.T) { countersTier(t, r, table) })
+
+	t.Run("stop removes ours only", func(t *testing.T) {
+		if _, err := r.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Read(h, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Key != AddrKey(netip.MustParseAddr("203.0.113.1"), 22, TCP) {
+			t.Errorf("after Stop the kernel holds %v, want only the foreign service", got)
+		}
+		if err := r.Flush(); err != nil { // lvs_flush_on_stop
+			t.Fatal(err)
+		}
+		if got, _ := Read(h, nil); len(got) != 0 {
+			t.Errorf("after Flush the kernel holds %v", got)
+		}
+	})
+
+	evs := rec.Of(event.KindIPVSReconcile)
+	if len(evs) < 6 {
+		t.Errorf("%d reconcile events, want one per Set/Resync/Stop", len(evs))
+	}
+	for _, e := range evs {
+		if e.Err != nil {
+			t.Errorf("reconcile event with error: %v", e.Err)
+		}
+	}
+	if n := len(rec.Of(event.KindIPVSUnavailable)); n != 0 {
+		t.Errorf("%d unavailable events in a kernel with IPVS", n)
+	}
+}
+
+// probe is a minimal TCP check: connect within 200 ms.
+func probe(ap netip.AddrPort) bool {
+	c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func serve(t *testing.T, ap netip.AddrPort) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", ap.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return l
+}
+
+// web80 is the service the check and traffic tests use: 192.0.2.10:80 → two
+// local real servers, NAT.
+func web80(servers []RealServer, p Pool, prev QuorumState) (Service, Result) {
+	res := Evaluate(p, servers, prev)
+	return Service{Key: AddrKey(vip4, 80, TCP), Scheduler: RoundRobin, Destinations: res.Destinations}, res
+}
+
+func checksTier(t *testing.T, r *Reconciler, k Kernel, base []Service) {
+	a := netip.AddrPortFrom(rs4a, 8080)
+	b := netip.AddrPortFrom(rs4b, 8080)
+	la := serve(t, a)
+	lb := serve(t, b)
+	defer lb.Close()
+	sorry := Destination{Addr: netip.MustParseAddr("198.51.100.250"), Port: 8080, Weight: 1}
+	pool := Pool{Quorum: 2, Sorry: &sorry}
+	servers := []RealServer{
+		{Destination: Destination{Addr: rs4a, Port: 8080, Weight: 1}, Inhibit: true},
+		{Destination: Destination{Addr: rs4b, Port: 8080, Weight: 1}},
+	}
+	q := QuorumUnknown
+	round := func() Service {
+		for i := range servers {
+			servers[i].Checked, servers[i].Up = true, probe(servers[i].AddrPort())
+		}
+		svc, res := web80(servers, pool, q)
+		q = res.Quorum
+		if _, err := r.Set(append(append([]Service(nil), base...), svc)); err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	weights := func() string {
+		got, err := Read(k, func(k Key) bool { return k.Port == 80 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range got {
+			if s.Port == 80 && s.Protocol == TCP {
+				var parts []string
+				for _, d := range s.Destinations {
+					parts = append(parts, fmt.Sprintf("%s=%d", d.AddrPort(), d.Weight))
+				}
+				return strings.Join(sortStrings(parts), " ")
+			}
+		}
+		return "no service"
+	}
+	steps := []struct {
+		do   func()
+		want string
+	}{
+		{func() {}, "198.51.100.1:8080=1 198.51.100.2:8080=1"},
+		// a fails: inhibit_on_failure keeps it at weight 0; the quorum (2)
+		// is lost, so the sorry server replaces the live b.
+		{func() { la.Close() }, "198.51.100.1:8080=0 198.51.100.250:8080=1"},
+		// a back: quorum regained, sorry server out, weights restored.
+		{func() { la = serve(t, a) }, "198.51.100.1:8080=1 198.51.100.2:8080=1"},
+	}
+	for i, st := range steps {
+		st.do()
+		round()
+		if got := weights(); got != st.want {
+			t.Errorf("step %d: kernel has %q, want %q", i, got, st.want)
+		}
+	}
+	la.Close()
+}
+
+func countersTier(t *testing.T, r *Reconciler, base []Service) {
+	l := serve(t, netip.AddrPortFrom(rs4a, 8080))
+	defer l.Close()
+	svc := Service{Key: AddrKey(vip4, 80, TCP), Scheduler: RoundRobin,
+		Destinations: []Destination{{Addr: rs4a, Port: 8080, Weight: 1, Forward: NAT}}}
+	if _, err := r.Set(append(append([]Service(nil), base...), svc)); err != nil {
+		t.Fatal(err)
+	}
+	const conns = 5
+	msg := []byte("keepwatch counters probe\n")
+	for i := 0; i < conns; i++ {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(vip4, 80).String(), 2*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d through IPVS: %v", i, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("echo through IPVS: %v", err)
+		}
+		c.Close()
+	}
+	// The kernel counts per CPU and folds the counts into what it reports
+	// from its rate estimator, every 2 s (ip_vs_est.c), so counters lag
+	// traffic by up to 2 s: poll until the fold has happened.
+	var got []Service
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var err error
+		if got, err = r.Counters(); err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(got, func(s Service) bool { return s.Key == svc.Key }); i >= 0 && got[i].Stats.Connections >= conns || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("ipvsadm:\n%s", ipvsadm(t, "-Ln", "--stats", "--exact", "-t", "192.0.2.10:80"))
+	for _, s := range got {
+		if s.Key != svc.Key {
+			continue
+		}
+		t.Logf("service %s: %+v", s.Key, s.Stats)
+		if s.Stats.Connections < conns || s.Stats.PacketsIn < 3*conns || s.Stats.BytesIn < uint64(conns*len(msg)) {
+			t.Errorf("service counters %+v after %d echoed connections", s.Stats, conns)
+		}
+		if len(s.Destinations) != 1 {
+			t.Fatalf("destinations %v", s.Destinations)
+		}
+		d := s.Destinations[0].Stats
+		t.Logf("destination %s: %+v", s.Destinations[0].AddrPort(), d)
+		if d.Connections < conns || d.BytesIn < uint64(conns*len(msg)) {
+			t.Errorf("destination counters %+v after %d echoed connections", d, conns)
+		}
+		return
+	}
+	t.Errorf("service %s not among the counters read back", svc.Key)
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
