@@ -97,7 +97,7 @@ func (m *Machine) Config() Config { return m.cfg }
 // State is the current state.
 func (m *Machine) State() vrrp.State { return m.state }
 
-// Priority is the effective priority; BasePriority the base.
+// Priority is the effective priority.
 func (m *Machine) Priority() int { return m.prio }
 
 // BasePriority is the configured priority, unless an owner conflict lowered it.
@@ -112,7 +112,8 @@ func (m *Machine) MasterAdverInterval() time.Duration { return m.masterAdverInt 
 
 // Skew is Skew_Time at the current priority: v2 (256-Priority)/256 s
 // (RFC 3768 §6.1), v3 ((256-Priority)*Master_Adver_Interval)/256 (RFC 9568
-// §6.1). At priority 255 that is the owner's 1/256.
+// §6.1). At priority 255 that is the owner's 1/256 (of a second in v2, of
+// the interval in v3).
 func (m *Machine) Skew() time.Duration {
 	if m.cfg.Version == 2 {
 		return time.Duration(256-m.prio) * time.Second / 256

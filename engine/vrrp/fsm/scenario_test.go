@@ -499,3 +499,30 @@ func TestAddressMismatch(t *testing.T) {
 		}
 	}
 }
+
+func TestThreeRoutersNextBestTakesOver(t *testing.T) {
+	s := newSim(t, "transition peer")
+	a := s.add("A", conf(1, 150, 3, time.Second))
+	b := s.add("B", conf(2, 100, 3, time.Second))
+	c := s.add("C", conf(3, 50, 3, time.Second))
+	s.start(a, b, c)
+	s.run(5 * time.Second)
+	s.expect(
+		"0s A: init -> backup (startup)",
+		"0s B: init -> backup (startup)",
+		"0s C: init -> backup (startup)",
+		"3.4140625s A: backup -> master (master_down)",
+		"3.4150625s B: master 192.0.2.1 priority 150",
+		"3.4150625s C: master 192.0.2.1 priority 150",
+	)
+	// A dies after its advert at 9.4140625 s. B's skew is shorter than C's
+	// ((256-100)/256 s against (256-50)/256 s), so B wins and C follows it.
+	s.run(10 * time.Second)
+	a.cut = true
+	s.run(20 * time.Second)
+	s.expect(
+		"13.0244375s B: backup -> master (master_down)",
+		"13.0254375s C: master 192.0.2.2 priority 100",
+	)
+	s.state(vrrp.StateMaster, vrrp.StateMaster, vrrp.StateBackup)
+}
