@@ -200,7 +200,7 @@ func readResponse(r io.Reader, wantSum bool) (int, []byte, error) {
 			}
 			return 0, nil, err
 		}
-		if bytes.HasSuffix(hdr, []byte("\r\n\r\n")) || bytes.HasSuffix(hdr, []byte("\n\n")) {
+		if bytes.HasSuffix(hdr, []byte("\n\r\n")) || bytes.HasSuffix(hdr, []byte("\n\n")) {
 			break
 		}
 	}

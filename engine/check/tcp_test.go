@@ -1,0 +1,60 @@
+package check
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+)
+
+func TestTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan struct{}, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	l6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l6.Close()
+
+	t.Run("up", func(t *testing.T) {
+		probe(t, ProbeTCP, tcpTarget(config.TCPCheck, addrOf(l.Addr()), time.Second), true, "")
+		select {
+		case <-accepted:
+		case <-time.After(time.Second):
+			t.Fatal("the server never saw the connection")
+		}
+	})
+	t.Run("up/ipv6", func(t *testing.T) {
+		probe(t, ProbeTCP, tcpTarget(config.TCPCheck, addrOf(l6.Addr()), time.Second), true, "")
+	})
+	t.Run("bindto", func(t *testing.T) {
+		tg := tcpTarget(config.TCPCheck, addrOf(l.Addr()), time.Second)
+		tg.Bind = addrOf(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)})
+		probe(t, ProbeTCP, tg, true, "")
+	})
+	t.Run("down", func(t *testing.T) {
+		probe(t, ProbeTCP, tcpTarget(config.TCPCheck, closedPort(t, "tcp"), time.Second), false, "refused")
+	})
+	t.Run("slow", func(t *testing.T) {
+		start := time.Now()
+		probe(t, ProbeTCP, tcpTarget(config.TCPCheck, fullListener(t), 300*time.Millisecond), false, "timeout")
+		if d := time.Since(start); d < 250*time.Millisecond {
+			t.Errorf("timed out after %v, before connect_timeout", d)
+		}
+	})
+}
