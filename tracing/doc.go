@@ -1,0 +1,2 @@
+// Package tracing builds the OpenTelemetry TracerProvider and turns engine events into spans.
+package tracing

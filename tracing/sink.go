@@ -1,0 +1,249 @@
+package tracing
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+)
+
+// SinkOptions tune a Sink.
+type SinkOptions struct {
+	// QueueSize bounds the events waiting for the span worker; when it is
+	// full, events are dropped and counted, never waited for. Default 4096.
+	QueueSize int
+	// Causes bounds how many recent events are remembered as possible
+	// parents (by event ID, for Event.Cause). Rounded up to a power of two;
+	// default 4096. A cause older than that starts a new trace.
+	Causes int
+	// AdvertSampleRatio is the fraction of adverts (sent, received,
+	// dropped) that become vrrp.advert spans: at 1/s per instance they
+	// would drown everything else. Default 0: none.
+	AdvertSampleRatio float64
+	// ProbeSampleRatio is the fraction of successful probes that become
+	// check.probe spans; failed probes always do. Negative means 0; zero
+	// means the default, 1 (every probe).
+	ProbeSampleRatio float64
+}
+
+// Sink is an event.Sink that turns events into spans: one per transition,
+// priority change, probe, IPVS reconcile, notify script and mail (and the
+// other non-advert events), adverts only when sampled. An event's Cause
+// becomes its span's parent, so a failed probe → priority change →
+// transition chain is one trace.
+//
+// Emit only chooses the span's ids and queues a copy of the event: it
+// never waits for span building or export (DESIGN.md §3). Run builds the
+// spans.
+type Sink struct {
+	tracer  trace.Tracer
+	enabled bool
+	queue   chan queued
+	dropped atomic.Uint64
+
+	advertThreshold uint64 // sample when mix(ID) < threshold
+	probeThreshold  uint64
+	advertAll       bool
+	probeAll        bool
+
+	mu    sync.Mutex
+	slots []slot // direct-mapped by event ID: a bounded map of recent spans
+	mask  uint64
+}
+
+// slot remembers the span ids of one recent event.
+type slot struct {
+	id     uint64
+	ids    ids
+	parent trace.SpanID
+}
+
+type queued struct {
+	e      event.Event
+	ids    ids
+	parent trace.SpanID // zero: a root span
+}
+
+var _ event.Sink = (*Sink)(nil)
+
+// NewSink returns a Sink that builds spans with p's tracer. With a disabled
+// Provider, Emit returns at once and TraceID reports nothing.
+func NewSink(p *Provider, opts SinkOptions) *Sink {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 4096
+	}
+	n := 4096
+	if opts.Causes > 0 {
+		n = 1
+		for n < opts.Causes {
+			n <<= 1
+		}
+	}
+	if opts.ProbeSampleRatio == 0 {
+		opts.ProbeSampleRatio = 1
+	}
+	s := &Sink{
+		tracer:  p.Tracer(),
+		enabled: p.Enabled(),
+		queue:   make(chan queued, opts.QueueSize),
+		slots:   make([]slot, n),
+		mask:    uint64(n - 1),
+	}
+	s.advertThreshold, s.advertAll = threshold(opts.AdvertSampleRatio)
+	s.probeThreshold, s.probeAll = threshold(opts.ProbeSampleRatio)
+	return s
+}
+
+func threshold(ratio float64) (uint64, bool) {
+	switch {
+	case ratio >= 1:
+		return math.MaxUint64, true
+	case ratio <= 0 || math.IsNaN(ratio):
+		return 0, false
+	}
+	f := ratio * (1 << 64)
+	if f >= math.MaxUint64 {
+		return math.MaxUint64, true
+	}
+	return uint64(f), false
+}
+
+// mix is splitmix64's finaliser: it spreads sequential event IDs evenly,
+// so sampling by ID is deterministic and unbiased.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// traced reports whether e becomes a span.
+func (s *Sink) traced(e *event.Event) bool {
+	switch e.Kind {
+	case event.KindUnknown:
+		return false
+	case event.KindAdvertSent, event.KindAdvertReceived, event.KindAdvertDropped:
+		return s.advertAll || (s.advertThreshold != 0 && mix(e.ID) < s.advertThreshold)
+	case event.KindProbe:
+		return !e.OK || s.probeAll || (s.probeThreshold != 0 && mix(e.ID) < s.probeThreshold)
+	}
+	return true
+}
+
+// assign returns the ids of e's span, choosing them on first call: a fresh
+// span id, and the trace id of e's cause if it is still remembered, else a
+// fresh one. Later calls for the same event ID return the same ids, so the
+// metrics sink may ask (TraceID) before or after this sink's Emit.
+func (s *Sink) assign(e *event.Event) (ids, trace.SpanID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.ID != 0 {
+		if sl := &s.slots[e.ID&s.mask]; sl.id == e.ID {
+			return sl.ids, sl.parent
+		}
+	}
+	var parent trace.SpanID
+	var tid trace.TraceID
+	if e.Cause != 0 {
+		if sl := &s.slots[e.Cause&s.mask]; sl.id == e.Cause {
+			tid, parent = sl.ids.trace, sl.ids.span
+		}
+	}
+	if !tid.IsValid() {
+		tid = randomTraceID()
+	}
+	v := ids{trace: tid, span: randomSpanID()}
+	if e.ID != 0 {
+		s.slots[e.ID&s.mask] = slot{id: e.ID, ids: v, parent: parent}
+	}
+	return v, parent
+}
+
+// Emit queues e for the span worker if it is traced. It never blocks: a
+// full queue drops the event and counts it (QueueDropped).
+func (s *Sink) Emit(e event.Event) {
+	if !s.enabled || !s.traced(&e) {
+		return
+	}
+	v, parent := s.assign(&e)
+	select {
+	case s.queue <- queued{e: e, ids: v, parent: parent}:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// TraceID returns the hex trace id e's span has (or will have), for a
+// metrics exemplar. It implements metrics.TraceIDSource.
+func (s *Sink) TraceID(e event.Event) (string, bool) {
+	if !s.enabled || e.ID == 0 || !s.traced(&e) {
+		return "", false
+	}
+	v, _ := s.assign(&e)
+	return v.trace.String(), true
+}
+
+// QueueName, QueueLen and QueueDropped implement metrics.Queue.
+func (s *Sink) QueueName() string { return "tracing" }
+
+// QueueLen returns the number of events waiting for the span worker.
+func (s *Sink) QueueLen() int { return len(s.queue) }
+
+// QueueDropped returns the number of events dropped on a full queue.
+func (s *Sink) QueueDropped() uint64 { return s.dropped.Load() }
+
+// Run builds and ends the spans of queued events until ctx is cancelled,
+// then builds those still queued and returns. Spans go to the Provider's
+// batch processor; call Provider.Shutdown after Run returns to flush them.
+func (s *Sink) Run(ctx context.Context) error {
+	for {
+		select {
+		case q := <-s.queue:
+			s.span(q)
+		case <-ctx.Done():
+			for {
+				select {
+				case q := <-s.queue:
+					s.span(q)
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// span builds the span of one event. Its start is the event's time less
+// its duration (a probe, a script), its end the event's time.
+func (s *Sink) span(q queued) {
+	e := &q.e
+	end := e.Time
+	if end.IsZero() {
+		end = time.Now()
+	}
+	start := end.Add(-e.Duration)
+
+	ctx := context.WithValue(context.Background(), idsKey{}, q.ids)
+	if q.parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID:    q.ids.trace,
+			SpanID:     q.parent,
+			TraceFlags: trace.FlagsSampled,
+		}))
+	}
+	name, kind := spanName(e)
+	_, sp := s.tracer.Start(ctx, name,
+		trace.WithTimestamp(start),
+		trace.WithSpanKind(kind),
+		trace.WithAttributes(attributes(e)...),
+	)
+	setStatus(sp, e)
+	sp.End(trace.WithTimestamp(end))
+}
