@@ -2,6 +2,7 @@ package netif
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -406,24 +407,31 @@ func (c *Conn) parse6(p *Packet, b []byte) bool {
 	p.TTL, p.TOS = 0, 0
 	p.IPHeader = nil
 	p.VRRP = b
-	oob := unsafe.Slice((*byte)(unsafe.Pointer(&c.roob[0])), len(c.roob)*8)[:c.rmsg.Controllen]
+	oob := unsafe.Slice((*byte)(unsafe.Pointer(&c.roob[0])), len(c.roob)*8)
+	parseControl(p, oob[:min(int(c.rmsg.Controllen), len(oob))])
+	return true
+}
+
+// parseControl reads the IPv6 control messages: hop limit, traffic class
+// and destination (from IPV6_PKTINFO).
+func parseControl(p *Packet, oob []byte) {
 	hdr := unix.CmsgLen(0)
 	for len(oob) >= hdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
-		if l < hdr || l > len(oob) {
-			break
+		if h.Len > uint64(len(oob)) || l < hdr {
+			return
 		}
 		data := oob[hdr:l]
 		if h.Level == unix.IPPROTO_IPV6 {
 			switch h.Type {
 			case unix.IPV6_HOPLIMIT:
 				if len(data) >= 4 {
-					p.TTL = uint8(*(*int32)(unsafe.Pointer(&data[0])))
+					p.TTL = uint8(binary.NativeEndian.Uint32(data))
 				}
 			case unix.IPV6_TCLASS:
 				if len(data) >= 4 {
-					p.TOS = uint8(*(*int32)(unsafe.Pointer(&data[0])))
+					p.TOS = uint8(binary.NativeEndian.Uint32(data))
 				}
 			case unix.IPV6_PKTINFO:
 				if len(data) >= unix.SizeofInet6Pktinfo {
@@ -433,11 +441,10 @@ func (c *Conn) parse6(p *Packet, b []byte) bool {
 		}
 		next := unix.CmsgSpace(l - hdr)
 		if next > len(oob) {
-			break
+			return
 		}
 		oob = oob[next:]
 	}
-	return true
 }
 
 // WriteIPv4 sends a complete IPv4 packet to the destination in its header.
