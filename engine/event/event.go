@@ -2,6 +2,7 @@ package event
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -184,3 +185,8 @@ var (
 	_ Sink = SinkFunc(nil)
 	_ Sink = Multi(nil)
 )
+
+var lastID atomic.Uint64
+
+// NewID returns a process-wide unique, non-zero event ID.
+func NewID() uint64 { return lastID.Add(1) }
