@@ -17,7 +17,7 @@ const (
 	InputTick InputKind = iota
 	InputStart
 	InputAdvert           // Advert is set
-	InputPriority         // Priority is the new effective priority (see EffectivePriority)
+	InputPriority         // Priority is the new effective priority (engine/track.EffectivePriority)
 	InputFault            // an interface or a weight-0 tracker went down
 	InputFaultCleared     // it came back
 	InputShutdown         // stop: a master resigns with priority 0
