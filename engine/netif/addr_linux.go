@@ -17,6 +17,10 @@ import (
 type System struct {
 	h   *netlink.Handle
 	own bool
+	// ns is the namespace given to OpenAt (not owned), used for sysctls
+	// and link subscriptions; unset means the caller's.
+	ns    netns.NsHandle
+	hasNS bool
 }
 
 var (
@@ -40,7 +44,7 @@ func OpenAt(ns netns.NsHandle) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netif: netlink: %w", err)
 	}
-	return &System{h: h, own: true}, nil
+	return &System{h: h, own: true, ns: ns, hasNS: true}, nil
 }
 
 // Close releases the netlink socket.
