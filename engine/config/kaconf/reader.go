@@ -144,6 +144,7 @@ type reader struct {
 
 	out        []Line
 	words      []Word // scratch for tokenize
+	arena      []Word // backing store for the output's words
 	diags      config.Diagnostics
 	budget     int  // lines and generator iterations produced so far
 	stopped    bool // budget exhausted: stop producing
@@ -279,7 +280,7 @@ func (r *reader) process(t text) {
 			g.lines = g.lines[1:]
 			continue
 		}
-		if steps > maxSteps {
+		if steps > min(maxSteps, r.opts.MaxLines) {
 			r.errorf(t.col(0), "line expands to more than %d lines through braces and definitions", maxSteps)
 			return
 		}
@@ -377,8 +378,14 @@ func (r *reader) add(t text) {
 	if len(words) == 0 || !r.spend() {
 		return
 	}
-	ws := make([]Word, len(words))
-	copy(ws, words)
+	// Words come from a shared arena: one allocation per few thousand
+	// words instead of one per line.
+	if cap(r.arena)-len(r.arena) < len(words) {
+		r.arena = make([]Word, 0, max(4096, len(words)))
+	}
+	n := len(r.arena)
+	r.arena = append(r.arena, words...)
+	ws := r.arena[n:len(r.arena):len(r.arena)]
 	r.words = words
 	r.out = append(r.out, Line{Pos: r.pos(ws[0].Col), Words: ws, Text: t.s})
 }
