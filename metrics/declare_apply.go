@@ -56,7 +56,7 @@ func (m *Metrics) Declare(d Declaration) {
 	})
 	for name := range oldScripts {
 		if _, ok := m.scripts.load(name); !ok {
-			deleteMatching(prometheus.Labels{lScript: name}, f.scriptUp, f.scriptRuns, f.scriptDuration)
+			deleteMatching(prometheus.Labels{lScript: valid(name)}, f.scriptUp, f.scriptRuns, f.scriptDuration)
 		}
 	}
 
@@ -94,7 +94,7 @@ func (m *Metrics) Declare(d Declaration) {
 		for vs := range cur {
 			if !wantVS[vs] {
 				delete(cur, vs)
-				f.quorumUp.DeleteLabelValues(vs)
+				f.quorumUp.DeleteLabelValues(valid(vs))
 			}
 		}
 	})
@@ -102,7 +102,7 @@ func (m *Metrics) Declare(d Declaration) {
 		for k := range cur {
 			if !wantRS[k] {
 				delete(cur, k)
-				deleteMatching(prometheus.Labels{lVirtualServer: k.service, lRealServer: k.server}, f.realServerUp, f.realServerWeight)
+				deleteMatching(prometheus.Labels{lVirtualServer: valid(k.service), lRealServer: valid(k.server)}, f.realServerUp, f.realServerWeight)
 			}
 		}
 	})
@@ -110,7 +110,7 @@ func (m *Metrics) Declare(d Declaration) {
 		for k := range cur {
 			if !wantProbe[k] {
 				delete(cur, k)
-				deleteMatching(prometheus.Labels{lVirtualServer: k.service, lChecker: k.checker}, f.probes, f.probeDuration, f.probeErrors)
+				deleteMatching(prometheus.Labels{lVirtualServer: valid(k.service), lChecker: valid(k.checker)}, f.probes, f.probeDuration, f.probeErrors)
 			}
 		}
 	})

@@ -3,8 +3,10 @@ package metrics
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,7 +94,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
 	}
-	f.buildInfo.WithLabelValues(orUnknown(opts.Version), orUnknown(opts.Revision), goVersion).Set(1)
+	f.buildInfo.WithLabelValues(valid(orUnknown(opts.Version)), valid(orUnknown(opts.Revision)), goVersion).Set(1)
 	m.reconcileOK = f.reconciles.WithLabelValues(resultSuccess)
 	m.reconcileFail = f.reconciles.WithLabelValues(resultFailure)
 	for i, op := range [...]string{"added", "changed", "removed"} {
@@ -135,11 +137,11 @@ func (m *Metrics) Emit(e event.Event) {
 		s.duration.Observe(e.Duration.Seconds())
 	case event.KindInterfaceChanged:
 		m.ifaces.loadOrCreate(e.Interface, func() prometheus.Gauge {
-			return m.f.interfaceUp.WithLabelValues(e.Interface)
+			return m.f.interfaceUp.WithLabelValues(valid(e.Interface))
 		}).Set(b2f(e.OK))
 	case event.KindFileValue:
 		m.files.loadOrCreate(e.Name, func() prometheus.Gauge {
-			return m.f.fileValue.WithLabelValues(e.Name)
+			return m.f.fileValue.WithLabelValues(valid(e.Name))
 		}).Set(float64(e.Value))
 	case event.KindProbe:
 		p := m.probeFor(e.Service, e.Name)
@@ -196,6 +198,15 @@ func (m *Metrics) timeOf(e *event.Event) time.Time {
 
 func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
+// valid makes s a legal label value: client_golang panics on invalid
+// UTF-8, and names reach here from config files and the kernel.
+func valid(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -207,6 +218,9 @@ func b2f(b bool) float64 {
 type resultPair struct{ ok, fail prometheus.Counter }
 
 func newResultPair(v *prometheus.CounterVec, lvs ...string) *resultPair {
+	for i := range lvs {
+		lvs[i] = valid(lvs[i])
+	}
 	return &resultPair{
 		ok:   v.WithLabelValues(append(lvs, resultSuccess)...),
 		fail: v.WithLabelValues(append(lvs, resultFailure)...),
@@ -233,9 +247,9 @@ func (m *Metrics) scriptFor(name string) *script {
 
 func (m *Metrics) newScript(s Script) *script {
 	sc := &script{
-		up:       m.f.scriptUp.WithLabelValues(s.Name),
+		up:       m.f.scriptUp.WithLabelValues(valid(s.Name)),
 		runs:     newResultPair(m.f.scriptRuns, s.Name),
-		duration: m.f.scriptDuration.WithLabelValues(s.Name),
+		duration: m.f.scriptDuration.WithLabelValues(valid(s.Name)),
 	}
 	sc.up.Set(b2f(!s.InitFail))
 	return sc
@@ -253,7 +267,7 @@ func (m *Metrics) probeFor(service, checker string) *probe {
 	return m.probes.loadOrCreate(probeKey{service, checker}, func() *probe {
 		return &probe{
 			results:  newResultPair(m.f.probes, service, checker),
-			duration: m.f.probeDuration.WithLabelValues(service, checker),
+			duration: m.f.probeDuration.WithLabelValues(valid(service), valid(checker)),
 		}
 	})
 }
@@ -263,7 +277,7 @@ func (p *probe) errorFor(m *Metrics, service, checker string, r event.Reason) pr
 		r = "unknown"
 	}
 	return p.errors.loadOrCreate(r, func() prometheus.Counter {
-		return m.f.probeErrors.WithLabelValues(service, checker, string(r))
+		return m.f.probeErrors.WithLabelValues(valid(service), valid(checker), valid(string(r)))
 	})
 }
 
@@ -274,15 +288,15 @@ type realServer struct{ up, weight prometheus.Gauge }
 func (m *Metrics) serverFor(service, server string) *realServer {
 	return m.servers.loadOrCreate(serverKey{service, server}, func() *realServer {
 		return &realServer{
-			up:     m.f.realServerUp.WithLabelValues(service, server),
-			weight: m.f.realServerWeight.WithLabelValues(service, server),
+			up:     m.f.realServerUp.WithLabelValues(valid(service), valid(server)),
+			weight: m.f.realServerWeight.WithLabelValues(valid(service), valid(server)),
 		}
 	})
 }
 
 func (m *Metrics) quorumFor(service string) prometheus.Gauge {
 	return m.quorum.loadOrCreate(service, func() prometheus.Gauge {
-		return m.f.quorumUp.WithLabelValues(service)
+		return m.f.quorumUp.WithLabelValues(valid(service))
 	})
 }
 
@@ -295,6 +309,6 @@ type globalDropKey struct {
 func (m *Metrics) globalDropped(e *event.Event) prometheus.Counter {
 	k := globalDropKey{e.Interface, uint8(e.Family), e.Reason}
 	return m.globalDrp.loadOrCreate(k, func() prometheus.Counter {
-		return m.f.globalDropped.WithLabelValues(e.Interface, e.Family.String(), string(e.Reason))
+		return m.f.globalDropped.WithLabelValues(valid(e.Interface), e.Family.String(), valid(string(e.Reason)))
 	})
 }

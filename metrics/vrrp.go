@@ -55,7 +55,7 @@ func (m *Metrics) newInstance(d Instance) *instance {
 	if d.Family == 0 {
 		d.Family = vrrp.IPv4
 	}
-	lv := []string{d.Name, strconv.Itoa(int(d.VRID)), d.Interface, d.Family.String()}
+	lv := []string{valid(d.Name), strconv.Itoa(int(d.VRID)), valid(d.Interface), d.Family.String()}
 	f := m.f
 	in := &instance{
 		decl:              d,
@@ -219,7 +219,7 @@ func (in *instance) emit(m *Metrics, e *event.Event) {
 			r = "unknown"
 		}
 		in.otherDrops.loadOrCreate(r, func() prometheus.Counter {
-			return m.f.dropped.WithLabelValues(append(in.labels[:4:4], string(r))...)
+			return m.f.dropped.WithLabelValues(append(in.labels[:4:4], valid(string(r)))...)
 		}).Inc()
 	case event.KindTransition:
 		in.transition(m, e)
@@ -263,7 +263,7 @@ func (in *instance) transition(m *Metrics, e *event.Event) {
 
 	k := transitionKey{e.From, e.To, e.Reason}
 	c := in.transitions.loadOrCreate(k, func() prometheus.Counter {
-		return m.f.transitions.WithLabelValues(append(in.labels[:4:4], e.From.String(), e.To.String(), string(e.Reason))...)
+		return m.f.transitions.WithLabelValues(append(in.labels[:4:4], e.From.String(), e.To.String(), valid(string(e.Reason)))...)
 	})
 	traceID, ok := "", false
 	if m.traces != nil {

@@ -3,6 +3,8 @@ package tracing
 import (
 	"fmt"
 	"net/netip"
+	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -195,7 +197,21 @@ func attributes(e *event.Event) []attribute.KeyValue {
 	if et := errorType(e); et != "" && e.Kind != event.KindAdvertDropped {
 		a = append(a, semconv.ErrorTypeKey.String(et))
 	}
+	for i, kv := range a {
+		if kv.Value.Type() == attribute.STRING && !utf8.ValidString(kv.Value.AsString()) {
+			a[i] = kv.Key.String(validUTF8(kv.Value.AsString()))
+		}
+	}
 	return a
+}
+
+// validUTF8 repairs a string for OTLP: protobuf refuses invalid UTF-8 in
+// string fields, and one bad config name would fail a whole export batch.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 func result(ok bool) string {
@@ -258,5 +274,5 @@ func setStatus(sp trace.Span, e *event.Event) {
 	if e.Err != nil {
 		msg = e.Err.Error()
 	}
-	sp.SetStatus(codes.Error, msg)
+	sp.SetStatus(codes.Error, validUTF8(msg))
 }
