@@ -112,7 +112,7 @@ type Advertisement struct {
 	VRID     uint8
 	Priority uint8
 
-	// AuthType and AuthData are VRRPv2 only (RFC 3768 §5.3.6-5.3.7). Over
+	// AuthType and AuthData are VRRPv2 only (RFC 3768 §5.3.6, §5.3.10). Over
 	// IPv6 keepalived's v2 has no authentication data field.
 	AuthType AuthType
 	AuthData [AuthDataLen]byte

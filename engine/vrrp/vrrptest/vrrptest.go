@@ -150,10 +150,17 @@ var Files = []string{
 	"v3-ipv6.pcap",
 }
 
-// Read returns the VRRP packets (IP protocol 112) of one capture file.
+// Read returns the VRRP packets (IP protocol 112) of one of Files.
 func Read(tb testing.TB, file string) []Frame {
 	tb.Helper()
-	path := filepath.Join(Dir(tb), file)
+	return ReadFile(tb, filepath.Join(Dir(tb), file))
+}
+
+// ReadFile returns the VRRP packets (IP protocol 112) of a pcap file, such
+// as one a test captured; it fails the test if there is none.
+func ReadFile(tb testing.TB, path string) []Frame {
+	tb.Helper()
+	file := filepath.Base(path)
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatalf("vrrptest: %v", err)
