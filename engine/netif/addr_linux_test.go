@@ -42,6 +42,7 @@ func openSystem(t *testing.T, n *nskit.Node) *netif.System {
 }
 
 func TestAddresses(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "addr", 1)
 	n := l.Node(1)
 	s := openSystem(t, n)
@@ -150,6 +151,7 @@ func TestAddresses(t *testing.T) {
 }
 
 func TestRoutesAndRules(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "route", 1)
 	n := l.Node(1)
 	s := openSystem(t, n)

@@ -66,3 +66,47 @@ func BenchmarkAdvert(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAnnounce is one gratuitous ARP or NA onto a veth: part of the
+// takeover path (DESIGN.md §5), so it must not allocate.
+func BenchmarkAnnounce(b *testing.B) {
+	l := nskittest.New(b, "bgarp", 1)
+	n := l.Node(1)
+	var g *netif.Gratuitous
+	if err := n.Do(func() (err error) { g, err = netif.NewGratuitous(n.Link); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	for _, vip := range []netip.Addr{netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("2001:db8::100")} {
+		b.Run(vip.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := g.Announce(vip); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVIP adds and removes one VIP over netlink: the other part of
+// the takeover path.
+func BenchmarkVIP(b *testing.B) {
+	l := nskittest.New(b, "bvip", 1)
+	n := l.Node(1)
+	s, err := netif.OpenAt(n.NsHandle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a := netif.Address{Prefix: netip.MustParsePrefix("192.0.2.100/32"), Dev: n.Link}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.AddAddress(a); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.RemoveAddress(a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

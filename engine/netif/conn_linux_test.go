@@ -141,6 +141,7 @@ func listenCfg(t testing.TB, n *nskit.Node, v6 bool, cfg netif.Config) *netif.Co
 }
 
 func TestIPv4(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "raw4", 2)
 	a, b := l.Node(1), l.Node(2)
 	unknown := newCollector()
@@ -215,6 +216,7 @@ func TestIPv4(t *testing.T) {
 }
 
 func TestIPv6(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "raw6", 2)
 	a, b := l.Node(1), l.Node(2)
 	ca := listen(t, a, true, netif.Config{})
@@ -263,6 +265,7 @@ func TestIPv6(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "rawcl", 1)
 	n := l.Node(1)
 	var c *netif.Conn

@@ -16,6 +16,7 @@ import (
 // are exactly the ones TestFramesMatchKeepalived proves equal to
 // keepalived's.
 func TestAnnounceOnTheWire(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "garp", 2, "tcpdump")
 	a, b := l.Node(1), l.Node(2)
 	var g *netif.Gratuitous

@@ -23,6 +23,7 @@ import (
 // receives its adverts with netif's sockets in the other: the receive path
 // against the real peer, down to the priority-0 advert it sends on SIGTERM.
 func TestReceiveFromKeepalived(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "ka", 2, "keepalived")
 	a, b := l.Node(1), l.Node(2)
 
@@ -165,6 +166,7 @@ func waitGone(t *testing.T, pid int) {
 // BACKUP) from taking over; once they stop, it becomes MASTER and adds its
 // VIPs. Both families.
 func TestKeepalivedHearsUs(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "kahear", 2, "keepalived")
 	a, b := l.Node(1), l.Node(2)
 	vip4 := netip.MustParseAddr("192.0.2.100")

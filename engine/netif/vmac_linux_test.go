@@ -13,6 +13,7 @@ import (
 )
 
 func TestVMAC(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "vmac", 1)
 	n := l.Node(1)
 	s := openSystem(t, n)
@@ -89,6 +90,7 @@ func TestVMAC(t *testing.T) {
 }
 
 func TestWatchLinks(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "watch", 2)
 	a := l.Node(1)
 	s := openSystem(t, a)

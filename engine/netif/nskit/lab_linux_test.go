@@ -54,6 +54,7 @@ func udpDelivered(t *testing.T, a, b *nskit.Node, count int, wait time.Duration)
 }
 
 func TestLab(t *testing.T) {
+	t.Parallel()
 	l := nskittest.New(t, "kit", 2, "tcpdump", "nft")
 	a, b := l.Node(1), l.Node(2)
 
@@ -191,6 +192,7 @@ func TestLab(t *testing.T) {
 // TestCloseRemovesEverything asserts that Close leaves no namespace, no
 // process and no interface behind.
 func TestCloseRemovesEverything(t *testing.T) {
+	t.Parallel()
 	nskittest.Require(t)
 	l, err := nskit.New(nskit.Options{Name: "close", Nodes: 3})
 	if err != nil {
@@ -251,6 +253,7 @@ func TestCloseRemovesEverything(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
+	t.Parallel()
 	nskittest.Require(t)
 	// A lab whose creator is alive (this process) is not swept.
 	l := nskittest.New(t, "sweep", 1)

@@ -1,0 +1,2 @@
+// Package netiftest provides in-memory stand-ins for netif's interfaces, for unit tests of code that drives the network.
+package netiftest
