@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +42,11 @@ type IPv4Header struct {
 	Checksum  uint16 // as read; AppendBinary computes its own
 	Src, Dst  netip.Addr
 }
+
+var (
+	_ encoding.BinaryAppender  = (*IPv4Header)(nil)
+	_ encoding.BinaryMarshaler = (*IPv4Header)(nil)
+)
 
 // NewIPv4Header returns the header keepalived puts in front of a VRRP
 // message of payloadLen bytes: TOS 0xc0, no DF, protocol 112, the given ID

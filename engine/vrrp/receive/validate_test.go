@@ -418,6 +418,12 @@ func FuzzValidate(f *testing.F) {
 	for _, fr := range vrrptest.ReadAll(f) {
 		f.Add(fr.Msg, uint8(255), fr.Family == vrrp.IPv6, fr.Msg[0]>>4 == 3, fr.IPv4.Dst.IsMulticast() || fr.Family == vrrp.IPv6)
 	}
+	for _, s := range []vrrptest.Spec{v2pass(), v3mcast(), v3ipv6()} {
+		p := build(f, s)
+		f.Add(p.msg, uint8(255), s.Src.Is6(), s.Version == vrrp.Version3, true)
+		withHMAC(&p)
+		f.Add(p.msg, uint8(255), s.Src.Is6(), s.Version == vrrp.Version3, true)
+	}
 	f.Fuzz(func(t *testing.T, b []byte, ttl uint8, v6, v3, multicast bool) {
 		in := inV2()
 		ip := receive.IP{Src: nodeA, Dst: vrrp.GroupIPv4, TTL: int(ttl), HeaderLen: 20, TotalLen: 20 + len(b)}

@@ -1,4 +1,3 @@
-// Package vrrptest provides VRRP test helpers: the captured keepalived vectors, and the advert bytes keepalived would send.
 package vrrptest
 
 import (
