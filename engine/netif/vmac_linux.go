@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 var _ VMACs = (*System)(nil)
@@ -57,13 +59,46 @@ func (s *System) vmacUp(v VMAC, l netlink.Link) error {
 		"net/ipv4/conf/" + name + "/accept_local": "1",
 		"net/ipv4/conf/" + name + "/rp_filter":    "0",
 	}
+	// Every router's VMAC for a VRID has the same MAC, so the kernel's
+	// EUI-64 link-local would be the same on all of them and fail DAD.
+	// Generate none; an IPv6 VMAC borrows its parent's link-local instead, so
+	// adverts leave from the router's own link-local (RFC 9568 §5.1.2.1).
+	sysctls["net/ipv6/conf/"+name+"/addr_gen_mode"] = "1"
 	if err := s.writeSysctls(sysctls); err != nil {
 		return fmt.Errorf("netif: VMAC %q: %w", name, err)
+	}
+	if v.IPv6 {
+		if err := s.borrowLinkLocal(v.Parent, l); err != nil {
+			return fmt.Errorf("netif: VMAC %q: %w", name, err)
+		}
 	}
 	if err := s.h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("netif: VMAC %q up: %w", name, err)
 	}
 	return nil
+}
+
+// borrowLinkLocal puts the parent's link-local address on the VMAC.
+func (s *System) borrowLinkLocal(parent string, vmac netlink.Link) error {
+	p, err := s.link(parent)
+	if err != nil {
+		return err
+	}
+	addrs, err := s.h.AddrList(p, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("addresses of %q: %w", parent, err)
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		ll := &netlink.Addr{IPNet: a.IPNet, Flags: unix.IFA_F_NODAD}
+		if err := s.h.AddrAdd(vmac, ll); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("link-local %s: %w", a.IP, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("parent %q: %w", parent, ErrNoLinkLocal)
 }
 
 // RemoveVMAC deletes v; one already gone is not an error.
@@ -89,7 +124,11 @@ func (s *System) RemoveVMAC(v VMAC) error {
 func (s *System) writeSysctls(kv map[string]string) error {
 	write := func() error {
 		for k, v := range kv {
-			if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
+			err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644)
+			if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(k, "net/ipv6/") {
+				continue // IPv6 is disabled: nothing to configure
+			}
+			if err != nil {
 				return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 			}
 		}

@@ -42,6 +42,19 @@ func TestVMAC(t *testing.T) {
 					t.Errorf("ip -d link lacks %q:\n%s", w, out)
 				}
 			}
+			if !tt.v.IPv6 {
+				if lines := ipOut(t, n, "-6", "-o", "addr", "show", "dev", tt.name); line(lines, "inet6") != "" {
+					t.Errorf("IPv4 VMAC has IPv6 addresses:\n%s", strings.Join(lines, "\n"))
+				}
+			}
+			if tt.v.IPv6 {
+				// It carries the parent's link-local, not an EUI-64 one from
+				// the shared virtual MAC.
+				lines := ipOut(t, n, "-6", "-o", "addr", "show", "dev", tt.name)
+				if line(lines, "inet6 "+n.LinkLocal.String()+"/64") == "" || line(lines, "fe80::200:5eff") != "" {
+					t.Errorf("IPv6 VMAC addresses:\n%s\nwant only %s", strings.Join(lines, "\n"), n.LinkLocal)
+				}
+			}
 			if err := n.Do(func() error {
 				for k, want := range map[string]string{"arp_ignore": "1", "accept_local": "1", "rp_filter": "0"} {
 					b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + tt.name + "/" + k)
