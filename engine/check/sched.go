@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
@@ -71,7 +72,13 @@ type Options struct {
 type Scheduler struct {
 	opts    Options
 	servers []*serverState
-	sem     chan struct{}
+
+	// ready holds due jobs in FIFO order for the workers. A job is in the
+	// queue or in ready or being probed, never twice, so a buffer of one
+	// slot per job means dispatching never blocks.
+	ready   chan *job
+	workers int          // started so far, at most opts.MaxConcurrent; guarded by mu
+	idle    atomic.Int32 // workers waiting on ready
 
 	mu   sync.Mutex // guards queue
 	q    queue
@@ -115,7 +122,8 @@ func New(servers []RealServer, opts Options) *Scheduler {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
-	s := &Scheduler{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), wake: make(chan struct{}, 1)}
+	s := &Scheduler{opts: opts, wake: make(chan struct{}, 1)}
+	njobs := 0
 	for i := range servers {
 		srv := &serverState{RealServer: servers[i]}
 		for k := range srv.Checkers {
@@ -133,7 +141,9 @@ func New(servers []RealServer, opts Options) *Scheduler {
 		srv.up = srv.failed == 0
 		srv.weight = srv.effectiveWeight()
 		s.servers = append(s.servers, srv)
+		njobs += len(srv.checkers)
 	}
+	s.ready = make(chan *job, njobs)
 	return s
 }
 
@@ -172,9 +182,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.mu.Lock()
 		now := time.Now()
 		for len(s.q) > 0 && !s.q[0].due.After(now) {
-			j := heap.Pop(&s.q).(*job)
+			s.ready <- heap.Pop(&s.q).(*job)
+		}
+		// Probes run on long-lived workers (no goroutine start and stack
+		// growth per probe), started as the backlog needs them.
+		for len(s.ready) > int(s.idle.Load()) && s.workers < s.opts.MaxConcurrent {
+			s.workers++
+			s.idle.Add(1)
 			s.wg.Add(1)
-			go s.probe(ctx, j)
+			go s.worker(ctx)
 		}
 		wait := time.Hour
 		if len(s.q) > 0 {
@@ -192,22 +208,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// probe runs one probe of j once a concurrency slot is free, applies the
-// result and queues j's next probe.
-func (s *Scheduler) probe(ctx context.Context, j *job) {
+// worker probes jobs from ready, in FIFO order, until ctx is cancelled. It
+// starts counted as idle.
+func (s *Scheduler) worker(ctx context.Context) {
 	defer s.wg.Done()
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return
+	for {
+		select {
+		case j := <-s.ready:
+			s.idle.Add(-1)
+			s.probe(ctx, j)
+			s.idle.Add(1)
+		case <-ctx.Done():
+			return
+		}
 	}
+}
+
+// probe runs one probe of j, applies the result and queues j's next probe.
+func (s *Scheduler) probe(ctx context.Context, j *job) {
 	start := time.Now()
 	if s.opts.Lateness != nil {
 		s.opts.Lateness(start.Sub(j.due))
 	}
 	r := j.run(ctx)
 	d := time.Since(start)
-	<-s.sem
 	if ctx.Err() != nil {
 		return // a probe cut short by shutdown says nothing about the server
 	}
