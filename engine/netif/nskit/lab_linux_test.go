@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -155,38 +156,43 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("process", func(t *testing.T) {
-		p, err := a.Start(a.Command("sleep", "60"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The process runs in a's namespace: its /proc/PID/ns/net is a's.
-		// The process runs in a's namespace: its /proc/PID/ns/net is a's
-		// (once `ip netns exec` has switched and exec'd sleep).
-		var nst unix.Stat_t
-		if err := unix.Stat("/var/run/netns/"+a.NS, &nst); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			var st unix.Stat_t
-			err := unix.Stat("/proc/"+strconv.Itoa(p.Pid)+"/ns/net", &st)
-			comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/comm")
-			if err == nil && st.Ino == nst.Ino && strings.TrimSpace(string(comm)) == "sleep" {
-				break
+	for _, viaIP := range []bool{true, false} {
+		t.Run(fmt.Sprintf("process via ip %t", viaIP), func(t *testing.T) {
+			cmd := a.Command("sleep", "60")
+			if !viaIP {
+				cmd = exec.Command("sleep", "60")
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d (%s) in namespace inode %d, want %d (%v)", p.Pid, comm, st.Ino, nst.Ino, err)
+			p, err := a.Start(cmd)
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err := p.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Kill(p.Pid, 0); !errors.Is(err, unix.ESRCH) {
-			t.Fatalf("pid %d still there after Stop: %v", p.Pid, err)
-		}
-	})
+			// The process runs in a's namespace: its /proc/PID/ns/net is a's
+			// (once `ip netns exec` has switched and exec'd sleep).
+			var nst unix.Stat_t
+			if err := unix.Stat("/var/run/netns/"+a.NS, &nst); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				var st unix.Stat_t
+				err := unix.Stat("/proc/"+strconv.Itoa(p.Pid)+"/ns/net", &st)
+				comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/comm")
+				if err == nil && st.Ino == nst.Ino && strings.TrimSpace(string(comm)) == "sleep" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("process %d (%s) in namespace inode %d, want %d (%v)", p.Pid, comm, st.Ino, nst.Ino, err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := p.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Kill(p.Pid, 0); !errors.Is(err, unix.ESRCH) {
+				t.Fatalf("pid %d still there after Stop: %v", p.Pid, err)
+			}
+		})
+	}
 }
 
 // TestCloseRemovesEverything asserts that Close leaves no namespace, no

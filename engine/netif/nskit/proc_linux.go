@@ -30,24 +30,30 @@ type Proc struct {
 // Command returns a command that runs name inside the node's namespace
 // through `ip netns exec`, which also gives it the namespace's own /sys (as
 // keepalived expects) and replaces itself by name, so the pid Start records
-// is name's own.
+// is name's own. Without iproute2 it returns a plain command, which Start
+// runs in the namespace all the same.
 func (n *Node) Command(name string, args ...string) *exec.Cmd {
+	if _, err := exec.LookPath("ip"); err != nil {
+		return exec.Command(name, args...)
+	}
 	return exec.Command("ip", append([]string{"netns", "exec", n.NS, name}, args...)...)
 }
 
-// Start starts cmd (usually from Command) and registers it with the lab, so
-// Close stops it if the caller does not.
+// Start starts cmd and registers it with the lab, so Close stops it if the
+// caller does not. cmd is started from a thread inside the node's
+// namespace, so it runs there even when it does not come from Command
+// (a child inherits its parent thread's network namespace).
 func (n *Node) Start(cmd *exec.Cmd) (*Proc, error) {
-	return n.lab.start(cmd)
+	return n.lab.start(n, cmd)
 }
 
-func (l *Lab) start(cmd *exec.Cmd) (*Proc, error) {
+func (l *Lab) start(n *Node, cmd *exec.Cmd) (*Proc, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil, errors.New("nskit: lab closed")
 	}
-	if err := cmd.Start(); err != nil {
+	if err := n.Do(cmd.Start); err != nil {
 		return nil, fmt.Errorf("nskit: start %s: %w", cmd.Path, err)
 	}
 	p := &Proc{Cmd: cmd, Pid: cmd.Process.Pid, done: make(chan struct{})}
