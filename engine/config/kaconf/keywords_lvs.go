@@ -44,11 +44,11 @@ var (
 // openVSGroup starts a virtual_server_group. keepalived does not check
 // for a duplicate name here.
 func openVSGroup(p *parser, l *Line) bool {
-	name, ok := p.named(l, func(string) bool { return false })
-	if !ok {
+	if len(l.Words) != 2 {
+		p.errorf(l, 0, "virtual_server_group", "virtual_server_group must have a name")
 		return false
 	}
-	p.cfg.VSGroups = append(p.cfg.VSGroups, config.VSGroup{Pos: p.pos(l, 0), Name: name})
+	p.cfg.VSGroups = append(p.cfg.VSGroups, config.VSGroup{Pos: p.pos(l, 0), Name: l.Words[1].Text})
 	return true
 }
 

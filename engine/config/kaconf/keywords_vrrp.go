@@ -20,31 +20,29 @@ func (p *parser) tproc() *config.TrackProcess {
 func (p *parser) garp() *config.GarpGroup { return &p.cfg.GarpGroups[len(p.cfg.GarpGroups)-1] }
 
 // named checks the NAME of a named block: keepalived wants exactly one
-// word ("vrrp_instance must have a name") and skips a block it has seen
-// before.
-func (p *parser) named(l *Line, seen func(name string) bool) (string, bool) {
+// word ("vrrp_instance must have a name") and skips a block whose name it
+// has seen before (for the same keyword).
+func (p *parser) named(l *Line) (string, bool) {
 	kw := arg(l, 0)
 	if len(l.Words) != 2 {
 		p.errorf(l, 0, kw, "%s must have a name", kw)
 		return "", false
 	}
 	name := l.Words[1].Text
-	if seen(name) {
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	key := kw + "\x00" + name
+	if p.seen[key] {
 		p.errorf(l, 1, kw, "%s %s already defined", kw, name)
 		return "", false
 	}
+	p.seen[key] = true
 	return name, true
 }
 
 func openInstance(p *parser, l *Line) table {
-	name, ok := p.named(l, func(n string) bool {
-		for i := range p.cfg.Instances {
-			if p.cfg.Instances[i].Name == n {
-				return true
-			}
-		}
-		return false
-	})
+	name, ok := p.named(l)
 	if !ok {
 		return nil
 	}
@@ -60,14 +58,7 @@ func openInstance(p *parser, l *Line) table {
 }
 
 func openSyncGroup(p *parser, l *Line) table {
-	name, ok := p.named(l, func(n string) bool {
-		for i := range p.cfg.SyncGroups {
-			if p.cfg.SyncGroups[i].Name == n {
-				return true
-			}
-		}
-		return false
-	})
+	name, ok := p.named(l)
 	if !ok {
 		return nil
 	}
@@ -76,14 +67,7 @@ func openSyncGroup(p *parser, l *Line) table {
 }
 
 func openScript(p *parser, l *Line) table {
-	name, ok := p.named(l, func(n string) bool {
-		for i := range p.cfg.Scripts {
-			if p.cfg.Scripts[i].Name == n {
-				return true
-			}
-		}
-		return false
-	})
+	name, ok := p.named(l)
 	if !ok {
 		return nil
 	}
@@ -108,14 +92,7 @@ func closeScript(p *parser, end *Line) {
 }
 
 func openTrackFile(p *parser, l *Line) table {
-	name, ok := p.named(l, func(n string) bool {
-		for i := range p.cfg.TrackFiles {
-			if p.cfg.TrackFiles[i].Name == n {
-				return true
-			}
-		}
-		return false
-	})
+	name, ok := p.named(l)
 	if !ok {
 		return nil
 	}
@@ -131,14 +108,7 @@ func closeTrackFile(p *parser, end *Line) {
 }
 
 func openTrackProcess(p *parser, l *Line) table {
-	name, ok := p.named(l, func(n string) bool {
-		for i := range p.cfg.TrackProcesses {
-			if p.cfg.TrackProcesses[i].Name == n {
-				return true
-			}
-		}
-		return false
-	})
+	name, ok := p.named(l)
 	if !ok {
 		return nil
 	}

@@ -34,6 +34,8 @@ type parser struct {
 	// closing is the line of the '}' that ended the last block, where
 	// keepalived reports checks made when a block closes.
 	closing *Line
+	// seen holds "keyword\x00name" of the named blocks read so far.
+	seen map[string]bool
 	// stateSet records that the current instance has a state keyword.
 	stateSet bool
 }
