@@ -45,6 +45,11 @@ type instance struct {
 	transitions                             cowMap[transitionKey, prometheus.Counter]
 	vips                                    cowMap[netip.Addr, prometheus.Gauge]
 
+	// decl is guarded by Metrics.declMu; what Emit needs of it is copied
+	// into atomics, as Declare runs concurrently with events.
+	version     atomic.Int32
+	ownInterval atomic.Int64 // configured advert_int, ns
+
 	cur      atomic.Uint32 // vrrp.State
 	effPrio  atomic.Int64
 	interval atomic.Int64 // Master_Adver_Interval in force, ns
@@ -98,7 +103,7 @@ func (m *Metrics) newInstance(d Instance) *instance {
 
 // reset sets the gauges to what the declaration says, as at startup.
 func (in *instance) reset(d Instance) {
-	in.decl = d
+	in.setDecl(d)
 	in.state[vrrp.StateInit].Set(1)
 	for _, s := range vrrp.States[1:] {
 		in.state[s].Set(0)
@@ -112,11 +117,17 @@ func (in *instance) reset(d Instance) {
 	in.updateTiming()
 }
 
+func (in *instance) setDecl(d Instance) {
+	in.decl = d
+	in.version.Store(int32(d.Version))
+	in.ownInterval.Store(int64(d.Interval))
+}
+
 // redeclare applies a reload's declaration to an instance whose identity is
 // unchanged: counters and the current state are kept, as keepalived keeps
 // them across SIGHUP (reference §3.4), and new VIPs get series.
 func (in *instance) redeclare(m *Metrics, d Instance) {
-	in.decl = d
+	in.setDecl(d)
 	in.priority.Set(float64(d.Priority))
 	if in.cur.Load() != uint32(vrrp.StateBackup) {
 		in.interval.Store(int64(d.Interval))
@@ -170,7 +181,7 @@ func (in *instance) updateTiming() {
 		in.masterDown.Set(0)
 		return
 	}
-	in.masterDown.Set(masterDownInterval(in.decl.Version, int(in.effPrio.Load()), iv).Seconds())
+	in.masterDown.Set(masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds())
 }
 
 func (m *Metrics) instanceFor(e *event.Event) *instance {
@@ -257,7 +268,7 @@ func (in *instance) transition(m *Metrics, e *event.Event) {
 	in.lastRecv.Store(0)
 	if e.To != vrrp.StateBackup {
 		// Leaving BACKUP: our own interval is in force again.
-		in.interval.Store(int64(in.decl.Interval))
+		in.interval.Store(in.ownInterval.Load())
 		in.updateTiming()
 	}
 
