@@ -42,7 +42,7 @@ func TestOpenMetricsScrape(t *testing.T) {
 }
 
 func grepLines(b []byte, s string) []string {
-	return regexp.MustCompile(`(?m)^.*` + regexp.QuoteMeta(s) + `.*$`).FindAllString(string(b), -1)
+	return regexp.MustCompile(`(?m)^.*`+regexp.QuoteMeta(s)+`.*$`).FindAllString(string(b), -1)
 }
 
 // TestConcurrentEmit runs events for declared and undeclared instances from
