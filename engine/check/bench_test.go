@@ -93,6 +93,10 @@ func benchTCPCheck(b *testing.B, n int) {
 
 	helper := exec.Command(os.Args[0], "-test.run=^$")
 	helper.Env = append(os.Environ(), listenerEnv+"="+strconv.Itoa(n))
+	// Its own session, so its own scheduler autogroup: the listeners play
+	// the real servers, which are other machines in production, and must
+	// not take CPU from the checker's share on a shared host.
+	helper.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdin, _ := helper.StdinPipe()
 	stdout, _ := helper.StdoutPipe()
 	helper.Stderr = os.Stderr

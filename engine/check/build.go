@@ -1,6 +1,7 @@
 package check
 
 import (
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -25,6 +26,18 @@ func FromConfig(c *config.Config) ([]RealServer, error) {
 	if helo == "" {
 		helo, _ = os.Hostname()
 	}
+	var cert *tls.Certificate
+	if c.SSL != nil && c.SSL.Certificate != "" {
+		key := c.SSL.Key
+		if key == "" {
+			key = c.SSL.Certificate
+		}
+		kp, err := tls.LoadX509KeyPair(c.SSL.Certificate, key)
+		if err != nil {
+			return nil, fmt.Errorf("ssl certificate %q: %w", c.SSL.Certificate, err)
+		}
+		cert = &kp
+	}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
 		svc := ServiceName(vs)
@@ -41,6 +54,9 @@ func FromConfig(c *config.Config) ([]RealServer, error) {
 					continue
 				}
 				chk, err := newChecker(c, vs, rs, ck, port, helo)
+				if ck.Type == config.SSLGet {
+					chk.ClientCert = cert
+				}
 				if err != nil {
 					return nil, fmt.Errorf("virtual_server %s real_server %s %s: %w", svc, srv.Target, ck.Type, err)
 				}

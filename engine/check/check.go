@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -39,6 +40,10 @@ type Target struct {
 	HeloName string
 	// TrackFile is the path FILE_CHECK reads (the track_file's file).
 	TrackFile string
+
+	// ClientCert is the client certificate SSL_GET presents: the global
+	// ssl block's certificate and key; nil for none.
+	ClientCert *tls.Certificate
 
 	HTTP *config.HTTPCheck
 	Misc *config.MiscSpec
@@ -135,8 +140,13 @@ func classify(ctx context.Context, err error, fallback event.Reason) event.Reaso
 	}
 	var ne net.Error
 	var te *tlsError
+	var oe *net.OpError
+	var ae tls.AlertError
 	switch {
-	case errors.As(err, &te):
+	case errors.As(err, &te), errors.As(err, &ae),
+		// A TLS 1.3 server rejects a client certificate after the client's
+		// handshake is done: the alert comes with the first read.
+		errors.As(err, &oe) && oe.Op == "remote error":
 		return ReasonTLS
 	case errors.Is(err, ErrNoResponse), errors.Is(err, ErrStatusLine):
 		return ReasonProtocol

@@ -128,10 +128,14 @@ func vhost(t *Target, u *config.URL) string {
 
 // tlsConfig is the client configuration of SSL_GET. keepalived does not
 // verify the real server's certificate (a health check is not a trust
-// decision), and sends SNI only with enable_sni: sni_name, else the
+// decision; its ssl block's ca is not enforced either), presents the ssl
+// block's certificate when there is one, and sends SNI only with enable_sni: sni_name, else the
 // virtualhost.
 func tlsConfig(t *Target, u *config.URL) *tls.Config {
 	c := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // keepalived semantics, see above
+	if t.ClientCert != nil {
+		c.Certificates = []tls.Certificate{*t.ClientCert}
+	}
 	if t.HTTP.EnableSNI {
 		c.ServerName = t.HTTP.SNIName
 		if c.ServerName == "" {

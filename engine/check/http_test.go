@@ -198,6 +198,20 @@ func TestSSL(t *testing.T) {
 	t.Run("down/not tls", func(t *testing.T) {
 		probe(t, ProbeHTTP, httpTarget(config.SSLGet, plain, config.HTTPCheck{URLs: []config.URL{good}}), false, "tls")
 	})
+	t.Run("client certificate", func(t *testing.T) {
+		cert := selfSigned(t)
+		l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
+		go srv.Serve(l)
+		defer srv.Close()
+		tg := httpTarget(config.SSLGet, l.Addr(), config.HTTPCheck{URLs: []config.URL{good}})
+		probe(t, ProbeHTTP, tg, false, "tls")
+		tg.ClientCert = &cert
+		probe(t, ProbeHTTP, tg, true, "")
+	})
 	t.Run("slow", func(t *testing.T) {
 		tg := httpTarget(config.SSLGet, addr, config.HTTPCheck{URLs: []config.URL{{Path: "/slow"}}})
 		tg.Timeout = 300 * time.Millisecond
