@@ -180,17 +180,20 @@ func rsBody(checker string, up bool) string {
 // vsBody is do_vs_notifies' text: `=> Gained quorum 1+0=1 <= 2 <=`
 // (quorum, hysteresis, the threshold crossed, the live weight).
 func vsBody(startup, up bool, quorum, hysteresis, weight int) string {
+	// The threshold is the one the old state was measured against
+	// (ipwrapper.c update_quorum_state): quorum+hysteresis while down,
+	// quorum-hysteresis while up. At startup the old state is down.
 	var what string
-	threshold := quorum - hysteresis
+	threshold := quorum + hysteresis
 	switch {
 	case up && startup:
-		what, threshold = "Starting with quorum up", quorum+hysteresis
+		what = "Starting with quorum up"
 	case up:
-		what, threshold = "Gained quorum", quorum+hysteresis
+		what = "Gained quorum"
 	case startup:
 		what = "Starting with quorum down"
 	default:
-		what = "Lost quorum"
+		what, threshold = "Lost quorum", quorum-hysteresis
 	}
 	return "=> " + what + " " + strconv.Itoa(quorum) + "+" + strconv.Itoa(hysteresis) + "=" +
 		strconv.Itoa(threshold) + " <= " + strconv.Itoa(weight) + " <="
