@@ -115,7 +115,9 @@ func alertConfig(port int) *config.Config {
 	return c
 }
 
-func waitMails(t *testing.T, rec interface{ Of(event.Kind) []event.Event }, n int) []event.Event {
+func waitMails(t *testing.T, rec interface {
+	Of(event.Kind) []event.Event
+}, n int) []event.Event {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -402,5 +404,3 @@ func TestNoEmailFaults(t *testing.T) {
 		t.Errorf("mails %d; want only the BACKUP one", len(got))
 	}
 }
-
-
