@@ -465,7 +465,7 @@ func openChecker(t config.CheckerType) func(p *parser, l *Line) table {
 		c := config.Checker{Pos: p.pos(l, 0), Type: t}
 		switch t {
 		case config.HTTPGet, config.SSLGet:
-			c.HTTP = &config.HTTPCheck{}
+			c.HTTP = &config.HTTPCheck{Protocol: "1.0"}
 		case config.MiscCheck:
 			c.Misc = &config.MiscSpec{}
 		case config.SMTPCheck:

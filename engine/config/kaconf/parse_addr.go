@@ -238,6 +238,9 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 				continue
 			}
 		}
+		if w == "or" {
+			p.warnf(l, i, what, "\"or\" for routes is deprecated. Please use \"nexthop\"")
+		}
 		// Not modelled: keep the word, and its value when it takes one.
 		r.Rest = append(r.Rest, w)
 		if routeWords[w] && i+1 < n {

@@ -72,6 +72,24 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
+// TestPrintGolden prints the model of each testdata/parse file and
+// compares the text with testdata/print (run with -update to rewrite).
+func TestPrintGolden(t *testing.T) {
+	for _, f := range parseFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, ds := Load(f, testOpts)
+			if c == nil {
+				t.Fatalf("not loaded:\n%s", ds)
+			}
+			var buf bytes.Buffer
+			if err := Print(&buf, c); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", "print", filepath.Base(f)), buf.Bytes())
+		})
+	}
+}
+
 // modelOpts compares models ignoring positions and the source file name.
 var modelOpts = cmp.Options{
 	cmpopts.IgnoreTypes(config.Pos{}),
@@ -183,6 +201,37 @@ func TestParseOracle(t *testing.T) {
 				}
 				if d.Severity >= config.Error && want[d.Pos.Line] == nil {
 					t.Errorf("keepwatch reports %s; keepalived finds nothing on that line", d)
+				}
+			}
+		})
+	}
+}
+
+// TestPrintKeepalived checks Print's output on keepalived 2.2.7 itself: the
+// printed testdata must draw nothing from keepalived -t but warnings
+// carried over from the source (deprecations, routes it cannot track).
+func TestPrintKeepalived(t *testing.T) {
+	benign := regexp.MustCompile(`(?i)^warning|deprecated|not supported`)
+	for _, f := range parseFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, ds := Load(f, testOpts)
+			if c == nil {
+				t.Fatalf("not loaded:\n%s", ds)
+			}
+			var buf bytes.Buffer
+			if err := Print(&buf, c); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "printed.conf")
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lines, _ := keepalivedLines(t, path)
+			for n, msgs := range lines {
+				for _, m := range msgs {
+					if !benign.MatchString(m) {
+						t.Errorf("printed line %d: keepalived reports %q\n%s", n, m, buf.String())
+					}
 				}
 			}
 		})

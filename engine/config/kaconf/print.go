@@ -879,7 +879,9 @@ func (p *printer) checker(c *config.Checker) {
 		for i := range h.URLs {
 			p.url(&h.URLs[i])
 		}
-		p.opt("http_protocol", h.Protocol)
+		if h.Protocol != "1.0" {
+			p.opt("http_protocol", h.Protocol)
+		}
 		p.opt("virtualhost", h.Virtualhost)
 		p.flag("fast_recovery", h.FastRecovery)
 		p.flag("enable_sni", h.EnableSNI)
