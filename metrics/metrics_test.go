@@ -98,7 +98,7 @@ func scenario() []event.Event {
 		}),
 		ev(event.KindVIPAdded, 5*time.Second, func(e *event.Event) { e.Addr = vip1 }),
 		ev(event.KindGratuitousSent, 5*time.Second, func(e *event.Event) { e.Addr = vip1 }),
-		ev(event.KindGratuitousSent, 5*time.Second, func(e *event.Event) { e.Addr, e.Family = netip.MustParseAddr("2001:db8::10"), vrrp.IPv6 }),
+		ev(event.KindGratuitousSent, 5*time.Second, func(e *event.Event) { e.Addr = netip.MustParseAddr("2001:db8::10") }),
 		ev(event.KindAdvertSent, 5*time.Second, func(e *event.Event) { e.Priority = 100 }),
 		ev(event.KindAdvertSent, 6*time.Second, func(e *event.Event) { e.Priority = 100 }),
 		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Reason = event.DropAddressList }),

@@ -246,7 +246,13 @@ func (in *instance) emit(m *Metrics, e *event.Event) {
 	case event.KindVIPRemoved:
 		in.vipFor(m, e.Addr).Set(0)
 	case event.KindGratuitousSent:
-		if e.Family == vrrp.IPv6 || (e.Family == 0 && e.Addr.Is6() && !e.Addr.Is4In6()) {
+		// The address decides ARP versus NA: an event's Family may be the
+		// instance's rather than the announcement's.
+		v6 := e.Family == vrrp.IPv6
+		if e.Addr.IsValid() {
+			v6 = e.Addr.Is6() && !e.Addr.Is4In6()
+		}
+		if v6 {
 			in.nas.Inc()
 		} else {
 			in.garps.Inc()
