@@ -449,7 +449,7 @@ func TestUndeclaredInstance(t *testing.T) {
 
 func TestIPVSScrapeError(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	if _, err := New(reg, Options{IPVS: &fakeIPVS{err: errors.New("no ip_vs module")}}); err != nil {
+	if _, err := New(reg, Options{IPVS: IPVSFunc(func() ([]IPVSService, error) { return nil, errors.New("no ip_vs module") })}); err != nil {
 		t.Fatal(err)
 	}
 	want := `

@@ -11,6 +11,14 @@ type IPVSSource interface {
 	IPVSStats() ([]IPVSService, error)
 }
 
+// IPVSFunc adapts a function to an IPVSSource.
+type IPVSFunc func() ([]IPVSService, error)
+
+// IPVSStats calls f.
+func (f IPVSFunc) IPVSStats() ([]IPVSService, error) { return f() }
+
+var _ IPVSSource = IPVSFunc(nil)
+
 // IPVSService is one virtual service in the kernel. Name is written as
 // event.Event.Service ("ip:port/proto" or "fwmark:N").
 type IPVSService struct {
