@@ -94,12 +94,17 @@ type Snapshot struct {
 	AdvertInterval time.Duration
 }
 
-// Instance is one running VRRP instance.
+// Instance runs one VRRP instance, or the members of one vrrp_sync_group,
+// in a single goroutine: a sync group's members must be stepped together
+// (fsm.Group), so they share the loop, the timer and the inbox.
 type Instance struct {
-	cfg  Config
 	deps Deps
 	log  *slog.Logger
-	m    *fsm.Machine
+
+	ms    []*member
+	m     *fsm.Machine // a lone instance
+	group *fsm.Group   // a sync group
+	name  string       // the instance's or the group's name
 
 	origin time.Time
 
@@ -107,23 +112,36 @@ type Instance struct {
 	free chan *rxBuf
 	ctl  chan control
 
+	cause    uint64 // event ID of what caused the current step
+	lastTime time.Time
+	scratch  []fsm.Action // a group member's actions, reused
+	snapMu   sync.Mutex
+}
+
+// member is one VRRP instance inside an Instance.
+type member struct {
+	inst *Instance
+	idx  int
+	cfg  Config
+	conn Conn
+	log  *slog.Logger
+	m    *fsm.Machine
+
 	// The send path reuses these: no allocation per advert.
 	adv    vrrp.Advertisement
 	out    []byte
 	ipID   uint16
 	vipIPs []netip.Addr
 
-	cause    uint64 // event ID of what caused the current step
-	held     bool   // VIPs are installed
-	rxAdv    vrrp.Advertisement
-	snapMu   sync.Mutex
-	snap     Snapshot
-	lastTime time.Time
+	held  bool // VIPs are installed
+	rxAdv vrrp.Advertisement
+	snap  Snapshot // guarded by inst.snapMu
 }
 
 type rxBuf struct {
 	b        [1500]byte
 	n        int
+	member   int
 	src, dst netip.Addr
 	ttl      int
 	ipTotal  int
@@ -136,14 +154,13 @@ const (
 	ctlPriority controlKind = iota + 1
 	ctlFault
 	ctlFaultCleared
-	ctlSync
 )
 
 type control struct {
 	kind     controlKind
+	member   int
 	priority int
 	cause    uint64
-	input    fsm.Input
 }
 
 // rxQueue bounds how many received adverts wait for the instance. keepalived
@@ -151,11 +168,23 @@ type control struct {
 // deeper queue only adds latency.
 const rxQueue = 16
 
-// New prepares an instance. Run starts it.
+// Member is one instance of a sync group and the socket of its interface.
+type Member struct {
+	Config Config
+	Conn   Conn
+}
+
+// New prepares a lone instance on deps.Conn. Run starts it.
 func New(cfg Config, deps Deps) (*Instance, error) {
-	m, err := fsm.New(cfg.FSM)
-	if err != nil {
-		return nil, err
+	return NewGroup(cfg.FSM.Name, []Member{{Config: cfg, Conn: deps.Conn}}, deps)
+}
+
+// NewGroup prepares the members of a vrrp_sync_group (reference §1.4) to run
+// as one: they become MASTER together, and one in FAULT takes all to FAULT.
+// With one member it is a lone instance.
+func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
+	if len(members) == 0 {
+		return nil, errors.New("router: no members")
 	}
 	if deps.Sink == nil {
 		deps.Sink = event.Discard
@@ -163,83 +192,105 @@ func New(cfg Config, deps Deps) (*Instance, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.Dsts) == 0 {
-		return nil, errors.New("router: no advert destination")
-	}
-	i := &Instance{
-		cfg:  cfg,
+	inst := &Instance{
 		deps: deps,
-		log:  deps.Log.With("vrrp_instance", cfg.FSM.Name, "vrid", cfg.FSM.VRID),
-		m:    m,
-		rx:   make(chan *rxBuf, rxQueue),
-		free: make(chan *rxBuf, rxQueue),
-		ctl:  make(chan control, 16),
-		out:  make([]byte, 0, 1500),
+		log:  deps.Log,
+		name: name,
+		rx:   make(chan *rxBuf, rxQueue*len(members)),
+		free: make(chan *rxBuf, rxQueue*len(members)),
+		ctl:  make(chan control, 16*len(members)),
 	}
-	for range rxQueue {
-		i.free <- new(rxBuf)
+	for range rxQueue * len(members) {
+		inst.free <- new(rxBuf)
 	}
-	for _, a := range cfg.VIPs {
-		i.vipIPs = append(i.vipIPs, a.Prefix.Addr())
+	var machines []*fsm.Machine
+	for idx, mb := range members {
+		cfg := mb.Config
+		m, err := fsm.New(cfg.FSM)
+		if err != nil {
+			return nil, err
+		}
+		if len(cfg.Dsts) == 0 {
+			return nil, fmt.Errorf("router: vrrp_instance %s: no advert destination", cfg.FSM.Name)
+		}
+		if mb.Conn == nil {
+			return nil, fmt.Errorf("router: vrrp_instance %s: no socket", cfg.FSM.Name)
+		}
+		me := &member{inst: inst, idx: idx, cfg: cfg, conn: mb.Conn, m: m, out: make([]byte, 0, 1500),
+			log: deps.Log.With("vrrp_instance", cfg.FSM.Name, "vrid", cfg.FSM.VRID)}
+		for _, a := range cfg.VIPs {
+			me.vipIPs = append(me.vipIPs, a.Prefix.Addr())
+		}
+		me.adv = vrrp.Advertisement{
+			Version:   vrrp.Version(cfg.FSM.Version),
+			Type:      vrrp.TypeAdvertisement,
+			VRID:      cfg.FSM.VRID,
+			AuthType:  cfg.AuthType,
+			AuthData:  cfg.AuthData,
+			Family:    cfg.FSM.Family,
+			Addresses: me.vipIPs,
+		}
+		if err := me.adv.SetInterval(cfg.FSM.AdvertInterval); err != nil {
+			return nil, fmt.Errorf("router: vrrp_instance %s: %w", cfg.FSM.Name, err)
+		}
+		me.rxAdv.Addresses = make([]netip.Addr, 0, 255)
+		me.snap = Snapshot{Name: cfg.FSM.Name, VRID: cfg.FSM.VRID, Interface: cfg.FSM.Interface, Family: cfg.FSM.Family,
+			BasePriority: cfg.FSM.Priority, Priority: cfg.FSM.Priority, AdvertInterval: cfg.FSM.AdvertInterval}
+		inst.ms = append(inst.ms, me)
+		machines = append(machines, m)
 	}
-	i.adv = vrrp.Advertisement{
-		Version:   vrrp.Version(cfg.FSM.Version),
-		Type:      vrrp.TypeAdvertisement,
-		VRID:      cfg.FSM.VRID,
-		AuthType:  cfg.AuthType,
-		AuthData:  cfg.AuthData,
-		Family:    cfg.FSM.Family,
-		Addresses: i.vipIPs,
+	if len(machines) == 1 {
+		inst.m = machines[0]
+	} else {
+		inst.group = fsm.NewGroup(machines...)
 	}
-	if err := i.adv.SetInterval(cfg.FSM.AdvertInterval); err != nil {
-		return nil, fmt.Errorf("router: vrrp_instance %s: %w", cfg.FSM.Name, err)
-	}
-	i.rxAdv.Addresses = make([]netip.Addr, 0, 255)
-	i.snap = Snapshot{Name: cfg.FSM.Name, VRID: cfg.FSM.VRID, Interface: cfg.FSM.Interface, Family: cfg.FSM.Family,
-		BasePriority: cfg.FSM.Priority, Priority: cfg.FSM.Priority, AdvertInterval: cfg.FSM.AdvertInterval}
-	return i, nil
+	return inst, nil
 }
 
-// Name is the instance's name.
-func (i *Instance) Name() string { return i.cfg.FSM.Name }
+// Name is the instance's (or the sync group's) name.
+func (i *Instance) Name() string { return i.name }
 
-// Snapshot returns the instance's current state; safe from any goroutine.
-func (i *Instance) Snapshot() Snapshot {
+// Snapshot returns the first member's state; safe from any goroutine.
+func (i *Instance) Snapshot() Snapshot { return i.Snapshots()[0] }
+
+// Snapshots returns every member's state, in order.
+func (i *Instance) Snapshots() []Snapshot {
 	i.snapMu.Lock()
 	defer i.snapMu.Unlock()
-	return i.snap
+	out := make([]Snapshot, len(i.ms))
+	for k, m := range i.ms {
+		out[k] = m.snap
+	}
+	return out
 }
 
-// SetPriority hands the instance a new effective priority from its
-// trackers; cause is the event ID of the tracker change.
-func (i *Instance) SetPriority(p int, cause uint64) {
-	i.ctl <- control{kind: ctlPriority, priority: p, cause: cause}
+// SetPriority hands member its new effective priority from its trackers;
+// cause is the event ID of the tracker change.
+func (i *Instance) SetPriority(member, p int, cause uint64) {
+	i.ctl <- control{kind: ctlPriority, member: member, priority: p, cause: cause}
 }
 
-// SetFault puts the instance in FAULT (an interface or weight-0 tracker is
-// down) or takes it out.
-func (i *Instance) SetFault(fault bool, cause uint64) {
+// SetFault puts member in FAULT (an interface or weight-0 tracker is down)
+// or takes it out.
+func (i *Instance) SetFault(member int, fault bool, cause uint64) {
 	k := ctlFaultCleared
 	if fault {
 		k = ctlFault
 	}
-	i.ctl <- control{kind: k, cause: cause}
-}
-
-// Sync delivers a sync-group decision to the instance.
-func (i *Instance) Sync(in fsm.Input, cause uint64) {
-	i.ctl <- control{kind: ctlSync, input: in, cause: cause}
+	i.ctl <- control{kind: k, member: member, cause: cause}
 }
 
 // HandleVRRP is called on the socket's read goroutine: it copies the packet
 // into a free buffer and queues it, dropping it if the instance is behind.
-func (i *Instance) HandleVRRP(p *netif.Packet) {
+func (me *member) HandleVRRP(p *netif.Packet) {
+	i := me.inst
 	var b *rxBuf
 	select {
 	case b = <-i.free:
 	default:
 		return // the instance is behind; a later advert will do
 	}
+	b.member = me.idx
 	b.n = copy(b.b[:], p.VRRP)
 	b.src, b.dst, b.ttl = p.Src, p.Dst, int(p.TTL)
 	b.ipHdrLen, b.ipTotal = 0, 0
@@ -256,18 +307,28 @@ func (i *Instance) HandleVRRP(p *netif.Packet) {
 
 func (i *Instance) now() time.Duration { return time.Since(i.origin) }
 
+func (i *Instance) nextDeadline() (time.Duration, bool) {
+	if i.group != nil {
+		return i.group.NextDeadline()
+	}
+	return i.m.NextDeadline()
+}
+
 // Run starts the instance and blocks until ctx is cancelled. On the way out
 // a master sends its priority-0 advert and removes its VIPs (reference §2.4).
 func (i *Instance) Run(ctx context.Context) error {
 	i.origin = time.Now()
-	i.deps.Conn.Handle(i.cfg.FSM.VRID, i)
-	defer i.deps.Conn.Handle(i.cfg.FSM.VRID, nil)
-
+	for _, me := range i.ms {
+		me.conn.Handle(me.cfg.FSM.VRID, me)
+		defer me.conn.Handle(me.cfg.FSM.VRID, nil)
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	i.step(fsm.Input{Kind: fsm.InputStart})
+	for k := range i.ms {
+		i.step(k, fsm.Input{Kind: fsm.InputStart})
+	}
 	for {
-		if at, ok := i.m.NextDeadline(); ok {
+		if at, ok := i.nextDeadline(); ok {
 			timer.Reset(max(at-i.now(), 0))
 		} else {
 			timer.Stop()
@@ -275,245 +336,276 @@ func (i *Instance) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			i.cause = 0
-			i.step(fsm.Input{Kind: fsm.InputShutdown})
-			if i.held {
-				i.removeVIPs()
+			for k, me := range i.ms {
+				i.step(k, fsm.Input{Kind: fsm.InputShutdown})
+				if me.held {
+					me.removeVIPs()
+				}
 			}
 			return nil
 		case <-timer.C:
 			i.cause = 0
-			i.step(fsm.Input{Kind: fsm.InputTick})
+			i.step(-1, fsm.Input{Kind: fsm.InputTick})
 		case b := <-i.rx:
-			i.receive(b)
+			i.ms[b.member].receive(b)
 			i.free <- b
 		case c := <-i.ctl:
 			i.cause = c.cause
 			switch c.kind {
 			case ctlPriority:
-				i.step(fsm.Input{Kind: fsm.InputPriority, Priority: c.priority})
+				i.step(c.member, fsm.Input{Kind: fsm.InputPriority, Priority: c.priority})
 			case ctlFault:
-				i.step(fsm.Input{Kind: fsm.InputFault})
+				i.step(c.member, fsm.Input{Kind: fsm.InputFault})
 			case ctlFaultCleared:
-				i.step(fsm.Input{Kind: fsm.InputFaultCleared})
-			case ctlSync:
-				i.step(c.input)
+				i.step(c.member, fsm.Input{Kind: fsm.InputFaultCleared})
 			}
 		}
 	}
 }
 
-func (i *Instance) receive(b *rxBuf) {
+func (me *member) receive(b *rxBuf) {
+	i := me.inst
 	ip := receive.IP{Src: b.src, Dst: b.dst, TTL: b.ttl, HeaderLen: b.ipHdrLen, TotalLen: b.ipTotal}
-	r := receive.Validate(b.b[:b.n], ip, &i.cfg.Receive, &i.rxAdv)
+	r := receive.Validate(b.b[:b.n], ip, &me.cfg.Receive, &me.rxAdv)
 	i.lastTime = time.Now()
 	if !r.Accepted() {
-		i.emit(event.Event{Kind: event.KindAdvertDropped, Reason: r.Drop, Addr: b.src})
+		me.emit(event.Event{Kind: event.KindAdvertDropped, Reason: r.Drop, Addr: b.src})
 		return
 	}
 	if r.OldUnicastChecksum {
-		i.cfg.Receive.OldUnicastChecksum = receive.UnicastChecksumOld
+		me.cfg.Receive.OldUnicastChecksum = receive.UnicastChecksumOld
 	}
-	i.emit(event.Event{Kind: event.KindAdvertReceived, Priority: int(i.rxAdv.Priority), Addr: b.src, Interval: i.rxAdv.Interval()})
+	me.emit(event.Event{Kind: event.KindAdvertReceived, Priority: int(me.rxAdv.Priority), Addr: b.src, Interval: me.rxAdv.Interval()})
 	if r.AddressMismatch {
 		// Accepted (keepalived ≥ 2.3.3), but counted: on 2.2.x peers this
 		// mismatch is the classic split brain (reference §0 item 4).
-		i.emit(event.Event{Kind: event.KindAdvertDropped, Reason: event.DropAddressList, Addr: b.src, OK: true})
+		me.emit(event.Event{Kind: event.KindAdvertDropped, Reason: event.DropAddressList, Addr: b.src, OK: true})
 	}
 	i.cause = 0
-	in := fsm.Input{Kind: fsm.InputAdvert, Advert: fsm.Advert{Src: b.src, Priority: int(i.rxAdv.Priority), AddrMismatch: r.AddressMismatch}}
-	if i.rxAdv.Version == vrrp.Version3 {
-		in.Advert.Interval = i.rxAdv.Interval()
+	in := fsm.Input{Kind: fsm.InputAdvert, Advert: fsm.Advert{Src: b.src, Priority: int(me.rxAdv.Priority), AddrMismatch: r.AddressMismatch}}
+	if me.rxAdv.Version == vrrp.Version3 {
+		in.Advert.Interval = me.rxAdv.Interval()
 	}
-	i.step(in)
+	i.step(me.idx, in)
 }
 
-// step feeds the machine and performs its actions in order.
-func (i *Instance) step(in fsm.Input) {
+// step feeds the machine (or the group; member -1 is a plain tick) and
+// performs the actions in order.
+func (i *Instance) step(member int, in fsm.Input) {
 	if in.Kind != fsm.InputAdvert {
 		i.lastTime = time.Now()
 	}
-	acts := i.m.Step(i.now(), in)
+	now := i.now()
+	if i.group == nil {
+		i.perform(i.ms[0], i.m.Step(now, in))
+	} else {
+		gas := i.group.Step(now, member, in)
+		// Group actions come member by member, in order; perform each
+		// member's run with its own transition first.
+		for start := 0; start < len(gas); {
+			end := start
+			for end < len(gas) && gas[end].Member == gas[start].Member {
+				end++
+			}
+			i.scratch = i.scratch[:0]
+			for _, ga := range gas[start:end] {
+				i.scratch = append(i.scratch, ga.Action)
+			}
+			i.perform(i.ms[gas[start].Member], i.scratch)
+			start = end
+		}
+	}
+	i.snapMu.Lock()
+	for _, me := range i.ms {
+		me.snap.State = me.m.State()
+		me.snap.Priority = me.m.Priority()
+		me.snap.BasePriority = me.m.BasePriority()
+		me.snap.Master, me.snap.MasterPriority = me.m.Master()
+		me.snap.VIPsHeld = me.held
+		me.snap.MasterDown = me.m.MasterDownInterval()
+	}
+	i.snapMu.Unlock()
+}
+
+func (i *Instance) perform(me *member, acts []fsm.Action) {
 	// Report a transition before performing its actions, so that the
 	// advert, VIP and gratuitous ARP events it causes carry its ID. The
 	// actions themselves keep the machine's order (advert, VIPs, ARPs).
 	for k := range acts {
 		if a := &acts[k]; a.Kind == fsm.ActionEvent && a.Event.Kind == event.KindTransition {
-			i.cause = i.emit(a.Event)
-			i.noteTransition(a.Event)
+			i.cause = me.emit(a.Event)
+			me.noteTransition(a.Event)
 		}
 	}
 	for k := range acts {
 		a := &acts[k]
 		switch a.Kind {
 		case fsm.ActionSendAdvert:
-			i.sendAdvert(a.Priority)
+			me.sendAdvert(a.Priority)
 		case fsm.ActionAddVIPs:
-			i.addVIPs()
+			me.addVIPs()
 		case fsm.ActionRemoveVIPs:
-			i.removeVIPs()
+			me.removeVIPs()
 		case fsm.ActionSendGratuitous:
-			i.gratuitous(a.Count)
+			me.gratuitous(a.Count)
 		case fsm.ActionEvent:
 			if a.Event.Kind != event.KindTransition {
-				i.emit(a.Event)
+				me.emit(a.Event)
 			}
 		case fsm.ActionNotify, fsm.ActionNotifyLowerPrio:
 			// Notify scripts follow KindTransition events (engine/notify).
 		}
 	}
-	i.snapMu.Lock()
-	i.snap.State = i.m.State()
-	i.snap.Priority = i.m.Priority()
-	i.snap.BasePriority = i.m.BasePriority()
-	i.snap.Master, i.snap.MasterPriority = i.m.Master()
-	i.snap.VIPsHeld = i.held
-	i.snap.MasterDown = i.m.MasterDownInterval()
-	i.snapMu.Unlock()
 }
 
-func (i *Instance) noteTransition(e event.Event) {
-	i.snapMu.Lock()
-	i.snap.LastTransition = i.lastTime
-	i.snap.LastReason = e.Reason
-	i.snapMu.Unlock()
-	i.log.Info("transition", "from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason), "priority", e.Priority)
+func (me *member) noteTransition(e event.Event) {
+	me.inst.snapMu.Lock()
+	me.snap.LastTransition = me.inst.lastTime
+	me.snap.LastReason = e.Reason
+	me.inst.snapMu.Unlock()
+	me.log.Info("transition", "from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason), "priority", e.Priority)
 }
 
 // emit stamps identity, time, ID and cause on e and sends it.
-func (i *Instance) emit(e event.Event) uint64 {
+func (me *member) emit(e event.Event) uint64 {
+	i := me.inst
 	e.ID = event.NewID()
 	if e.Cause == 0 {
 		e.Cause = i.cause
 	}
 	e.Time = i.lastTime
-	e.Instance = i.cfg.FSM.Name
-	e.VRID = i.cfg.FSM.VRID
-	e.Interface = i.cfg.FSM.Interface
-	e.Family = i.cfg.FSM.Family
+	e.Instance = me.cfg.FSM.Name
+	e.VRID = me.cfg.FSM.VRID
+	if e.Interface == "" {
+		e.Interface = me.cfg.FSM.Interface
+	}
+	e.Family = me.cfg.FSM.Family
 	i.deps.Sink.Emit(e)
 	return e.ID
 }
 
-func (i *Instance) sendAdvert(prio int) {
-	i.adv.Priority = uint8(prio)
-	for _, dst := range i.cfg.Dsts {
+func (me *member) sendAdvert(prio int) {
+	me.adv.Priority = uint8(prio)
+	for _, dst := range me.cfg.Dsts {
 		var err error
-		if i.cfg.FSM.Family == vrrp.IPv4 {
-			err = i.sendIPv4(dst)
+		if me.cfg.FSM.Family == vrrp.IPv4 {
+			err = me.sendIPv4(dst)
 		} else {
-			err = i.sendIPv6(dst)
+			err = me.sendIPv6(dst)
 		}
 		if err != nil {
-			i.log.Warn("sending advert", "dst", dst, "err", err)
+			me.log.Warn("sending advert", "dst", dst, "err", err)
 			continue
 		}
-		i.emit(event.Event{Kind: event.KindAdvertSent, Priority: prio, Addr: dst})
+		me.emit(event.Event{Kind: event.KindAdvertSent, Priority: prio, Addr: dst})
 	}
 }
 
-func (i *Instance) sendIPv4(dst netip.Addr) error {
+func (me *member) sendIPv4(dst netip.Addr) error {
 	// keepalived's IP ID counts from 1 per instance and is never 0 (reference §2.1).
-	i.ipID++
-	if i.ipID == 0 {
-		i.ipID = 1
+	me.ipID++
+	if me.ipID == 0 {
+		me.ipID = 1
 	}
-	n := i.adv.Len()
-	h := vrrp.NewIPv4Header(i.cfg.Src, dst, i.ipID, i.cfg.TTL, n)
-	b, err := h.AppendBinary(i.out[:0])
+	n := me.adv.Len()
+	h := vrrp.NewIPv4Header(me.cfg.Src, dst, me.ipID, me.cfg.TTL, n)
+	b, err := h.AppendBinary(me.out[:0])
 	if err != nil {
 		return err
 	}
-	b, err = i.adv.AppendWithChecksum(b, i.cfg.Src, dst, i.cfg.Checksum)
+	b, err = me.adv.AppendWithChecksum(b, me.cfg.Src, dst, me.cfg.Checksum)
 	if err != nil {
 		return err
 	}
-	i.out = b
-	return i.deps.Conn.WriteIPv4(b)
+	me.out = b
+	return me.conn.WriteIPv4(b)
 }
 
-func (i *Instance) sendIPv6(dst netip.Addr) error {
+func (me *member) sendIPv6(dst netip.Addr) error {
 	// The kernel computes the IPv6 checksum (IPV6_CHECKSUM, reference §2.1).
-	b, err := i.adv.AppendBinary(i.out[:0])
+	b, err := me.adv.AppendBinary(me.out[:0])
 	if err != nil {
 		return err
 	}
-	i.out = b
+	me.out = b
 	hop := 0
 	if !dst.IsMulticast() {
-		hop = i.cfg.HopLimit
+		hop = me.cfg.HopLimit
 	}
-	return i.deps.Conn.WriteIPv6(b, netip.Addr{}, dst, hop)
+	return me.conn.WriteIPv6(b, netip.Addr{}, dst, hop)
 }
 
-func (i *Instance) addVIPs() {
-	for _, list := range [][]netif.Address{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+func (me *member) addVIPs() {
+	addrs := me.inst.deps.Addrs
+	for _, list := range [][]netif.Address{me.cfg.VIPs, me.cfg.ExcludedVIPs} {
 		for _, a := range list {
-			if err := i.deps.Addrs.AddAddress(a); err != nil {
-				i.log.Error("adding VIP", "address", a.Prefix, "err", err)
+			if err := addrs.AddAddress(a); err != nil {
+				me.log.Error("adding VIP", "address", a.Prefix, "err", err)
 				continue
 			}
-			i.emit(event.Event{Kind: event.KindVIPAdded, Addr: a.Prefix.Addr()})
+			me.emit(event.Event{Kind: event.KindVIPAdded, Addr: a.Prefix.Addr()})
 		}
 	}
-	for _, r := range i.cfg.Routes {
-		if err := i.deps.Addrs.AddRoute(r); err != nil {
-			i.log.Error("adding virtual route", "route", r.String(), "err", err)
+	for _, r := range me.cfg.Routes {
+		if err := addrs.AddRoute(r); err != nil {
+			me.log.Error("adding virtual route", "route", r.String(), "err", err)
 		}
 	}
-	for _, r := range i.cfg.Rules {
-		if err := i.deps.Addrs.AddRule(r); err != nil {
-			i.log.Error("adding virtual rule", "rule", r.String(), "err", err)
+	for _, r := range me.cfg.Rules {
+		if err := addrs.AddRule(r); err != nil {
+			me.log.Error("adding virtual rule", "rule", r.String(), "err", err)
 		}
 	}
-	i.held = true
+	me.held = true
 }
 
-func (i *Instance) removeVIPs() {
-	for _, r := range i.cfg.Rules {
-		_ = i.deps.Addrs.RemoveRule(r)
+func (me *member) removeVIPs() {
+	addrs := me.inst.deps.Addrs
+	for _, r := range me.cfg.Rules {
+		_ = addrs.RemoveRule(r)
 	}
-	for _, r := range i.cfg.Routes {
-		_ = i.deps.Addrs.RemoveRoute(r)
+	for _, r := range me.cfg.Routes {
+		_ = addrs.RemoveRoute(r)
 	}
-	for _, list := range [][]netif.Address{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+	for _, list := range [][]netif.Address{me.cfg.VIPs, me.cfg.ExcludedVIPs} {
 		for _, a := range list {
-			if err := i.deps.Addrs.RemoveAddress(a); err != nil {
-				i.log.Error("removing VIP", "address", a.Prefix, "err", err)
+			if err := addrs.RemoveAddress(a); err != nil {
+				me.log.Error("removing VIP", "address", a.Prefix, "err", err)
 				continue
 			}
-			i.emit(event.Event{Kind: event.KindVIPRemoved, Addr: a.Prefix.Addr()})
+			me.emit(event.Event{Kind: event.KindVIPRemoved, Addr: a.Prefix.Addr()})
 		}
 	}
-	i.held = false
+	me.held = false
 }
 
 // gratuitous sends count rounds of one gratuitous ARP / NA per VIP and eVIP,
 // the addresses interleaved as keepalived sends them (vectors/README.md).
-func (i *Instance) gratuitous(count int) {
-	if i.deps.Announcer == nil || count <= 0 {
+func (me *member) gratuitous(count int) {
+	if me.inst.deps.Announcer == nil || count <= 0 {
 		return
 	}
 	send := func() {
 		for range count {
-			for _, list := range [][]netif.Address{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+			for _, list := range [][]netif.Address{me.cfg.VIPs, me.cfg.ExcludedVIPs} {
 				for _, a := range list {
 					ifname := a.Dev
 					if ifname == "" {
-						ifname = i.cfg.FSM.Interface
+						ifname = me.cfg.FSM.Interface
 					}
-					if err := i.deps.Announcer.Announce(ifname, a.Prefix.Addr()); err != nil {
-						i.log.Warn("gratuitous announcement", "address", a.Prefix.Addr(), "err", err)
+					if err := me.inst.deps.Announcer.Announce(ifname, a.Prefix.Addr()); err != nil {
+						me.log.Warn("gratuitous announcement", "address", a.Prefix.Addr(), "err", err)
 						continue
 					}
-					i.emit(event.Event{Kind: event.KindGratuitousSent, Addr: a.Prefix.Addr(), Interface: ifname})
-					if i.cfg.GarpSpacing > 0 {
-						time.Sleep(i.cfg.GarpSpacing)
+					me.emit(event.Event{Kind: event.KindGratuitousSent, Addr: a.Prefix.Addr(), Interface: ifname})
+					if me.cfg.GarpSpacing > 0 {
+						time.Sleep(me.cfg.GarpSpacing)
 					}
 				}
 			}
 		}
 	}
-	if i.cfg.GarpSpacing > 0 {
+	if me.cfg.GarpSpacing > 0 {
 		// Spaced bursts must not hold up the instance's timers.
 		go send()
 		return

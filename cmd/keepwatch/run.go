@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/spf13/cobra"
+
+	"github.com/keepwatch/keepwatch/engine/agent"
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/metrics"
+)
+
+// DefaultListen is keepwatch's HTTP port: neither keepalived exporter's
+// (9165, 9650).
+const DefaultListen = ":9759"
+
+type runFlags struct {
+	file, configID      string
+	listen, webConfig   string
+	logFormat, logLevel string
+}
+
+func runCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run -f FILE",
+		Short: "run the agent in the foreground (SIGHUP reloads, SIGTERM stops: masters resign and remove their VIPs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "/etc/keepalived/keepalived.conf", "config file (keepalived.conf, or .yaml/.toml/.json)")
+	fl.StringVarP(&f.configID, "config-id", "i", "", "config id for @id conditional lines")
+	fl.StringVar(&f.listen, "web.listen-address", DefaultListen, "address for /metrics, /api/v1/status and health endpoints")
+	fl.StringVar(&f.webConfig, "web.config.file", "", "exporter-toolkit web config (TLS, basic auth)")
+	fl.StringVar(&f.logFormat, "log.format", "console", "log format: console or json")
+	fl.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// runAgentCommand runs the agent for the keepalived-compatible entry point.
+func runAgentCommand(cmd *cobra.Command, file, configID string) error {
+	return runAgent(cmd.Context(), runFlags{file: file, configID: configID, listen: DefaultListen, logFormat: "console", logLevel: "info"})
+}
+
+func runAgent(ctx context.Context, f runFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log, flush, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	defer flush()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(reg, metrics.Options{Version: version})
+	if err != nil {
+		return err
+	}
+	a := agent.New(agent.Options{
+		Path: f.file, ConfigID: f.configID, Log: log,
+		Sink:     event.Multi{m},
+		OnConfig: func(c *configT) { m.Declare(declaration(c)) },
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("healthy\n")) })
+	mux.Handle("/-/ready", a.ReadyHandler())
+	mux.Handle("/api/v1/status", a.StatusHandler())
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name: "keepwatch", Description: "keepalived-compatible VRRP and IPVS agent", Version: version,
+		Links: []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/api/v1/status", Text: "Status"}},
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", landing)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	listen := []string{f.listen}
+	systemd := false
+	webCfg := f.webConfig
+	go func() {
+		err := web.ListenAndServe(srv, &web.FlagConfig{WebListenAddresses: &listen, WebSystemdSocket: &systemd, WebConfigFile: &webCfg}, log)
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	defer srv.Close()
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = a.Reload()
+			}
+		}
+	}()
+	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
+	if err := a.Run(ctx); err != nil {
+		log.Error("agent stopped", "err", err)
+		return exitError{1}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger builds slog over zap: only main knows the handler is zap.
+func newLogger(format, level string) (*slog.Logger, func(), error) {
+	return zapLogger(format, level)
+}

@@ -1,0 +1,296 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/netif"
+	"github.com/keepwatch/keepwatch/engine/track"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+	"github.com/keepwatch/keepwatch/engine/vrrp/fsm"
+	"github.com/keepwatch/keepwatch/engine/vrrp/receive"
+	"github.com/keepwatch/keepwatch/engine/vrrp/router"
+)
+
+// AddrLookup finds an interface's primary address of a family; tests and
+// namespaces substitute their own.
+type AddrLookup func(ifname string, family vrrp.Family) (netip.Addr, error)
+
+// primaryAddr returns the first global address of the family on ifname
+// (IPv6: the link-local address, the source of VRRPv3 adverts, RFC 9568 §5.1.2.1).
+func primaryAddr(ifname string, family vrrp.Family) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if family == vrrp.IPv4 && ip.Is4() {
+			return ip, nil
+		}
+		if family == vrrp.IPv6 && ip.Is6() && ip.IsLinkLocalUnicast() {
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no %v address", ifname, family)
+}
+
+// instanceKey is what identifies an instance across a reload, as keepalived
+// matches them (reference §0 item 7): VRID, family, interface, and whether
+// it is unicast.
+type instanceKey struct {
+	name    string
+	vrid    int
+	family  int
+	ifname  string
+	unicast bool
+}
+
+func keyOf(in *config.Instance) instanceKey {
+	return instanceKey{in.Name, in.VRID, in.Family(), in.Interface, in.Unicast()}
+}
+
+// plan is one instance as the agent runs it: the router's config and the
+// trackers it follows.
+type plan struct {
+	key    instanceKey
+	router router.Config
+	refs   []track.Ref
+	// sockGroup is the multicast group its socket joins (invalid: unicast).
+	sockGroup netip.Addr
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// address maps a config address entry to netif's, on the instance's
+// interface unless the entry names another.
+func address(a config.Address, ifname string) (netif.Address, error) {
+	out := netif.Address{
+		Prefix: a.Prefix, Dev: a.Dev, Label: a.Label, Peer: a.Peer, Home: a.Home, NoDAD: a.NoDAD,
+		MngTmpAddr: a.MngTmpAddr, NoPrefixRoute: a.NoPrefixRoute, AutoJoin: a.AutoJoin,
+	}
+	if out.Dev == "" {
+		out.Dev = ifname
+	}
+	switch a.Broadcast {
+	case "", "-":
+	case "+":
+		out.BroadcastAuto = true
+	default:
+		b, err := netip.ParseAddr(a.Broadcast)
+		if err != nil {
+			return out, fmt.Errorf("address %s: brd %q: %w", a.Prefix, a.Broadcast, err)
+		}
+		out.Broadcast = b
+	}
+	if a.Scope != "" {
+		s, err := netif.ParseScope(a.Scope)
+		if err != nil {
+			return out, fmt.Errorf("address %s: %w", a.Prefix, err)
+		}
+		out.Scope = s
+	}
+	if a.PreferredLft != nil && *a.PreferredLft >= 0 {
+		out.PreferredLft, out.HasPreferredLft = uint32(*a.PreferredLft), true
+	}
+	return out, nil
+}
+
+func route(r config.Route, ifname string) netif.Route {
+	out := netif.Route{Dst: r.Dst, Src: r.Src, Via: r.Via, Dev: r.Dev, Metric: r.Metric}
+	if out.Dev == "" && !r.Via.IsValid() {
+		out.Dev = ifname
+	}
+	switch r.Type {
+	case "blackhole":
+		out.Type = netif.RouteBlackhole
+	case "unreachable":
+		out.Type = netif.RouteUnreachable
+	case "prohibit":
+		out.Type = netif.RouteProhibit
+	}
+	if r.Table != "" {
+		fmt.Sscanf(r.Table, "%d", &out.Table)
+	}
+	return out
+}
+
+func rule(r config.Rule) netif.Rule {
+	out := netif.Rule{From: r.From, To: r.To, Priority: r.Priority}
+	if r.Table != "" {
+		fmt.Sscanf(r.Table, "%d", &out.Table)
+	}
+	return out
+}
+
+// buildPlan resolves one configured instance into what the agent runs.
+func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan, error) {
+	g := &c.Global
+	fam := vrrp.Family(in.Family())
+	if fam == 0 {
+		return nil, fmt.Errorf("vrrp_instance %s: no virtual address, so no address family", in.Name)
+	}
+	ver := in.EffectiveVersion(g)
+	fc := fsm.DefaultConfig()
+	fc.Name, fc.VRID, fc.Interface, fc.Family = in.Name, uint8(in.VRID), in.Interface, fam
+	fc.Version, fc.Priority, fc.AdvertInterval = ver, in.Priority, in.AdvertInterval
+	fc.NoPreempt, fc.PreemptDelay = in.NoPreempt, in.PreemptDelay
+	if in.InitialState == "MASTER" {
+		fc.InitialState = vrrp.StateMaster
+	} else {
+		fc.InitialState = vrrp.StateBackup
+	}
+	if in.DownTimerAdverts != 0 {
+		fc.DownTimerAdverts = in.DownTimerAdverts
+	} else if g.DownTimerAdverts != 0 {
+		fc.DownTimerAdverts = g.DownTimerAdverts
+	}
+	strict := boolOr(in.Strict, g.Strict)
+	fc.LowerPrioNoAdvert = boolOr(in.LowerPrioNoAdvert, g.LowerPrioNoAdvert || strict)
+	fc.HigherPrioSendAdvert = boolOr(in.HigherPrioSendAdvert, g.HigherPrioSendAdvert)
+	fc.OwnerIgnoreAdverts = g.OwnerIgnoreAdverts || (strict && in.Priority == 255)
+	gs := in.GarpSchedule(g)
+	fc.GARP = fsm.GARP{MasterRepeat: gs.MasterRepeat, MasterDelay: gs.MasterDelay, MasterRefresh: gs.MasterRefresh,
+		MasterRefreshRepeat: gs.RefreshRepeat, LowerPrioRepeat: gs.LowerPrioRepeat, LowerPrioDelay: gs.LowerPrioDelay}
+
+	// Source address: unicast_src_ip, mcast_src_ip, else the interface's own.
+	src := in.UnicastSrc
+	if !src.IsValid() {
+		src = in.MulticastSrc
+	}
+	if !src.IsValid() || fam == vrrp.IPv6 && !in.Unicast() {
+		a, err := lookup(in.Interface, fam)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		}
+		if !src.IsValid() || fam == vrrp.IPv6 {
+			src = a
+		}
+	}
+	fc.Addr = src
+
+	rc := router.Config{FSM: fc, Src: src, TTL: 255}
+	if in.UnicastTTL != 0 {
+		rc.TTL, rc.HopLimit = uint8(in.UnicastTTL), in.UnicastTTL
+	}
+	rc.Receive = receive.Instance{Family: fam, Version: vrrp.Version(ver), VRID: uint8(in.VRID),
+		Interval: in.AdvertInterval, CheckUnicastSrc: in.CheckUnicastSrc || g.CheckUnicastSrc}
+	if boolOr(in.V3ChecksumAsV2, g.V3ChecksumAsV2) {
+		rc.Checksum, rc.Receive.Checksum = vrrp.ChecksumAsV2, vrrp.ChecksumAsV2
+	}
+	if in.Auth != nil && ver == 2 && in.Auth.Type == "PASS" && !strict {
+		rc.AuthType, rc.AuthData = vrrp.AuthPass, vrrp.PassAuthData(string(in.Auth.Pass))
+		rc.Receive.AuthType, rc.Receive.AuthData = rc.AuthType, rc.AuthData
+	}
+	p := &plan{key: keyOf(in)}
+	if in.Unicast() {
+		for _, peer := range in.UnicastPeers {
+			rc.Dsts = append(rc.Dsts, peer.Addr)
+			rc.Receive.Peers = append(rc.Receive.Peers, receive.Peer{Addr: peer.Addr, MinTTL: uint8(peer.MinTTL), MaxTTL: uint8(peer.MaxTTL)})
+		}
+	} else {
+		grp := in.MulticastGroup(g)
+		rc.Dsts = []netip.Addr{grp}
+		rc.Receive.Group = grp
+		p.sockGroup = grp
+	}
+	for _, a := range in.VIPs {
+		na, err := address(a, in.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		}
+		rc.VIPs = append(rc.VIPs, na)
+		rc.Receive.VIPs = append(rc.Receive.VIPs, a.Prefix.Addr())
+	}
+	for _, a := range in.ExcludedVIPs {
+		na, err := address(a, in.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		}
+		rc.ExcludedVIPs = append(rc.ExcludedVIPs, na)
+	}
+	for _, r := range in.Routes {
+		rc.Routes = append(rc.Routes, route(r, in.Interface))
+	}
+	for _, r := range in.Rules {
+		rc.Rules = append(rc.Rules, rule(r))
+	}
+	if fam == vrrp.IPv4 {
+		rc.GarpSpacing = g.GarpInterval
+	} else {
+		rc.GarpSpacing = g.GnaInterval
+	}
+	p.router = rc
+	p.refs = trackRefs(c, in)
+	return p, nil
+}
+
+// trackRefs lists the trackers an instance follows, with the weights that
+// apply to it. Its own interface is tracked with weight 0 unless
+// dont_track_primary (reference §1.5).
+func trackRefs(c *config.Config, in *config.Instance) []track.Ref {
+	var refs []track.Ref
+	if !in.DontTrackPrimary {
+		refs = append(refs, track.Ref{Kind: track.KindInterface, Name: in.Interface})
+	}
+	add := func(kind track.Kind, r config.TrackRef, weight int, reverse bool) {
+		if r.Weight != nil {
+			weight = *r.Weight
+		}
+		if r.Reverse != nil {
+			reverse = *r.Reverse
+		}
+		refs = append(refs, track.Ref{Kind: kind, Name: r.Name, Weight: weight, Reverse: reverse})
+	}
+	for _, r := range in.TrackInterfaces {
+		if r.Name == in.Interface && !in.DontTrackPrimary {
+			refs[0].Weight = 0
+			if r.Weight != nil {
+				refs[0].Weight = *r.Weight
+			}
+			continue
+		}
+		add(track.KindInterface, r, 0, false)
+	}
+	for _, r := range in.TrackScripts {
+		for _, s := range c.Scripts {
+			if s.Name == r.Name {
+				add(track.KindScript, r, s.Weight, s.Reverse)
+			}
+		}
+	}
+	for _, r := range in.TrackFiles {
+		for _, f := range c.TrackFiles {
+			if f.Name == r.Name {
+				add(track.KindFile, r, f.Weight, f.Reverse)
+			}
+		}
+	}
+	for _, r := range in.TrackProcesses {
+		for _, p := range c.TrackProcesses {
+			if p.Name == r.Name {
+				add(track.KindProcess, r, p.Weight, p.Reverse)
+			}
+		}
+	}
+	return refs
+}

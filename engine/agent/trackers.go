@@ -1,0 +1,111 @@
+package agent
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/script"
+	"github.com/keepwatch/keepwatch/engine/track"
+)
+
+// syncTrackers starts the trackers the config's instances follow and stops
+// the others; a tracker whose config did not change keeps running, with its
+// state. Called with a.mu held; it never waits for a tracker to stop (a
+// stopping tracker may be waiting for a.mu to report), and reports from a
+// stopped tracker are ignored.
+func (a *Agent) syncTrackers(c *config.Config) {
+	used := map[trackerKey]bool{}
+	for _, r := range a.insts {
+		for _, ref := range r.plan.refs {
+			used[trackerKey{ref.Kind, ref.Name}] = true
+		}
+	}
+	for i := range c.Instances {
+		for _, ref := range trackRefs(c, &c.Instances[i]) {
+			used[trackerKey{ref.Kind, ref.Name}] = true
+		}
+	}
+	want := map[trackerKey]any{}
+	for _, s := range c.Scripts {
+		if k := (trackerKey{track.KindScript, s.Name}); used[k] {
+			want[k] = s
+		}
+	}
+	for _, f := range c.TrackFiles {
+		if k := (trackerKey{track.KindFile, f.Name}); used[k] {
+			want[k] = f
+		}
+	}
+	for _, p := range c.TrackProcesses {
+		if k := (trackerKey{track.KindProcess, p.Name}); used[k] {
+			want[k] = p
+		}
+	}
+	for k, rt := range a.trackers {
+		if spec, ok := want[k]; ok && reflect.DeepEqual(spec, rt.spec) {
+			delete(want, k)
+			continue
+		}
+		rt.cancel()
+		delete(a.trackers, k)
+		delete(a.states, k)
+	}
+	for k, spec := range want {
+		a.startTracker(c, k, spec)
+	}
+}
+
+func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
+	ctx, cancel := context.WithCancel(context.Background())
+	rt := &runningTracker{spec: spec, cancel: cancel, done: make(chan struct{})}
+	a.trackers[k] = rt
+	report := func(st track.State) { a.onTrackerFrom(rt, k, st) }
+	var run func()
+	switch s := spec.(type) {
+	case config.Script:
+		user, group := s.User, s.Group
+		if user == "" {
+			user, group = c.Global.ScriptUser, c.Global.ScriptGroup
+		}
+		argv := s.Args
+		if len(argv) == 0 {
+			argv = config.SplitCommand(s.Command)
+		}
+		t := &track.Script{Name: s.Name, Spec: script.Spec{Argv: argv, User: user, Group: group, Timeout: s.Timeout},
+			Interval: s.Interval, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail, Sink: a.sink, OnChange: report}
+		if t.Interval == 0 {
+			t.Interval = config.DefaultScriptInterval
+		}
+		run = func() { t.Run(ctx) }
+	case config.TrackFile:
+		t := &track.File{Name: s.Name, Path: s.File, Init: s.InitFile, InitOverwrite: s.InitOverwrite, Sink: a.sink, OnChange: report}
+		run = func() {
+			if err := t.Run(ctx); err != nil {
+				a.log.Error("track_file", "name", s.Name, "err", err)
+			}
+		}
+	case config.TrackProcess:
+		t := &track.Process{Name: s.Name, Process: s.Process, Args: s.Args, ParamMatch: s.ParamMatch,
+			FullCommand: s.FullCommand, Quorum: s.Quorum, QuorumMax: s.QuorumMax, Delay: max(s.Delay, s.TerminateDelay, s.ForkDelay),
+			OnChange: report}
+		run = func() { t.Run(ctx) }
+	default:
+		cancel()
+		return
+	}
+	go func() {
+		defer close(rt.done)
+		run()
+	}()
+}
+
+// onTrackerFrom applies a report if its tracker is still the running one.
+func (a *Agent) onTrackerFrom(rt *runningTracker, k trackerKey, st track.State) {
+	a.mu.Lock()
+	live := a.trackers[k] == rt
+	a.mu.Unlock()
+	if live {
+		a.onTracker(k.kind, k.name, st, 0)
+	}
+}
