@@ -1,0 +1,142 @@
+package ipvs
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// BenchmarkKernelIPVS times IPVS programming in the VM (DESIGN.md §9):
+// 100 services × 100 real servers from an empty table, then one weight
+// changed, by the reconciler and by ipvsadm -R (what ipvsadm-restore runs)
+// on the same table in the same kernel, and prints the medians and ratios.
+// Run it with: go test -run '^$' -bench BenchmarkKernelIPVS -benchtime 1x ./engine/ipvs
+func BenchmarkKernelIPVS(b *testing.B) {
+	if os.Getenv("KEEPWATCH_VM") == "bench" {
+		kernelBench(b)
+		return
+	}
+	if os.Getenv("KEEPWATCH_VM") != "" {
+		return
+	}
+	out, ok := bootSelf(b, "bench", "-test.run=^$ -test.bench=^BenchmarkKernelIPVS$ -test.benchtime=1x", 8*time.Minute)
+	if !ok {
+		b.Fatalf("benchmark failed in the VM:\n%s", out)
+	}
+	re := regexp.MustCompile(`(?m)^KWBENCH (\S+) (\S+)`)
+	for _, m := range re.FindAllStringSubmatch(out, -1) {
+		fmt.Printf("ipvs %s %s\n", m[1], m[2])
+		if v, err := strconv.ParseFloat(m[2], 64); err == nil {
+			b.ReportMetric(v, m[1])
+		}
+	}
+	if len(re.FindAllString(out, -1)) == 0 {
+		b.Fatalf("no KWBENCH lines in the guest output:\n%s", out)
+	}
+}
+
+// benchTable is services 192.0.2.1-100:80 each with real servers
+// 198.51.100.1-100:8080, direct routing, weight 1.
+func benchTable(nsvc, ndst int) []Service {
+	out := make([]Service, nsvc)
+	for i := range out {
+		s := Service{Key: AddrKey(netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)}), 80, TCP), Scheduler: WeightedRoundRobin,
+			Destinations: make([]Destination, ndst)}
+		for j := range s.Destinations {
+			s.Destinations[j] = Destination{Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + j)}), Port: 8080, Weight: 1, Forward: DR}
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func restoreRules(table []Service) []byte {
+	var buf bytes.Buffer
+	for _, s := range table {
+		fmt.Fprintf(&buf, "-A -t %s -s %s\n", netip.AddrPortFrom(s.Addr, s.Port), s.Scheduler)
+		for _, d := range s.Destinations {
+			fmt.Fprintf(&buf, "-a -t %s -r %s -g -w %d\n", netip.AddrPortFrom(s.Addr, s.Port), d.AddrPort(), d.Weight)
+		}
+	}
+	return buf.Bytes()
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func kernelBench(b *testing.B) {
+	const nsvc, ndst, rounds = 100, 100, 3
+	h, err := Open(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	table := benchTable(nsvc, ndst)
+	changed := benchTable(nsvc, ndst)
+	changed[nsvc/2].Destinations[ndst/2].Weight = 5
+	rules := restoreRules(table)
+	edit := []string{"-e", "-t", netip.AddrPortFrom(changed[nsvc/2].Addr, 80).String(),
+		"-r", changed[nsvc/2].Destinations[ndst/2].AddrPort().String(), "-g", "-w", "5"}
+
+	var oursFull, oursOne, theirsFull, theirsOne []time.Duration
+	for range rounds {
+		if err := h.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		r := NewReconciler(h, nil)
+		t0 := time.Now()
+		if _, err := r.Set(table); err != nil {
+			b.Fatal(err)
+		}
+		oursFull = append(oursFull, time.Since(t0))
+		t0 = time.Now()
+		rep, err := r.Set(changed)
+		if err != nil || len(rep.Ops) != 1 {
+			b.Fatalf("weight change: %v %v", rep.Ops, err)
+		}
+		oursOne = append(oursOne, time.Since(t0))
+		got, err := Read(h, nil)
+		if err != nil || len(got) != nsvc || destinationCount(got) != nsvc*ndst {
+			b.Fatalf("after Set the kernel has %d services, %d destinations (%v)", len(got), destinationCount(got), err)
+		}
+
+		if err := h.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command("ipvsadm", "-R")
+		cmd.Stdin = bytes.NewReader(rules)
+		t0 = time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("ipvsadm -R: %v: %s", err, out)
+		}
+		theirsFull = append(theirsFull, time.Since(t0))
+		t0 = time.Now()
+		if out, err := exec.Command("ipvsadm", edit...).CombinedOutput(); err != nil {
+			b.Fatalf("ipvsadm -e: %v: %s", err, out)
+		}
+		theirsOne = append(theirsOne, time.Since(t0))
+		got, err = Read(h, nil)
+		if err != nil || len(got) != nsvc || destinationCount(got) != nsvc*ndst {
+			b.Fatalf("after ipvsadm -R the kernel has %d services, %d destinations (%v)", len(got), destinationCount(got), err)
+		}
+	}
+	_ = h.Flush()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	of, tf, oo, to := median(oursFull), median(theirsFull), median(oursOne), median(theirsOne)
+	fmt.Printf("KWBENCH full_keepwatch_ms %.2f\n", ms(of))
+	fmt.Printf("KWBENCH full_ipvsadm_restore_ms %.2f\n", ms(tf))
+	fmt.Printf("KWBENCH full_ratio %.3f\n", ms(of)/ms(tf))
+	fmt.Printf("KWBENCH one_weight_keepwatch_ms %.3f\n", ms(oo))
+	fmt.Printf("KWBENCH one_weight_ipvsadm_ms %.3f\n", ms(to))
+	fmt.Printf("KWBENCH one_weight_ratio %.3f\n", ms(oo)/ms(to))
+}
