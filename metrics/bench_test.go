@@ -1,8 +1,11 @@
 package metrics
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -32,4 +35,42 @@ func BenchmarkEmit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkScrape gathers a registry the size DESIGN.md §9 names: 10,000
+// real servers (declared, probed, and in the IPVS snapshot) behind 100
+// virtual servers, and 250 VRRP instances.
+func BenchmarkScrape(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	var services []IPVSService
+	var d Declaration
+	for v := 0; v < 100; v++ {
+		vs := VirtualServer{Name: fmt.Sprintf("192.0.2.%d:80/tcp", v), Checkers: []string{"tcp"}}
+		svc := IPVSService{Name: vs.Name, Stats: IPVSStats{Connections: 1, PacketsIn: 2, PacketsOut: 3, BytesIn: 4, BytesOut: 5}}
+		for r := 0; r < 100; r++ {
+			rs := fmt.Sprintf("198.51.100.%d:%d", r, 8000+v)
+			vs.RealServers = append(vs.RealServers, RealServer{Name: rs, Weight: 1, Up: true})
+			svc.Destinations = append(svc.Destinations, IPVSDestination{Name: rs, Weight: 1, ActiveConns: 3, Stats: svc.Stats})
+		}
+		d.VirtualServers = append(d.VirtualServers, vs)
+		services = append(services, svc)
+	}
+	for i := 0; i < 250; i++ {
+		d.Instances = append(d.Instances, Instance{Name: fmt.Sprintf("VI_%d", i), VRID: uint8(i), Interface: "eth0", Priority: 100, Interval: time.Second})
+	}
+	m, err := New(reg, Options{IPVS: IPVSFunc(func() ([]IPVSService, error) { return services, nil })})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Declare(d)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		mfs, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(mfs)
+	}
+	b.ReportMetric(float64(n), "families")
 }
