@@ -125,7 +125,10 @@ func (m *Metrics) Emit(e event.Event) {
 		}
 		m.instanceFor(&e).emit(m, &e)
 	case event.KindAdvertDropped:
-		if e.Instance == "" {
+		// An advert for a VRID nobody here runs is normal on a shared LAN
+		// (other clusters): it says nothing about an instance, so it is
+		// counted per interface, like RFC 8347's global vrid-errors.
+		if e.Instance == "" || e.Reason == event.DropVRIDUnknown {
 			m.globalDropped(&e).Inc()
 			return
 		}

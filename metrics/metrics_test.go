@@ -104,6 +104,7 @@ func scenario() []event.Event {
 		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Reason = event.DropAddressList }),
 		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Reason = "brand_new" }),
 		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Instance, e.VRID, e.Reason = "", 9, event.DropVRIDUnknown }),
+		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Reason = event.DropVRIDUnknown }),
 		ev(event.KindProbe, 7*time.Second, func(e *event.Event) {
 			e.Name, e.Service, e.Target, e.OK, e.Duration, e.Reason = "http", "192.0.2.10:80/tcp", "198.51.100.1:80", false, 3*time.Millisecond, "refused"
 		}),
@@ -210,7 +211,7 @@ keepwatch_vrrp_gratuitous_arps_sent_total{` + id + `} 1
 keepwatch_vrrp_neighbor_adverts_sent_total{` + id + `} 1
 # HELP keepwatch_vrrp_global_adverts_dropped_total VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.
 # TYPE keepwatch_vrrp_global_adverts_dropped_total counter
-keepwatch_vrrp_global_adverts_dropped_total{family="ipv4",interface="eth0",reason="vrid_unknown"} 1
+keepwatch_vrrp_global_adverts_dropped_total{family="ipv4",interface="eth0",reason="vrid_unknown"} 2
 # HELP keepwatch_track_script_up 1 if the last run of the tracked script succeeded, else 0.
 # TYPE keepwatch_track_script_up gauge
 keepwatch_track_script_up{script="chk_nginx"} 0
