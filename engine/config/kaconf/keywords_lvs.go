@@ -62,7 +62,7 @@ func vsGroupEntry(p *parser, l *Line) {
 			p.errorf(l, 0, what, "%s: fwmark needs a value", what)
 			return
 		}
-		v, ok := p.integer(l, 1, 1, maxU32)
+		v, ok := p.integer(l, 1, 0, maxU32)
 		if !ok {
 			return
 		}
@@ -84,7 +84,7 @@ func vsGroupEntry(p *parser, l *Line) {
 		}
 		e.First, e.Last = first, last
 		if len(l.Words) > 1 {
-			v, ok := p.integer(l, 1, 0, 65535)
+			v, ok := p.integer(l, 1, 1, 65535)
 			if !ok {
 				return
 			}
@@ -160,7 +160,7 @@ func addrRange(s string) (first, last netip.Addr, ok bool) {
 // keepalived does ("Invalid virtual server IP address/port - skipping").
 func openVirtualServer(p *parser, l *Line) table {
 	vs := config.VirtualServer{
-		Pos: p.pos(l, 0), Protocol: config.DefaultProtocol, Scheduler: config.DefaultScheduler,
+		Pos: p.pos(l, 0), Scheduler: config.DefaultScheduler,
 		Method: config.DefaultMethod, Quorum: config.DefaultQuorum,
 	}
 	switch l.Words[1].Text {
@@ -198,6 +198,46 @@ func openVirtualServer(p *parser, l *Line) table {
 	}
 	p.cfg.VirtualServers = append(p.cfg.VirtualServers, vs)
 	return vsKeywords
+}
+
+// vsProtocols applies keepalived's protocol rule once every block is read
+// (check_data.c validate_check_config): a service by address, or by a group
+// with address entries, that has no protocol gets UDP, because that is what
+// the kernel does with protocol 0, and keepalived says so; a service by
+// fwmark ignores its protocol.
+func (p *parser) vsProtocols() {
+	groups := map[string]bool{} // group name → has address entries
+	for _, g := range p.cfg.VSGroups {
+		for _, e := range g.Entries {
+			if e.First.IsValid() {
+				groups[g.Name] = true
+			}
+		}
+	}
+	for i := range p.cfg.VirtualServers {
+		vs := &p.cfg.VirtualServers[i]
+		byAddr := vs.Group == "" && vs.FWMark == 0 || vs.Group != "" && groups[vs.Group]
+		switch {
+		case byAddr && vs.Protocol == "":
+			p.diags.Add(vs.Pos, config.Warning, "virtual_server", "virtual server %s: no protocol set - defaulting to UDP", vsName(vs))
+			vs.Protocol = "UDP"
+		case vs.FWMark != 0 && vs.Protocol != "":
+			p.diags.Add(vs.Pos, config.Warning, "protocol", "virtual server %s: protocol specified for fwmark - protocol will be ignored", vsName(vs))
+		}
+	}
+}
+
+// vsName names a virtual server in messages.
+func vsName(vs *config.VirtualServer) string {
+	switch {
+	case vs.Group != "":
+		return "group " + vs.Group
+	case vs.FWMark != 0:
+		return "fwmark " + strconv.FormatUint(uint64(vs.FWMark), 10)
+	case vs.Port != 0:
+		return netip.AddrPortFrom(vs.Addr, uint16(vs.Port)).String()
+	}
+	return vs.Addr.String()
 }
 
 // realServer reads `IP [PORT]` of real_server and sorry_server.
@@ -356,7 +396,7 @@ func init() {
 
 	rs := (*parser).rs
 	rsKeywords = table{
-		"weight": intKW(0, 65535, func(p *parser, v int) { rs(p).Weight = v }),
+		"weight": intKW(0, maxI32, func(p *parser, v int) { rs(p).Weight = v }),
 		"lvs_method": {min: 1, fn: func(p *parser, l *Line) {
 			if m, ok := p.method(l, nil); ok {
 				rs(p).Method = m
@@ -600,7 +640,8 @@ func checkerKeywords(typ config.CheckerType) table {
 	case config.FileCheck:
 		t["track_file"] = strKW(func(p *parser, s string) { c(p).File.TrackFile = s })
 		t["weight"] = &keyword{min: 1, fn: func(p *parser, l *Line) {
-			v, ok := p.integer(l, 1, -254, 254)
+			// keepalived 2.2.7 does not bound FILE_CHECK's weight here.
+			v, ok := p.integer(l, 1, -maxI32, maxI32)
 			if !ok {
 				return
 			}

@@ -20,6 +20,7 @@ func Parse(lines []Line, source string) (*config.Config, config.Diagnostics) {
 	p := &parser{lines: lines, cfg: &config.Config{Source: source}}
 	p.cfg.Global = newGlobal()
 	p.block(rootKeywords, 0)
+	p.vsProtocols()
 	return p.cfg, p.diags
 }
 

@@ -791,10 +791,7 @@ func (p *printer) virtualServer(vs *config.VirtualServer) {
 		}
 		p.line(words...)
 	}
-	// keepalived warns about a protocol on a fwmark service; TCP is the default.
-	if vs.FWMark == 0 || vs.Protocol != config.DefaultProtocol {
-		p.opt("protocol", vs.Protocol)
-	}
+	p.opt("protocol", vs.Protocol)
 	switch vs.IPFamily {
 	case 4:
 		p.line("ip_family", "inet")
