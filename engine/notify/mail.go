@@ -57,6 +57,13 @@ func send(ctx context.Context, mc *mailConfig, m message, now time.Time) error {
 		return &mailError{mailConnect, err}
 	}
 	defer conn.Close()
+	return converse(ctx, conn, mc, m, now)
+}
+
+// converse is the SMTP dialogue on an open connection. The server's
+// replies are untrusted bytes: textproto bounds nothing by itself, but
+// every step has a deadline.
+func converse(ctx context.Context, conn net.Conn, mc *mailConfig, m message, now time.Time) error {
 	// A cancelled ctx (shutdown) ends the dialogue at once.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()

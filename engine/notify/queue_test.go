@@ -29,9 +29,9 @@ func TestQueueOverflow(t *testing.T) {
 	}
 	total := time.Since(t0)
 	// One run of the script takes 200 ms; a blocking Emit would wait for
-	// it. These bounds are two orders of magnitude looser than a
-	// non-blocking Emit needs, so a loaded machine does not fail them.
-	if slowest > 100*time.Millisecond || total > 150*time.Millisecond {
+	// it, and the loop would take tens of seconds. The bounds are far
+	// looser than a non-blocking Emit needs, so a loaded machine passes.
+	if slowest > 190*time.Millisecond || total > time.Second {
 		t.Errorf("Emit blocked: slowest %v, %d events in %v", slowest, events, total)
 	}
 	if n.QueueDropped() == 0 {
