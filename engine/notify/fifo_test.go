@@ -144,3 +144,16 @@ func TestFIFOFullNeverBlocks(t *testing.T) {
 		t.Errorf("%d events dropped", n.QueueDropped())
 	}
 }
+
+// TestFIFOSamePath: a vrrp_notify_fifo equal to notify_fifo is ignored, as
+// keepalived does, so lines are not written twice.
+func TestFIFOSamePath(t *testing.T) {
+	c := &config.Config{}
+	c.Global.NotifyFIFO = &config.FIFO{Path: "/run/kw.fifo"}
+	c.Global.VRRPNotifyFIFO = &config.FIFO{Path: "/run/kw.fifo"}
+	c.Global.LVSNotifyFIFO = &config.FIFO{Path: "/run/kw-lvs.fifo"}
+	p := compile(c)
+	if p.fifos[fifoAll] == nil || p.fifos[fifoVRRP] != nil || p.fifos[fifoLVS] == nil {
+		t.Errorf("fifos %v", p.fifos)
+	}
+}

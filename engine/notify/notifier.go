@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,7 @@ func (n *Notifier) FIFOWriteErrors() uint64 { return n.fifoErr.Load() }
 // is left, removes the FIFOs it created and returns. Run may be called once.
 func (n *Notifier) Run(ctx context.Context) error {
 	if !n.running.CompareAndSwap(false, true) {
-		panic("notify: Run called twice")
+		return errors.New("notify: Run called twice")
 	}
 	// Scripts and mails outlive ctx by up to DrainTimeout.
 	work, kill := context.WithCancel(context.WithoutCancel(ctx))

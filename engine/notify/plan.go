@@ -112,6 +112,13 @@ func compile(c *config.Config) *plan {
 		rsInit:        g.RSInitNotifies,
 		fifos:         [3]*config.FIFO{g.NotifyFIFO, g.VRRPNotifyFIFO, g.LVSNotifyFIFO},
 	}
+	// The same FIFO as notify_fifo and a specific one would get every
+	// line twice; keepalived ignores the specific one (global_data.c).
+	for i := fifoVRRP; i <= fifoLVS; i++ {
+		if p.fifos[i] != nil && p.fifos[fifoAll] != nil && p.fifos[i].Path == p.fifos[fifoAll].Path {
+			p.fifos[i] = nil
+		}
+	}
 	if p.scriptUser == "" {
 		p.scriptUser = defaultScriptUser()
 	}

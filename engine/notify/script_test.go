@@ -318,3 +318,27 @@ func TestScriptUser(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdate: after a reload, events use the new config's scripts.
+func TestUpdate(t *testing.T) {
+	dir := t.TempDir()
+	old := recorder(t, dir, "old.sh")
+	neu := recorder(t, dir, "new.sh")
+	conf := func(s string) *config.Config {
+		c := &config.Config{Global: config.Global{ScriptUser: me(t)}}
+		c.Instances = []config.Instance{{Name: "VI_1", Notify: config.Notify{Master: cmd(s)}}}
+		return c
+	}
+	n, rec, _ := start(t, conf(old), Options{})
+	n.Emit(transition("VI_1", vrrp.StateMaster, 100))
+	waitRuns(t, rec, 1)
+	n.Update(conf(neu))
+	n.Emit(transition("VI_1", vrrp.StateMaster, 100))
+	waitRuns(t, rec, 2)
+	if len(runs(t, old)) != 1 || len(runs(t, neu)) != 1 {
+		t.Errorf("old ran %d, new ran %d; want 1 and 1", len(runs(t, old)), len(runs(t, neu)))
+	}
+	if err := n.Run(t.Context()); err == nil {
+		t.Error("a second Run did not fail")
+	}
+}
