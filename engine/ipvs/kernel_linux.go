@@ -41,14 +41,15 @@ var ErrUnavailable = errors.New("IPVS is not available in this kernel (modprobe 
 // namespace. When the kernel has no IPVS (its generic netlink family is
 // unknown) it emits a KindIPVSUnavailable event to sink and returns an error
 // wrapping ErrUnavailable. The caller must Close the handle.
-func Open(sink event.Sink) (*ipvs.Handle, error) {
+func Open(sink event.Sink) (*Handle, error) {
 	if sink == nil {
 		sink = event.Discard
 	}
 	// Look the family up ourselves first: moby/ipvs resolves it once per
 	// process and, when that fails, still hands out a handle whose every
 	// request goes to family 0.
-	if _, err := netlink.GenlFamilyGet("IPVS"); err != nil {
+	fam, err := netlink.GenlFamilyGet("IPVS")
+	if err != nil {
 		err = fmt.Errorf("ipvs: %w: generic netlink family IPVS: %w", ErrUnavailable, err)
 		sink.Emit(event.Event{Kind: event.KindIPVSUnavailable, Time: time.Now(), Err: err})
 		return nil, err
@@ -57,7 +58,12 @@ func Open(sink event.Sink) (*ipvs.Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: open generic netlink socket: %w", err)
 	}
-	return h, nil
+	bc, err := newBatchConn(fam.ID)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("ipvs: open generic netlink socket: %w", err)
+	}
+	return &Handle{Handle: h, batch: bc}, nil
 }
 
 const (
@@ -207,18 +213,46 @@ func Read(k Kernel, keep func(Key) bool) ([]Service, error) {
 // destination does not keep the rest of the table out, and returns every
 // failure joined; the number of ops that succeeded is returned too. An add
 // that finds the object already there (someone else added it since the diff)
-// becomes an update; a delete that finds it gone counts as done.
+// becomes an update; a delete that finds it gone counts as done. A Kernel
+// that is also a Batcher gets the ops in batches.
 func Apply(k Kernel, ops []Op) (int, error) {
 	var errs []error
 	done := 0
+	var batched []error
+	if b, ok := k.(Batcher); ok {
+		batched = b.ApplyBatch(ops)
+	}
 	for i := range ops {
-		if err := apply1(k, &ops[i]); err != nil {
+		var err error
+		if batched != nil {
+			err = settle(k, &ops[i], batched[i])
+		} else {
+			err = apply1(k, &ops[i])
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("ipvs: %s: %w", ops[i], err))
 			continue
 		}
 		done++
 	}
 	return done, errors.Join(errs...)
+}
+
+// settle turns the outcome of a batched op into apply1's semantics: a gone
+// object on delete is success, an existing one on add is retried as update.
+func settle(k Kernel, o *Op, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case o.Kind == DelService && errors.Is(err, unix.ESRCH),
+		o.Kind == DelDestination && errors.Is(err, unix.ENOENT):
+		return nil
+	case o.Kind == AddService && errors.Is(err, unix.EEXIST):
+		return k.UpdateService(kernelService(&o.Service))
+	case o.Kind == AddDestination && errors.Is(err, unix.EEXIST):
+		return k.UpdateDestination(kernelService(&o.Service), kernelDestination(&o.Dest))
+	}
+	return err
 }
 
 func apply1(k Kernel, o *Op) error {
