@@ -49,6 +49,6 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: false,
 		Version:       version,
 	}
-	root.AddCommand(checkCommand(), convertCommand(), runCommand())
+	root.AddCommand(checkCommand(), convertCommand(), runCommand(), statusCommand())
 	return root
 }

@@ -475,14 +475,14 @@ type InstanceStatus struct {
 
 // TrackerStatus is one tracker's share of an instance's priority.
 type TrackerStatus struct {
-	Kind   string
-	Name   string
-	Weight int
-	Known  bool
-	Up     bool
-	Value  int64
-	Delta  int
-	Fault  bool
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Weight int    `json:"weight"`
+	Known  bool   `json:"known"`
+	Up     bool   `json:"up"`
+	Value  int64  `json:"value,omitempty"`
+	Delta  int    `json:"priority_delta"`
+	Fault  bool   `json:"fault,omitempty"`
 }
 
 // announcer sends gratuitous ARPs / NAs through one packet socket per interface.

@@ -1,7 +1,6 @@
 package kaconf
 
 import (
-	"fmt"
 	"io/fs"
 	"path"
 	"strings"
@@ -29,14 +28,12 @@ var includeVariants = map[string]int{
 	"includea": checkReadable | checkMatch | checkWildcard | checkBrace,
 }
 
-// report adds a diagnostic, or only logs it when sev is 0 (keepalived logs
-// without raising the config error level).
+// report adds a diagnostic. Where keepalived only logs (sev 0: it exits 0),
+// keepwatch still warns: a user running check wants to know an include
+// found nothing, and "keepalived accepts" allows warnings.
 func (r *reader) report(pos config.Pos, sev config.Severity, format string, args ...any) {
 	if sev == 0 {
-		if r.opts.Log != nil {
-			r.opts.Log(config.Diagnostic{Pos: pos, Severity: config.Warning, Keyword: "include", Message: fmt.Sprintf(format, args...)})
-		}
-		return
+		sev = config.Warning
 	}
 	r.diags.Add(pos, sev, "include", format, args...)
 }

@@ -153,7 +153,7 @@ func TestRead(t *testing.T) {
 				"etc/conf.d/1.conf": {Data: []byte("one { x }\n")},
 				"etc/conf.d/2.conf": {Data: []byte("two\n")},
 			},
-			want: "etc/k.conf:1:1 a\netc/conf.d/1.conf:1:1 one\netc/conf.d/1.conf:1:5 {\netc/conf.d/1.conf:1:7 x\netc/conf.d/1.conf:1:9 }\netc/conf.d/2.conf:1:1 two\netc/k.conf:4:1 b\n",
+			want: "etc/k.conf:1:1 a\netc/conf.d/1.conf:1:1 one\netc/conf.d/1.conf:1:5 {\netc/conf.d/1.conf:1:7 x\netc/conf.d/1.conf:1:9 }\netc/conf.d/2.conf:1:1 two\netc/k.conf:4:1 b\n--- diagnostics\netc/k.conf:3:9: warning: Config files missing 'missing.conf'.\n",
 		},
 	}
 	for _, tt := range tests {
