@@ -29,7 +29,7 @@ func init() {
 			p.cfg.Global.Pos = p.pos(l, 0)
 			return globalKeywords
 		}},
-		"vrrp_instance":      {open: openInstance},
+		"vrrp_instance":      {open: openInstance, close: closeInstance},
 		"vrrp_sync_group":    {open: openSyncGroup},
 		"vrrp_script":        {min: 1, open: openScript, close: closeScript},
 		"track_file":         {min: 1, open: openTrackFile, close: closeTrackFile},
@@ -133,12 +133,15 @@ func init() {
 		"vrrp_garp_interval":          timerKW(minTimerUS, maxTimerUS, func(p *parser, d time.Duration) { g(p).GarpInterval = d }),
 		"vrrp_gna_interval":           timerKW(minTimerUS, maxTimerUS, func(p *parser, d time.Duration) { g(p).GnaInterval = d }),
 		"vrrp_min_garp":               boolKW(func(p *parser, b bool) { g(p).MinGarp = b }),
-		"vrrp_skip_check_adv_addr":    boolKW(func(p *parser, b bool) { g(p).SkipCheckAdvAddr = b }),
-		"vrrp_strict":                 flagKW(func(p *parser) { g(p).Strict = true }),
-		"vrrp_check_unicast_src":      flagKW(func(p *parser) { g(p).CheckUnicastSrc = true }),
-		"vrrp_startup_delay":          timerKW(1000, maxTimerUS, func(p *parser, d time.Duration) { g(p).StartupDelay = d }),
-		"vrrp_down_timer_adverts":     intKW(1, 100, func(p *parser, v int) { g(p).DownTimerAdverts = v }),
-		"vrrp_lower_prio_no_advert":   boolKW(func(p *parser, b bool) { g(p).LowerPrioNoAdvert = b }),
+		// keepalived 2.2.7 takes anything after it as true.
+		"vrrp_skip_check_adv_addr": {fn: func(p *parser, l *Line) {
+			g(p).SkipCheckAdvAddr = !isFalse(arg(l, 1))
+		}},
+		"vrrp_strict":               flagKW(func(p *parser) { g(p).Strict = true }),
+		"vrrp_check_unicast_src":    flagKW(func(p *parser) { g(p).CheckUnicastSrc = true }),
+		"vrrp_startup_delay":        timerKW(1000, maxTimerUS, func(p *parser, d time.Duration) { g(p).StartupDelay = d }),
+		"vrrp_down_timer_adverts":   intKW(1, 100, func(p *parser, v int) { g(p).DownTimerAdverts = v }),
+		"vrrp_lower_prio_no_advert": boolKW(func(p *parser, b bool) { g(p).LowerPrioNoAdvert = b }),
 		"vrrp_higher_prio_send_advert": boolKW(func(p *parser, b bool) {
 			g(p).HigherPrioSendAdvert = b
 		}),

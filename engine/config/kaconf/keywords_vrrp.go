@@ -57,6 +57,16 @@ func openInstance(p *parser, l *Line) table {
 	return instanceKeywords
 }
 
+// closeInstance applies the checks keepalived makes when an instance block
+// ends.
+func closeInstance(p *parser, end *Line) {
+	in := p.inst()
+	if in.VMAC != nil && len(in.UnicastPeers) > 0 && !in.VMACXmitBase {
+		p.warnf(end, 0, "use_vmac", "(%s) unicast with use_vmac requires vmac_xmit_base - setting", in.Name)
+		in.VMACXmitBase = true
+	}
+}
+
 func openSyncGroup(p *parser, l *Line) table {
 	name, ok := p.named(l)
 	if !ok {
@@ -139,8 +149,9 @@ func trackRefKW(kw string, lo, hi int64, dst func(p *parser) *[]config.TrackRef)
 			switch l.Words[i].Text {
 			case "weight":
 				if i+1 >= len(l.Words) {
-					p.errorf(l, i, "weight", "%s: weight for %s has no value", "weight", r.Name)
-					return
+					// keepalived ignores it silently.
+					p.warnf(l, i, kw, "%s %s: weight has no value - ignoring", kw, r.Name)
+					continue
 				}
 				i++
 				v, ok := p.integerOf(l, i, kw+" "+r.Name+" weight", lo, hi)
@@ -323,8 +334,11 @@ func init() {
 	syncGroupKeywords = table{
 		"group": {fn: func(p *parser, l *Line) {
 			if sg(p).Members != nil {
+				// keepalived skips the rest of the sync group, and the
+				// '}' of this list ends it (skip_block).
 				p.errorf(l, 0, "group", "group list already specified for sync group %s", sg(p).Name)
 				p.skipBlock()
+				p.endBlock = true
 				return
 			}
 			sg(p).Members = []string{}
@@ -434,8 +448,8 @@ func init() {
 
 	gg := (*parser).garp
 	garpGroupKeywords = table{
-		"garp_interval": timerKW(minTimerUS, maxTimerUS, func(p *parser, d time.Duration) { gg(p).GarpInterval = d }),
-		"gna_interval":  timerKW(minTimerUS, maxTimerUS, func(p *parser, d time.Duration) { gg(p).GnaInterval = d }),
+		"garp_interval": timerKW(0, maxTimerUS, func(p *parser, d time.Duration) { gg(p).GarpInterval = d }),
+		"gna_interval":  timerKW(0, maxTimerUS, func(p *parser, d time.Duration) { gg(p).GnaInterval = d }),
 		"interface":     strKW(func(p *parser, s string) { gg(p).Interfaces = append(gg(p).Interfaces, s) }),
 		"interfaces": {entry: func(p *parser, l *Line) {
 			for _, w := range l.Words {
@@ -467,8 +481,9 @@ func unicastPeer(p *parser, l *Line) {
 	for i := 1; i < len(l.Words); i++ {
 		opt := l.Words[i].Text
 		if (opt != "min_ttl" && opt != "max_ttl") || i+1 >= len(l.Words) {
+			// keepalived reports it and keeps the peer.
 			p.errorf(l, i, "unicast_peer", "(%s) unknown unicast_peer option '%s'", in.Name, opt)
-			return
+			break
 		}
 		i++
 		v, ok := p.integerOf(l, i, "unicast_peer "+l.Words[0].Text+" "+opt, 0, 255)
@@ -496,6 +511,12 @@ func useVMAC(p *parser, l *Line) {
 			i++
 			v.Group = l.Words[i].Text
 		case isMAC(w):
+			// RFC 9568 §7.3: 00-00-5E-00-01/02-{VRID} is the VRRP virtual
+			// MAC; keepalived refuses it as a configured VMAC address.
+			if m := strings.ToLower(w); strings.HasPrefix(m, "00:00:5e:00:01:") || strings.HasPrefix(m, "00:00:5e:00:02:") {
+				p.errorf(l, i, "use_vmac", "VMAC MAC address not allowed to be RFC5798 address (%s) - ignoring", w)
+				continue
+			}
 			v.MAC = w
 		case v.Name == "":
 			v.Name = w

@@ -35,6 +35,9 @@ type parser struct {
 	// closing is the line of the '}' that ended the last block, where
 	// keepalived reports checks made when a block closes.
 	closing *Line
+	// endBlock makes the current block end after a handler, as
+	// keepalived's skip_block() does.
+	endBlock bool
 	// seen holds "keyword\x00name" of the named blocks read so far.
 	seen map[string]bool
 	// stateSet records that the current instance has a state keyword.
@@ -126,6 +129,12 @@ func (p *parser) block(t table, depth int) {
 			p.valueBlock(k.entry)
 		default:
 			k.fn(p, l)
+			if p.endBlock {
+				p.endBlock = false
+				if depth > 0 {
+					return
+				}
+			}
 		}
 	}
 }

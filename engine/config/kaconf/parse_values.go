@@ -139,6 +139,15 @@ func (p *parser) boolean(l *Line, i int) (bool, bool) {
 	return false, false
 }
 
+// isFalse reports whether s is one of the <BOOL> words for false.
+func isFalse(s string) bool {
+	switch strings.ToLower(s) {
+	case "off", "false", "no":
+		return true
+	}
+	return false
+}
+
 // addr parses word i of l as an IP address.
 func (p *parser) addr(l *Line, i int) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(arg(l, i))

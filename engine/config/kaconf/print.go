@@ -62,8 +62,9 @@ func Print(w io.Writer, c *config.Config) error {
 	for i := range c.GarpGroups {
 		g := &c.GarpGroups[i]
 		p.open("garp_group")
-		p.dur("garp_interval", g.GarpInterval)
-		p.dur("gna_interval", g.GnaInterval)
+		// Written even when 0: keepalived drops a garp_group with no delay.
+		p.line("garp_interval", seconds(g.GarpInterval))
+		p.line("gna_interval", seconds(g.GnaInterval))
 		p.list("interfaces", g.Interfaces)
 		p.close()
 	}
