@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -30,19 +32,30 @@ func declaration(c *config.Config) metrics.Declaration {
 		vs := &c.VirtualServers[i]
 		mv := metrics.VirtualServer{Name: serviceName(vs)}
 		for _, rs := range vs.RealServers {
-			mv.RealServers = append(mv.RealServers, metrics.RealServer{Name: fmt.Sprintf("%s:%d", rs.Addr, rs.Port), Weight: rs.Weight, Up: !vs.Alpha})
+			mv.RealServers = append(mv.RealServers, metrics.RealServer{Name: netip.AddrPortFrom(rs.Addr, uint16(rs.Port)).String(), Weight: rs.Weight, Up: !vs.Alpha})
 		}
 		d.VirtualServers = append(d.VirtualServers, mv)
 	}
 	return d
 }
 
+// serviceName names a virtual server as engine/ipvs's Key.String does
+// ("192.0.2.1:80/tcp", "fwmark:1/ipv4"), so declared series and the kernel
+// snapshot agree. A group is named after the group.
 func serviceName(vs *config.VirtualServer) string {
 	switch {
 	case vs.FWMark != 0:
-		return fmt.Sprintf("fwmark:%d", vs.FWMark)
+		fam := vrrp.IPv4
+		if vs.IPFamily == 6 {
+			fam = vrrp.IPv6
+		}
+		return fmt.Sprintf("fwmark:%d/%s", vs.FWMark, fam)
 	case vs.Group != "":
 		return "group:" + vs.Group
 	}
-	return fmt.Sprintf("%s:%d/%s", vs.Addr, vs.Port, vs.Protocol)
+	proto := strings.ToLower(vs.Protocol)
+	if proto == "" {
+		proto = "tcp"
+	}
+	return netip.AddrPortFrom(vs.Addr, uint16(vs.Port)).String() + "/" + proto
 }

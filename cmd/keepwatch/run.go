@@ -19,6 +19,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/metrics"
+	"github.com/keepwatch/keepwatch/tracing"
 )
 
 // DefaultListen is keepwatch's HTTP port: neither keepalived exporter's
@@ -26,9 +27,11 @@ import (
 const DefaultListen = ":9759"
 
 type runFlags struct {
-	file, configID      string
-	listen, webConfig   string
-	logFormat, logLevel string
+	file, configID             string
+	listen, webConfig          string
+	logFormat, logLevel        string
+	otlpEndpoint, otlpProtocol string
+	advertSpans                float64
 }
 
 func runCommand() *cobra.Command {
@@ -48,6 +51,9 @@ func runCommand() *cobra.Command {
 	fl.StringVar(&f.webConfig, "web.config.file", "", "exporter-toolkit web config (TLS, basic auth)")
 	fl.StringVar(&f.logFormat, "log.format", "console", "log format: console or json")
 	fl.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.otlpEndpoint, "otlp.endpoint", "", "OTLP endpoint for spans (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
+	fl.StringVar(&f.otlpProtocol, "otlp.protocol", "", "OTLP protocol: http/protobuf (default) or grpc")
+	fl.Float64Var(&f.advertSpans, "trace.advert-ratio", 0, "fraction of VRRP adverts traced as spans (0 to 1)")
 	return cmd
 }
 
@@ -66,15 +72,32 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}
 	defer flush()
 
+	// Tracing: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or --otlp.endpoint)
+	// says where; otherwise a no-op that costs nothing.
+	tp, err := tracing.NewProvider(ctx, tracing.Config{Endpoint: f.otlpEndpoint, Protocol: f.otlpProtocol, ServiceVersion: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+	}()
+	ts := tracing.NewSink(tp, tracing.SinkOptions{AdvertSampleRatio: f.advertSpans})
+	tctx, tcancel := context.WithCancel(context.Background())
+	defer tcancel()
+	go ts.Run(tctx)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := metrics.New(reg, metrics.Options{Version: version})
+	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts}})
 	if err != nil {
 		return err
 	}
 	a := agent.New(agent.Options{
 		Path: f.file, ConfigID: f.configID, Log: log,
-		Sink:     event.Multi{m},
+		// Metrics first: counters are updated before anything slow sees the event.
+		Sink:     event.Multi{m, ts},
 		OnConfig: func(c *configT) { m.Declare(declaration(c)) },
 	})
 
