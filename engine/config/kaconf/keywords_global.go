@@ -78,8 +78,18 @@ func init() {
 	g := func(p *parser) *config.Global { return &p.cfg.Global }
 	globalKeywords = table{
 		"router_id": strKW(func(p *parser, s string) { g(p).RouterID = s }),
-		"notification_email": {entry: func(p *parser, l *Line) {
-			for _, w := range l.Words {
+		"notification_email": {fn: func(p *parser, l *Line) {
+			p.closing = nil
+			ws := p.words()
+			if len(ws) == 0 {
+				// keepalived reports it where the block ends.
+				at := l
+				if p.closing != nil {
+					at = p.closing
+				}
+				p.warnf(at, 0, "notification_email", "empty notification_email block")
+			}
+			for _, w := range ws {
 				g(p).NotificationEmail = append(g(p).NotificationEmail, w.Text)
 			}
 		}},
