@@ -2,15 +2,18 @@ package check
 
 import (
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 )
+
+// FilePoll is the longest interval between two reads of a FILE_CHECK's file.
+const FilePoll = time.Second
 
 // FromConfig builds the real servers to check from c's virtual servers
 // (sorry servers are not checked, as in keepalived), applying keepalived's
@@ -129,8 +132,11 @@ func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServe
 			}
 		}
 		chk.File = &f
-		// A file is known at once: no alpha, no retries, no warmup.
+		// A file is known at once: no alpha, no retries, no warmup; and
+		// since keepalived sees changes at once (inotify), poll at least
+		// every second.
 		chk.Alpha, chk.Retry, chk.Warmup = false, 0, 0
+		chk.DelayLoop = min(chk.DelayLoop, FilePoll)
 	}
 	if err := chk.Target.compile(); err != nil {
 		return chk, err
@@ -150,17 +156,15 @@ func (t *Target) compile() error {
 		t.udpPattern = p
 	}
 	if t.HTTP != nil {
-		for _, u := range t.HTTP.URLs {
-			if u.Digest == "" {
-				t.digests = append(t.digests, nil)
-				continue
+		digests := make([][]byte, len(t.HTTP.URLs))
+		for i := range t.HTTP.URLs {
+			b, err := parseDigest(&t.HTTP.URLs[i])
+			if err != nil {
+				return err
 			}
-			b, err := hex.DecodeString(strings.TrimSpace(u.Digest))
-			if err != nil || len(b) != 16 {
-				return fmt.Errorf("url %q: digest %q is not 32 hex digits", u.Path, u.Digest)
-			}
-			t.digests = append(t.digests, b)
+			digests[i] = b
 		}
+		t.digests = digests
 	}
 	return nil
 }

@@ -29,7 +29,8 @@ const maxTrackFile = 4096
 // contribution to the real server's weight (Result.Weight), and a
 // contribution at or below IPVS_WEIGHT_FAULT is down (keepalived
 // track_file.c process_update_checker_track_file_status). keepalived
-// watches the file with inotify; keepwatch reads it every delay_loop.
+// watches the file with inotify; keepwatch reads it every delay_loop, at
+// most FilePoll apart (FromConfig caps it).
 func ProbeFile(_ context.Context, t *Target) Result {
 	if t.File == nil || t.TrackFile == "" {
 		return fail(ReasonConfig, errors.New("FILE_CHECK without a track_file"))

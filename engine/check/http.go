@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
@@ -47,18 +48,44 @@ func ProbeHTTP(ctx context.Context, t *Target) Result {
 	}
 	for i := range t.HTTP.URLs {
 		u := &t.HTTP.URLs[i]
-		status, sum, err := fetch(ctx, t, u, len(t.digests) > i && t.digests[i] != nil)
+		want, err := t.digest(i)
+		if err != nil {
+			return fail(ReasonConfig, err)
+		}
+		status, sum, err := fetch(ctx, t, u, want != nil)
 		if err != nil {
 			return failErr(ctx, err, ReasonIO)
 		}
 		if !statusOK(u.StatusCodes, status) {
 			return fail(ReasonStatus, fmt.Errorf("url %q: %w: %d", u.Path, ErrStatus, status))
 		}
-		if len(t.digests) > i && t.digests[i] != nil && !bytes.Equal(sum, t.digests[i]) {
+		if want != nil && !bytes.Equal(sum, want) {
 			return fail(ReasonDigest, fmt.Errorf("url %q: %w: got %x", u.Path, ErrDigest, sum))
 		}
 	}
 	return ok
+}
+
+// digest returns url i's expected MD5, nil if it has none: precompiled by
+// Compile, else decoded now, so a Target filled by hand is never checked
+// more leniently than configured.
+func (t *Target) digest(i int) ([]byte, error) {
+	if i < len(t.digests) {
+		return t.digests[i], nil
+	}
+	return parseDigest(&t.HTTP.URLs[i])
+}
+
+// parseDigest decodes u's digest (nil if none).
+func parseDigest(u *config.URL) ([]byte, error) {
+	if u.Digest == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(u.Digest))
+	if err != nil || len(b) != md5.Size {
+		return nil, fmt.Errorf("url %q: digest %q is not 32 hex digits", u.Path, u.Digest)
+	}
+	return b, nil
 }
 
 // Genhash fetches one url of t as HTTP_GET/SSL_GET does and returns the

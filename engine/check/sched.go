@@ -80,6 +80,8 @@ type Scheduler struct {
 	workers int          // started so far, at most opts.MaxConcurrent; guarded by mu
 	idle    atomic.Int32 // workers waiting on ready
 
+	startReason event.Reason // of the initial KindRealServer events
+
 	mu   sync.Mutex // guards queue
 	q    queue
 	wake chan struct{}
@@ -122,7 +124,7 @@ func New(servers []RealServer, opts Options) *Scheduler {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
-	s := &Scheduler{opts: opts, wake: make(chan struct{}, 1)}
+	s := &Scheduler{opts: opts, wake: make(chan struct{}, 1), startReason: event.ReasonStartup}
 	njobs := 0
 	for i := range servers {
 		srv := &serverState{RealServer: servers[i]}
@@ -147,10 +149,54 @@ func New(servers []RealServer, opts Options) *Scheduler {
 	return s
 }
 
+// Inherit carries health over from old, the scheduler of the configuration
+// being replaced, as keepalived keeps checker states across a reload
+// (reference §4.2): a real server with the same Service and Target keeps,
+// for each checker of the same type and address, its up/down state, retry
+// count and weight contribution, and keeps its misc_dynamic weight. Run
+// then announces the carried state with Reason "reload". Call it before
+// Run, after old's Run has returned.
+func (s *Scheduler) Inherit(old *Scheduler) {
+	type key struct{ service, target string }
+	prev := make(map[key]*serverState, len(old.servers))
+	for _, srv := range old.servers {
+		prev[key{srv.Service, srv.Target}] = srv
+	}
+	for _, srv := range s.servers {
+		o := prev[key{srv.Service, srv.Target}]
+		if o == nil {
+			continue
+		}
+		o.mu.Lock()
+		used := make([]bool, len(o.checkers))
+		for _, j := range srv.checkers {
+			for k, oj := range o.checkers {
+				if used[k] || oj.c.Type != j.c.Type || oj.c.Addr != j.c.Addr || !oj.hasRun {
+					continue
+				}
+				used[k] = true
+				j.up, j.hasRun, j.retry, j.contrib, j.last = oj.up, oj.hasRun, oj.retry, oj.contrib, oj.last
+				break
+			}
+		}
+		srv.dynamic, srv.hasDyn = o.dynamic, o.hasDyn
+		o.mu.Unlock()
+		srv.failed = 0
+		for _, j := range srv.checkers {
+			if !j.up {
+				srv.failed++
+			}
+		}
+		srv.up = srv.failed == 0
+		srv.weight = srv.effectiveWeight()
+	}
+	s.startReason = event.ReasonReload
+}
+
 // Run probes until ctx is cancelled, then waits for the probes in flight
 // (which see ctx cancelled) and returns ctx's error. Before the first probe
 // it emits each real server's initial state as a KindRealServer event
-// (Reason "startup"), FILE_CHECKs already evaluated, since keepalived knows
+// (Reason "startup", or "reload" after Inherit), FILE_CHECKs already evaluated, since keepalived knows
 // a tracked file's value at start.
 func (s *Scheduler) Run(ctx context.Context) error {
 	now := time.Now()
@@ -171,7 +217,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		srv.mu.Lock()
 		srv.announced = true
 		srv.weight = srv.effectiveWeight()
-		s.emitServer(srv, event.ReasonStartup)
+		s.emitServer(srv, s.startReason)
 		srv.mu.Unlock()
 	}
 	s.mu.Unlock()

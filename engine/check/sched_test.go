@@ -222,7 +222,7 @@ func TestSchedulerNoStarvation(t *testing.T) {
 	var late atomic.Int64
 	start(t, servers, Options{MaxConcurrent: 2, Probers: map[config.CheckerType]Prober{config.TCPCheck: slow},
 		Lateness: func(d time.Duration) { late.Add(1) }})
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if p := peak.Load(); p > 2 {
@@ -230,7 +230,7 @@ func TestSchedulerNoStarvation(t *testing.T) {
 	}
 	for _, s := range servers {
 		if n := count[s.Checkers[0].Addr.String()]; n < 2 {
-			t.Errorf("%s probed %d times in 700ms", s.Target, n)
+			t.Errorf("%s probed %d times in 1s", s.Target, n)
 		}
 	}
 	if late.Load() == 0 {
@@ -280,7 +280,53 @@ func TestFromConfig(t *testing.T) {
 	if c[3].Timeout != 10*time.Second {
 		t.Errorf("MISC_CHECK timeout %v, want delay_loop", c[3].Timeout)
 	}
-	if c[4].TrackFile != "/run/tf" || c[4].File.Weight != 3 || c[4].Retry != 0 || c[4].Warmup != 0 {
+	if c[4].TrackFile != "/run/tf" || c[4].File.Weight != 3 || c[4].Retry != 0 || c[4].Warmup != 0 || c[4].DelayLoop != FilePoll {
 		t.Errorf("FILE_CHECK %+v %+v", c[4], c[4].File)
+	}
+}
+
+// TestSchedulerInherit: after a reload a real server that was down stays
+// down (no flap to up before its first probe), and its state is announced
+// with Reason "reload".
+func TestSchedulerInherit(t *testing.T) {
+	dead := net.TCPAddrFromAddrPort(closedPort(t, "tcp"))
+	servers := func() []RealServer {
+		c := tcpChecker(dead, 0)
+		c.DelayLoop = time.Hour // after the first probe, nothing more in this test
+		return []RealServer{{Service: "s", Target: "t", Weight: 1, Checkers: []Checker{c}}}
+	}
+	rec := &eventtest.Recorder{}
+	old := New(servers(), Options{Sink: rec})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { old.Run(ctx); close(done) }()
+	if _, ok := rec.Wait(2*time.Second, server(event.KindRealServer, false)); !ok {
+		t.Fatal("never went down")
+	}
+	cancel()
+	<-done
+
+	fresh := New(servers(), Options{})
+	fresh.Inherit(old)
+	if st := fresh.Status(); st[0].Up || !st[0].Checkers[0].HasRun || st[0].Checkers[0].Up {
+		t.Errorf("inherited status %+v, want down", st[0])
+	}
+	rec2 := &eventtest.Recorder{}
+	fresh.opts.Sink = rec2
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan struct{})
+	go func() { fresh.Run(ctx2); close(done2) }()
+	defer func() { cancel2(); <-done2 }()
+	e, ok := rec2.Wait(time.Second, func(e event.Event) bool { return e.Kind == event.KindRealServer })
+	if !ok || e.OK || e.Reason != event.ReasonReload {
+		t.Fatalf("first event after reload %+v, want down with reason reload", e)
+	}
+	if _, ok := rec2.Wait(200*time.Millisecond, func(e event.Event) bool { return e.Kind == event.KindProbe }); !ok {
+		t.Fatal("no probe after reload")
+	}
+	for _, e := range rec2.Of(event.KindRealServer) {
+		if e.OK {
+			t.Errorf("real server flapped up across the reload: %+v", e)
+		}
 	}
 }

@@ -56,7 +56,13 @@ func ProbeUDP(ctx context.Context, t *Target) Result {
 	default:
 		return failErr(dctx, err, ReasonIO)
 	}
-	if t.udpPattern != nil {
+	pat := t.udpPattern
+	if pat == nil && t.UDP != nil && t.UDP.ReplyPattern != "" {
+		if pat, err = ParsePattern(t.UDP.ReplyPattern); err != nil {
+			return fail(ReasonConfig, err)
+		}
+	}
+	if pat != nil {
 		minLen, maxLen := t.UDP.MinReplyLength, t.UDP.MaxReplyLength
 		if maxLen == 0 {
 			maxLen = defaultMaxReply
@@ -64,7 +70,7 @@ func ProbeUDP(ctx context.Context, t *Target) Result {
 		if n < minLen || n > maxLen {
 			return fail(ReasonMismatch, fmt.Errorf("%w: length %d not in [%d, %d]", ErrReplyMismatch, n, minLen, maxLen))
 		}
-		if !t.udpPattern.Match(buf[:n]) {
+		if !pat.Match(buf[:n]) {
 			return fail(ReasonMismatch, fmt.Errorf("%w: got %x", ErrReplyMismatch, buf[:n]))
 		}
 	}
