@@ -173,13 +173,24 @@ func trackRefKW(kw string, lo, hi int64, dst func(p *parser) *[]config.TrackRef)
 }
 
 // notifyKeywords installs the notify keywords shared by vrrp_instance and
-// vrrp_sync_group (reference §1.8).
-func notifyKeywords(t table, n func(p *parser) *config.Notify) {
-	t["notify_master"] = scriptKW(func(p *parser, s *config.Script) { n(p).Master = s })
-	t["notify_backup"] = scriptKW(func(p *parser, s *config.Script) { n(p).Backup = s })
-	t["notify_fault"] = scriptKW(func(p *parser, s *config.Script) { n(p).Fault = s })
-	t["notify_stop"] = scriptKW(func(p *parser, s *config.Script) { n(p).Stop = s })
-	t["notify"] = scriptKW(func(p *parser, s *config.Script) { n(p).Any = s })
+// vrrp_sync_group (reference §1.8). who names the block in messages.
+func notifyKeywords(t table, who func(p *parser) string, n func(p *parser) *config.Notify) {
+	once := func(kw string, get func(n *config.Notify) **config.Script) {
+		t[kw] = scriptKW(func(p *parser, s *config.Script) {
+			dst := get(n(p))
+			if *dst != nil {
+				// keepalived keeps the first one.
+				p.diags.Add(s.Pos, config.Warning, kw, "%s %s script already specified - ignoring %s", who(p), kw, s.Command)
+				return
+			}
+			*dst = s
+		})
+	}
+	once("notify_master", func(n *config.Notify) **config.Script { return &n.Master })
+	once("notify_backup", func(n *config.Notify) **config.Script { return &n.Backup })
+	once("notify_fault", func(n *config.Notify) **config.Script { return &n.Fault })
+	once("notify_stop", func(n *config.Notify) **config.Script { return &n.Stop })
+	once("notify", func(n *config.Notify) **config.Script { return &n.Any })
 	t["smtp_alert"] = boolPtrKW(func(p *parser, b *bool) { n(p).SMTPAlert = b })
 	t["notify_priority_changes"] = boolPtrKW(func(p *parser, b *bool) { n(p).PriorityChanges = b })
 }
@@ -302,7 +313,8 @@ func init() {
 		}},
 		"notify_master_rx_lower_pri": scriptKW(func(p *parser, s *config.Script) { in(p).Notify.MasterRxLowerPri = s }),
 	}
-	notifyKeywords(instanceKeywords, func(p *parser) *config.Notify { return &in(p).Notify })
+	notifyKeywords(instanceKeywords, func(p *parser) string { return "(" + in(p).Name + ")" },
+		func(p *parser) *config.Notify { return &in(p).Notify })
 	instExtra := func(p *parser) *[]config.Setting { return &in(p).Extra }
 	ignore(instanceKeywords, instExtra, "use_vmac_addr", "use_ipvlan", "vrf", "track_src_ip",
 		"old_unicast_checksum", "native_ipv6", "linkbeat_use_polling", "garp_extra_if",
@@ -356,7 +368,8 @@ func init() {
 			sg(p).TrackingWeight = true
 		}},
 	}
-	notifyKeywords(syncGroupKeywords, func(p *parser) *config.Notify { return &sg(p).Notify })
+	notifyKeywords(syncGroupKeywords, func(p *parser) string { return "vrrp group " + sg(p).Name + ":" },
+		func(p *parser) *config.Notify { return &sg(p).Notify })
 	ignoreBlocks(syncGroupKeywords, func(p *parser) *[]config.Setting { return &sg(p).Extra }, "track_bfd")
 
 	vs := (*parser).vscript
