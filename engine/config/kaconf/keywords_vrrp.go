@@ -47,6 +47,7 @@ func openInstance(p *parser, l *Line) table {
 		return nil
 	}
 	p.stateSet = false
+	p.advertPos = config.Pos{}
 	p.cfg.Instances = append(p.cfg.Instances, config.Instance{
 		Pos:            p.pos(l, 0),
 		Name:           name,
@@ -61,6 +62,7 @@ func openInstance(p *parser, l *Line) table {
 // ends.
 func closeInstance(p *parser, end *Line) {
 	in := p.inst()
+	p.advertInterval(in)
 	if in.VMAC != nil && len(in.UnicastPeers) > 0 && !in.VMACXmitBase {
 		p.warnf(end, 0, "use_vmac", "(%s) unicast with use_vmac requires vmac_xmit_base - setting", in.Name)
 		in.VMACXmitBase = true
@@ -220,7 +222,12 @@ func init() {
 		// advert_int: 10 ms to 255 s here; the per-version limit (v3:
 		// 40.95 s in units of 10 ms, v2: whole seconds) needs the final
 		// version and is checked after parsing, as keepalived does.
-		"advert_int":    timerKW(10000, 255e6, func(p *parser, d time.Duration) { in(p).AdvertInterval = d }),
+		"advert_int": {min: 1, fn: func(p *parser, l *Line) {
+			if d, ok := p.timer(l, 1, 10000, 255e6); ok {
+				in(p).AdvertInterval = d
+				p.advertPos = p.pos(l, 1)
+			}
+		}},
 		"version":       intKW(2, 3, func(p *parser, v int) { in(p).Version = v }),
 		"nopreempt":     flagKW(func(p *parser) { in(p).NoPreempt = true }),
 		"preempt":       flagKW(func(p *parser) { in(p).NoPreempt = false }),
@@ -469,6 +476,36 @@ func init() {
 				gg(p).Interfaces = append(gg(p).Interfaces, w.Text)
 			}
 		}},
+	}
+}
+
+// advertInterval applies the per-version limits on advert_int that
+// keepalived checks once the instance is complete (vrrp.c): VRRPv2 carries
+// whole seconds (RFC 3768 §5.3.7), VRRPv3 centiseconds below 40.96 s
+// (RFC 9568 §5.2.7). keepalived rounds or clamps, and says so.
+func (p *parser) advertInterval(in *config.Instance) {
+	if p.advertPos.Line == 0 {
+		return
+	}
+	d := in.AdvertInterval
+	warn := func(format string, args ...any) {
+		p.diags.Add(p.advertPos, config.Warning, "advert_int", format, args...)
+	}
+	if in.EffectiveVersion(&p.cfg.Global) == 3 {
+		const limit = 40950 * time.Millisecond
+		switch {
+		case d > limit:
+			warn("(%s) VRRPv3 advertisement interval %.2fs is out of range. Must be less than 40.96s. Setting to 40.95s", in.Name, d.Seconds())
+			in.AdvertInterval = limit
+		case d%(10*time.Millisecond) != 0:
+			warn("(%s) VRRPv3 advertisement interval %fs must be in units of 10ms - rounding", in.Name, d.Seconds())
+			in.AdvertInterval = max(d.Round(10*time.Millisecond), 10*time.Millisecond)
+		}
+		return
+	}
+	if d%time.Second != 0 {
+		warn("(%s) VRRPv2 advertisement interval %fs must be an integer. rounding", in.Name, d.Seconds())
+		in.AdvertInterval = max(d.Round(time.Second), time.Second)
 	}
 }
 

@@ -40,6 +40,8 @@ type parser struct {
 	endBlock bool
 	// seen holds "keyword\x00name" of the named blocks read so far.
 	seen map[string]bool
+	// advertPos is where the current instance's advert_int was set.
+	advertPos config.Pos
 	// stateSet records that the current instance has a state keyword.
 	stateSet bool
 }
