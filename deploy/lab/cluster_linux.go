@@ -1,0 +1,701 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/keepwatch/keepwatch/engine/netif/nskit"
+)
+
+// Impl is what runs on a node.
+type Impl int
+
+const (
+	Keepwatch  Impl = iota // bin/keepwatch run
+	Keepalived             // the Debian keepalived
+)
+
+func (i Impl) String() string {
+	if i == Keepalived {
+		return "keepalived"
+	}
+	return "keepwatch"
+}
+
+// HTTPPort is where each keepwatch node serves /metrics and /api/v1/status,
+// inside its own namespace.
+const HTTPPort = 9759
+
+// DefaultPriorities are the nodes' priorities unless Options say otherwise.
+var DefaultPriorities = []int{150, 100, 50}
+
+// Options describe a cluster.
+type Options struct {
+	// Name labels the namespaces (1-10 lowercase letters or digits), so
+	// parallel tests never collide; empty is "lab".
+	Name  string
+	Nodes int // 3 when zero
+	// Priorities per node (1-based order); missing entries count down from
+	// the last by 10.
+	Priorities []int
+	// Keepalived lists the (1-based) nodes that run the Debian keepalived.
+	Keepalived []int
+	// Template is a bundled template's name (DefaultTemplate when empty);
+	// TemplateText, when set, is used instead.
+	Template     string
+	TemplateText string
+	Params       Params
+	// NodeParams, if set, adjusts each node's copy of Params.
+	NodeParams func(node int, p *Params)
+	// Binary is the keepwatch executable; os.Executable() when empty.
+	Binary string
+	// KeepalivedBinary is the keepalived executable ("keepalived" in PATH).
+	KeepalivedBinary string
+	// Dir holds configs, logs and pid files; a new temporary directory,
+	// removed by Close, when empty.
+	Dir string
+	// Stopped lists nodes that New configures but does not start.
+	Stopped []int
+	// Log, if set, receives every node's output, each line prefixed by the
+	// node's number (it also goes to DIR/nN/node.log).
+	Log io.Writer
+}
+
+// Cluster is a VRRP cluster in network namespaces: an nskit lab whose nodes
+// each run a keepwatch agent or keepalived with a config rendered from a
+// template.
+type Cluster struct {
+	Lab   *nskit.Lab
+	Nodes []*Node
+	Dir   string
+
+	opts    Options
+	tmpl    *Template
+	ownDir  bool
+	binary  string
+	kaBin   string
+	started time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds the namespaces, renders each node's config and starts the
+// nodes (except Options.Stopped), waiting until each is up. On error
+// everything created is removed.
+func New(ctx context.Context, o Options) (*Cluster, error) {
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Template == "" {
+		o.Template = DefaultTemplate
+	}
+	if o.KeepalivedBinary == "" {
+		o.KeepalivedBinary = "keepalived"
+	}
+	tmpl, err := ParseTemplate(o.Template, o.TemplateText)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: o, tmpl: tmpl, binary: o.Binary, kaBin: o.KeepalivedBinary, started: time.Now()}
+	if c.binary == "" && len(o.Keepalived) < o.Nodes {
+		if c.binary, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("lab: finding the keepwatch binary: %w", err)
+		}
+	}
+	c.Dir = o.Dir
+	if c.Dir == "" {
+		if c.Dir, err = os.MkdirTemp("", "keepwatch-lab-"); err != nil {
+			return nil, err
+		}
+		c.ownDir = true
+	}
+	if c.Lab, err = nskit.New(nskit.Options{Name: o.Name, Nodes: o.Nodes}); err != nil {
+		c.removeDir()
+		return nil, err
+	}
+	if err := c.build(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) build(ctx context.Context) error {
+	o := c.opts
+	prio := 0
+	for i, ln := range c.Lab.Nodes {
+		idx := i + 1
+		switch {
+		case i < len(o.Priorities):
+			prio = o.Priorities[i]
+		case i < len(DefaultPriorities) && len(o.Priorities) == 0:
+			prio = DefaultPriorities[i]
+		default:
+			prio = max(prio-10, 1)
+		}
+		n := &Node{Node: ln, Priority: prio, Params: o.Params, c: c, Dir: filepath.Join(c.Dir, fmt.Sprintf("n%d", idx))}
+		if slices.Contains(o.Keepalived, idx) {
+			n.Impl = Keepalived
+		}
+		if o.NodeParams != nil {
+			o.NodeParams(idx, &n.Params)
+		}
+		n.Params = n.Params.withDefaults()
+		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+			return err
+		}
+		n.Config = filepath.Join(n.Dir, "keepalived.conf")
+		n.log = newLogBuffer(idx, o.Log, filepath.Join(n.Dir, "node.log"))
+		n.client = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.DialContext, MaxIdleConnsPerHost: 2}}
+		c.Nodes = append(c.Nodes, n)
+	}
+	for _, n := range c.Nodes {
+		if err := n.Render(n.Params); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.Nodes))
+	for i, n := range c.Nodes {
+		if slices.Contains(o.Stopped, n.Index) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.Start(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Node returns the node with the given 1-based index.
+func (c *Cluster) Node(i int) *Node { return c.Nodes[i-1] }
+
+// VIPs are the virtual addresses of node 1's config, in instance order.
+func (c *Cluster) VIPs() []netip.Prefix {
+	var out []netip.Prefix
+	for _, in := range c.Nodes[0].instances() {
+		out = append(out, in.VIP)
+	}
+	return out
+}
+
+// Holders returns the nodes that have vip on their link, read from each
+// node's namespace by netlink: who the network sees as master.
+func (c *Cluster) Holders(vip netip.Addr) ([]int, error) {
+	var out []int
+	for _, n := range c.Nodes {
+		ok, err := n.Holds(vip)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, n.Index)
+		}
+	}
+	return out, nil
+}
+
+// WaitHolders waits until exactly the nodes want hold vip.
+func (c *Cluster) WaitHolders(ctx context.Context, vip netip.Addr, want []int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var got []int
+	for {
+		var err error
+		got, err = c.Holders(vip)
+		if err != nil {
+			return err
+		}
+		if slices.Equal(got, want) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab: %s held by nodes %v after %s, want %v", vip, got, timeout, want)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops every node (masters resign) and removes the namespaces and,
+// if New created it, the working directory. It is safe to call twice.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		var errs []error
+		var wg sync.WaitGroup
+		for _, n := range c.Nodes {
+			wg.Add(1)
+			go func() { defer wg.Done(); n.client.CloseIdleConnections(); _ = n.Stop() }()
+		}
+		wg.Wait()
+		if c.Lab != nil {
+			errs = append(errs, c.Lab.Close())
+		}
+		for _, n := range c.Nodes {
+			n.log.close()
+		}
+		c.removeDir()
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+func (c *Cluster) removeDir() {
+	if c.ownDir {
+		_ = os.RemoveAll(c.Dir)
+	}
+}
+
+// Node is one member of the cluster.
+type Node struct {
+	*nskit.Node
+	Impl     Impl
+	Priority int
+	// Params are this node's template knobs (Render changes them).
+	Params Params
+	// Dir is the node's working directory; Config its config file.
+	Dir, Config string
+
+	c      *Cluster
+	log    *logBuffer
+	client *http.Client
+
+	mu   sync.Mutex
+	proc *nskit.Proc
+}
+
+func (n *Node) instances() []InstanceInfo {
+	var v4, v6 []netip.Addr
+	for _, m := range n.c.Lab.Nodes {
+		v4 = append(v4, m.IPv4.Addr())
+		v6 = append(v6, m.IPv6.Addr())
+	}
+	return instances(n.Params, n.Index, v4, v6)
+}
+
+// Render writes the node's config for p (the node keeps p as its Params);
+// a running node sees it on Reload or on its next Start.
+func (n *Node) Render(p Params) error {
+	n.Params = p.withDefaults()
+	b, err := n.c.tmpl.Render(TemplateData{
+		Index: n.Index, Link: n.Link, IPv4: n.IPv4.Addr(), IPv6: n.IPv6.Addr(), LinkLocal: n.LinkLocal,
+		Priority: n.Priority, Keepalived: n.Impl == Keepalived, Dir: n.Dir, P: n.Params, Instances: n.instances(),
+	})
+	if err != nil {
+		return err
+	}
+	return n.WriteConfig(b)
+}
+
+// WriteConfig replaces the node's config file with b, atomically.
+func (n *Node) WriteConfig(b []byte) error {
+	tmp := n.Config + ".new"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, n.Config)
+}
+
+// Start starts the node's daemon and waits until it is up: keepwatch's
+// /-/ready answers, or keepalived's VRRP child has written its pid file.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc != nil {
+		select {
+		case <-n.proc.Done():
+		default:
+			return fmt.Errorf("lab: node %d already running", n.Index)
+		}
+	}
+	cmd := n.command()
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	n.log.started(n.Impl)
+	p, err := n.Node.Start(cmd)
+	if err != nil {
+		return err
+	}
+	n.proc = p
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		if n.up(ctx) {
+			return nil
+		}
+		select {
+		case <-p.Done():
+			return fmt.Errorf("lab: node %d (%s) exited at start: %s", n.Index, n.Impl, n.log.tail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("lab: node %d (%s) not up: %w: %s", n.Index, n.Impl, ctx.Err(), n.log.tail(20))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) pidFile(name string) string { return filepath.Join(n.Dir, name) }
+
+func (n *Node) command() *exec.Cmd {
+	if n.Impl == Keepalived {
+		_ = os.Remove(n.pidFile("vrrp.pid"))
+		// -P: the VRRP child only (this kernel may lack IPVS); pid files
+		// per node so several keepalived run side by side.
+		return n.Command(n.c.kaBin, "-P", "-n", "-l", "-D", "-G", "-f", n.Config,
+			"-p", n.pidFile("keepalived.pid"), "-r", n.pidFile("vrrp.pid"), "-c", n.pidFile("checkers.pid"))
+	}
+	return n.Command(n.c.binary, "run", "-f", n.Config, "--web.listen-address", fmt.Sprintf(":%d", HTTPPort))
+}
+
+func (n *Node) up(ctx context.Context) bool {
+	if n.Impl == Keepalived {
+		_, err := os.Stat(n.pidFile("vrrp.pid"))
+		return err == nil
+	}
+	resp, err := n.get(ctx, "/-/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Running reports whether the node's daemon is running.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil {
+		return false
+	}
+	select {
+	case <-n.proc.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid is the daemon's pid (keepalived: its parent), 0 if it is not running.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil {
+		return 0
+	}
+	return n.proc.Pid
+}
+
+// Pids are the daemon's processes: keepwatch's one, or keepalived's parent
+// and VRRP child.
+func (n *Node) Pids() []int {
+	pid := n.Pid()
+	if pid == 0 {
+		return nil
+	}
+	out := []int{pid}
+	if n.Impl == Keepalived {
+		if b, err := os.ReadFile(n.pidFile("vrrp.pid")); err == nil {
+			var child int
+			if _, err := fmt.Sscan(string(b), &child); err == nil && child > 0 {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
+}
+
+// Stop sends SIGTERM (a master resigns with priority 0 and removes its
+// VIPs) and waits for the daemon to exit. Stopping a stopped node is a no-op.
+func (n *Node) Stop() error {
+	n.mu.Lock()
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	err := p.Stop()
+	n.log.stopped()
+	return err
+}
+
+// Kill ends the daemon with SIGKILL, as a crash would: no resignation, and
+// its VIPs stay on the link.
+func (n *Node) Kill() error {
+	if err := n.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	return n.Stop()
+}
+
+// Signal sends sig to the daemon (keepalived: its parent).
+func (n *Node) Signal(sig os.Signal) error {
+	n.mu.Lock()
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil {
+		return os.ErrProcessDone
+	}
+	return p.Signal(sig)
+}
+
+// Reload renders the config for p and sends SIGHUP.
+func (n *Node) Reload(p Params) error {
+	if err := n.Render(p); err != nil {
+		return err
+	}
+	return n.Signal(syscall.SIGHUP)
+}
+
+// Log is the tail of the node's output (every run of its daemon).
+func (n *Node) Log() string { return n.log.tail(0) }
+
+// Holds reports whether vip is on the node's link.
+func (n *Node) Holds(vip netip.Addr) (bool, error) {
+	fam := netlink.FAMILY_V4
+	if vip.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	addrs, err := n.Handle().AddrList(nil, fam)
+	if err != nil {
+		return false, fmt.Errorf("lab: addresses of node %d: %w", n.Index, err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// WaitAddr waits for vip to be added to (present) or removed from the
+// node's link and returns when the kernel reported it, by a netlink
+// subscription inside the namespace, so the time is the change's own and
+// not a polling period's.
+func (n *Node) WaitAddr(ctx context.Context, vip netip.Addr, present bool) (time.Time, error) {
+	ch := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	defer close(done)
+	ns := n.NsHandle()
+	var subErr error
+	var errMu sync.Mutex
+	err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{
+		Namespace: &ns, ListExisting: true,
+		ErrorCallback: func(err error) { errMu.Lock(); subErr = err; errMu.Unlock() },
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("lab: address updates of node %d: %w", n.Index, err)
+	}
+	// ListExisting only reports present addresses: check absence directly.
+	if !present {
+		if ok, err := n.Holds(vip); err == nil && !ok {
+			return time.Now(), nil
+		}
+	}
+	for {
+		select {
+		case u, ok := <-ch:
+			if !ok {
+				errMu.Lock()
+				defer errMu.Unlock()
+				return time.Time{}, fmt.Errorf("lab: address updates of node %d ended: %v", n.Index, subErr)
+			}
+			now := time.Now()
+			if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok && ip.Unmap() == vip && u.NewAddr == present {
+				return now, nil
+			}
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("lab: node %d: %s present=%t: %w", n.Index, vip, present, ctx.Err())
+		}
+	}
+}
+
+// DialContext dials from inside the node's namespace.
+func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() error {
+		var err error
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// URL is the address of a path on the node's HTTP server, as seen from
+// inside its namespace (the client of HTTPClient dials there).
+func (n *Node) URL(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", HTTPPort, path)
+}
+
+// HTTPClient is a client whose connections start inside the node's namespace.
+func (n *Node) HTTPClient() *http.Client { return n.client }
+
+func (n *Node) get(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	return n.client.Do(req)
+}
+
+// Fetch returns the body of a GET of path on the node's HTTP server.
+func (n *Node) Fetch(ctx context.Context, path string) ([]byte, error) {
+	if n.Impl != Keepwatch {
+		return nil, fmt.Errorf("lab: node %d runs %s: no HTTP API", n.Index, n.Impl)
+	}
+	resp, err := n.get(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("lab: node %d %s: %s", n.Index, path, resp.Status)
+	}
+	return b, nil
+}
+
+// Metric sums the samples of a metric family on the node's /metrics whose
+// labels include every name=value pair given.
+func (n *Node) Metric(ctx context.Context, name string, labels ...string) (float64, error) {
+	b, err := n.Fetch(ctx, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	return SumMetric(string(b), name, labels...)
+}
+
+// logLines keeps the tail of a node's output.
+const logLines = 2000
+
+type logBuffer struct {
+	mu    sync.Mutex
+	node  int
+	lines []string
+	part  []byte
+	tee   io.Writer
+	file  *os.File
+	// states is the last state keepalived logged per instance.
+	states map[string]string
+}
+
+func newLogBuffer(node int, tee io.Writer, path string) *logBuffer {
+	f, _ := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	return &logBuffer{node: node, tee: tee, file: f, states: map[string]string{}}
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil {
+		_, _ = l.file.Write(p)
+	}
+	l.part = append(l.part, p...)
+	for {
+		i := strings.IndexByte(string(l.part), '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.part[:i]))
+		l.part = l.part[i+1:]
+	}
+	return len(p), nil
+}
+
+func (l *logBuffer) line(s string) {
+	if m := kaStateRE.FindStringSubmatch(s); m != nil {
+		l.states[m[1]] = strings.ToLower(m[2])
+	}
+	if l.tee != nil {
+		fmt.Fprintf(l.tee, "n%d| %s\n", l.node, s)
+	}
+	l.lines = append(l.lines, s)
+	if len(l.lines) > logLines {
+		l.lines = slices.Delete(l.lines, 0, len(l.lines)-logLines)
+	}
+}
+
+func (l *logBuffer) started(impl Impl) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.states)
+	l.line(fmt.Sprintf("--- lab: starting %s", impl))
+}
+
+func (l *logBuffer) stopped() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.states {
+		l.states[k] = "stop"
+	}
+}
+
+func (l *logBuffer) kaStates() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.states)
+}
+
+func (l *logBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := l.lines
+	if n > 0 && len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (l *logBuffer) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil {
+		l.file.Close()
+		l.file = nil
+	}
+}
+
+// Apply performs one script step.
+func (c *Cluster) Apply(ctx context.Context, s Step) error {
+	if s.Node < 1 || s.Node > len(c.Nodes) {
+		return fmt.Errorf("lab: no node %d", s.Node)
+	}
+	n := c.Node(s.Node)
+	switch s.Op {
+	case OpCut:
+		return n.Cut()
+	case OpRestore:
+		return n.Restore()
+	case OpStop:
+		return n.Stop()
+	case OpStart:
+		return n.Start(ctx)
+	case OpKill:
+		return n.Kill()
+	case OpLoss:
+		return n.Loss(s.Arg)
+	case OpReload:
+		return n.Signal(syscall.SIGHUP)
+	}
+	return fmt.Errorf("lab: unknown operation %q", s.Op)
+}

@@ -1,0 +1,163 @@
+package lab
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"text/template"
+	"time"
+)
+
+// configs holds the bundled config templates (keepalived.conf syntax, Go
+// text/template), rendered once per node.
+//
+//go:embed configs/*.conf
+var configs embed.FS
+
+// DefaultTemplate is the bundled template the lab runs unless told otherwise.
+const DefaultTemplate = "lab.conf"
+
+// The lab's virtual addresses: documentation ranges (RFC 5737, RFC 3849).
+var (
+	VIP4 = netip.MustParsePrefix("192.0.2.100/24")
+	VIP6 = netip.MustParsePrefix("2001:db8::100/64")
+)
+
+// Params are the knobs of the bundled template. The zero value is the lab's
+// default: VRRPv3 at advert_int 0.1 s, one instance per family
+// (VI_4: VRID 51, VIP4; VI_6: VRID 52, VIP6), multicast, preempting.
+type Params struct {
+	Version  int           // VRRP version: 3 (default) or 2
+	Interval time.Duration // advert_int; 100 ms by default
+	// Family is 4 or 6 for one instance of that family; 0 runs both.
+	Family int
+	// VRID is the first instance's VRID (default 51); the next ones count up.
+	VRID    int
+	Unicast bool // unicast_src_ip and one unicast_peer per other node
+	// Pass sets authentication { auth_type PASS } (VRRPv2 only).
+	Pass         string
+	NoPreempt    bool
+	PreemptDelay time.Duration
+	// SyncGroup puts VI_4 and VI_6 in one vrrp_sync_group (Family 0).
+	SyncGroup bool
+	// TrackScript is a vrrp_script command tracked by the IPv4 instance,
+	// adding ScriptWeight to its priority while it fails; ScriptInterval
+	// defaults to 100 ms.
+	TrackScript    string
+	ScriptWeight   int
+	ScriptInterval time.Duration
+	// FaultFile tracks DIR/fault (track_file, weight 0) from the IPv4
+	// instance: a non-zero number in it puts the instance in FAULT.
+	FaultFile bool
+	// Instances > 0 replaces the instances by that many IPv4 ones (VI_1…,
+	// VRID 1…, VIP 198.51.100.N/24), for footprint benchmarks.
+	Instances int
+}
+
+func (p Params) withDefaults() Params {
+	if p.Version == 0 {
+		p.Version = 3
+	}
+	if p.Interval == 0 {
+		p.Interval = 100 * time.Millisecond
+	}
+	if p.VRID == 0 {
+		p.VRID = 51
+	}
+	if p.ScriptInterval == 0 {
+		p.ScriptInterval = 100 * time.Millisecond
+	}
+	return p
+}
+
+// InstanceInfo is one vrrp_instance as a template renders it.
+type InstanceInfo struct {
+	Name   string
+	VRID   int
+	Family int
+	VIP    netip.Prefix
+	Src    netip.Addr   // unicast_src_ip
+	Peers  []netip.Addr // unicast peers
+}
+
+// TemplateData is what a template sees for one node.
+type TemplateData struct {
+	Index      int
+	Link       string
+	IPv4, IPv6 netip.Addr
+	LinkLocal  netip.Addr
+	Priority   int
+	Keepalived bool   // the node runs keepalived, not keepwatch
+	Dir        string // the node's working directory
+	P          Params
+	Instances  []InstanceInfo
+}
+
+// instances lists the vrrp_instances p describes for a node, given every
+// node's IPv4 and IPv6 addresses (for unicast peers).
+func instances(p Params, self int, v4, v6 []netip.Addr) []InstanceInfo {
+	peers := func(all []netip.Addr) []netip.Addr {
+		var out []netip.Addr
+		for k, a := range all {
+			if k+1 != self {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if p.Instances > 0 {
+		out := make([]InstanceInfo, 0, p.Instances)
+		for k := 1; k <= p.Instances; k++ {
+			vip := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(k)}), 24)
+			out = append(out, InstanceInfo{Name: "VI_" + strconv.Itoa(k), VRID: k, Family: 4, VIP: vip,
+				Src: v4[self-1], Peers: peers(v4)})
+		}
+		return out
+	}
+	var out []InstanceInfo
+	vrid := p.VRID
+	if p.Family != 6 {
+		out = append(out, InstanceInfo{Name: "VI_4", VRID: vrid, Family: 4, VIP: VIP4, Src: v4[self-1], Peers: peers(v4)})
+		vrid++
+	}
+	if p.Family != 4 {
+		out = append(out, InstanceInfo{Name: "VI_6", VRID: vrid, Family: 6, VIP: VIP6, Src: v6[self-1], Peers: peers(v6)})
+	}
+	return out
+}
+
+// secs prints a duration as keepalived's decimal seconds.
+func secs(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// Template is a parsed config template.
+type Template struct{ t *template.Template }
+
+// ParseTemplate parses a template: the name of a bundled one (such as
+// "lab.conf"), or, when text is not empty, text itself.
+func ParseTemplate(name, text string) (*Template, error) {
+	if text == "" {
+		b, err := configs.ReadFile("configs/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("lab: template %q: %w", name, err)
+		}
+		text = string(b)
+	}
+	t, err := template.New(name).Funcs(template.FuncMap{"secs": secs}).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("lab: template %q: %w", name, err)
+	}
+	return &Template{t: t}, nil
+}
+
+// Render renders the template for one node.
+func (t *Template) Render(d TemplateData) ([]byte, error) {
+	var b bytes.Buffer
+	if err := t.t.Execute(&b, d); err != nil {
+		return nil, fmt.Errorf("lab: rendering %s for node %d: %w", t.t.Name(), d.Index, err)
+	}
+	return b.Bytes(), nil
+}
