@@ -16,10 +16,11 @@ import (
 
 // recorder writes a shell script that appends one line per run to
 // <script>.log: each argument in brackets, so the exact argv (spaces
-// included) can be compared.
+// included) can be compared. The line goes out in one write, so runs that
+// overlap (keepalived forks scripts without waiting) do not interleave.
 func recorder(t *testing.T, dir, name string) string {
 	t.Helper()
-	return writeScript(t, dir, name, `for a in "$@"; do printf '[%s]' "$a"; done >> "$0.log"; echo >> "$0.log"`)
+	return writeScript(t, dir, name, `line=; for a in "$@"; do line="$line[$a]"; done; printf '%s\n' "$line" >> "$0.log"`)
 }
 
 func writeScript(t *testing.T, dir, name, body string) string {
