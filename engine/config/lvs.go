@@ -36,7 +36,11 @@ type VirtualServer struct {
 	FWMark uint32     `json:"fwmark,omitempty" yaml:"fwmark,omitempty"`
 	Group  string     `json:"group,omitempty" yaml:"group,omitempty"`
 
-	Protocol  string `json:"protocol,omitempty" yaml:"protocol,omitempty"` // TCP (default), UDP, SCTP
+	// Protocol is TCP, UDP or SCTP. keepalived 2.2.7 defaults a virtual
+	// server without one to UDP, with a warning ("no protocol set -
+	// defaulting to UDP"), and keepwatch's keepalived.conf reader does the
+	// same; YAML configs default to DefaultProtocol.
+	Protocol  string `json:"protocol,omitempty" yaml:"protocol,omitempty"`
 	IPFamily  int    `json:"ip_family,omitempty" yaml:"ip_family,omitempty"`
 	Scheduler string `json:"lb_algo,omitempty" yaml:"lb_algo,omitempty"` // rr, wrr, lc, wlc (default), ...
 	// Method is the forwarding method: NAT (default), DR or TUN.
