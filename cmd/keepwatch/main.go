@@ -49,6 +49,6 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: false,
 		Version:       version,
 	}
-	root.AddCommand(checkCommand(), convertCommand(), runCommand(), statusCommand())
+	root.AddCommand(checkCommand(), convertCommand(), runCommand(), statusCommand(), labCommand())
 	return root
 }

@@ -282,6 +282,48 @@ type Node struct {
 
 	mu   sync.Mutex
 	proc *nskit.Proc
+	cut  bool
+	loss int
+}
+
+// Cut takes the node's link down from the switch side (carrier loss).
+func (n *Node) Cut() error {
+	err := n.Node.Cut()
+	if err == nil {
+		n.mu.Lock()
+		n.cut = true
+		n.mu.Unlock()
+	}
+	return err
+}
+
+// Restore brings the node's link back after Cut.
+func (n *Node) Restore() error {
+	err := n.Node.Restore()
+	if err == nil {
+		n.mu.Lock()
+		n.cut = false
+		n.mu.Unlock()
+	}
+	return err
+}
+
+// Loss makes the node drop percent of its IP packets, both ways (0 stops).
+func (n *Node) Loss(percent int) error {
+	err := n.Node.Loss(percent)
+	if err == nil {
+		n.mu.Lock()
+		n.loss = percent
+		n.mu.Unlock()
+	}
+	return err
+}
+
+// LinkState reports whether the link is cut and the packet loss set.
+func (n *Node) LinkState() (cut bool, lossPercent int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cut, n.loss
 }
 
 func (n *Node) instances() []InstanceInfo {
