@@ -162,6 +162,9 @@ func (t *Target) compile() error {
 			if err != nil {
 				return err
 			}
+			if _, err := urlRegexp(&t.HTTP.URLs[i]); err != nil {
+				return err
+			}
 			digests[i] = b
 		}
 		t.digests = digests
@@ -170,7 +173,7 @@ func (t *Target) compile() error {
 }
 
 // Compile pre-parses t's type-specific settings (require_reply pattern,
-// url digests); call it after filling a Target by hand.
+// url digests, url regexes); call it after filling a Target by hand.
 func (t *Target) Compile() error { return t.compile() }
 
 // ServiceName is the name of vs in events, the form engine/ipvs keys use:

@@ -103,6 +103,7 @@ const (
 	ReasonTLS         event.Reason = "tls"         // TLS handshake failed
 	ReasonStatus      event.Reason = "status"      // HTTP status not in status_code
 	ReasonDigest      event.Reason = "digest"      // HTTP body MD5 differs from digest
+	ReasonRegex       event.Reason = "regex"       // HTTP body fails regex (or matches regex_no_match)
 	ReasonProtocol    event.Reason = "protocol"    // peer spoke nonsense (bad status line, SMTP code, DNS id)
 	ReasonRcode       event.Reason = "rcode"       // DNS RCODE not NOERROR
 	ReasonMismatch    event.Reason = "mismatch"    // UDP reply differs from require_reply
@@ -115,7 +116,7 @@ const (
 
 // Reasons lists every error class, so collectors can initialise series.
 var Reasons = [...]event.Reason{ReasonTimeout, ReasonRefused, ReasonUnreachable,
-	ReasonConnect, ReasonIO, ReasonTLS, ReasonStatus, ReasonDigest, ReasonProtocol,
+	ReasonConnect, ReasonIO, ReasonTLS, ReasonStatus, ReasonDigest, ReasonRegex, ReasonProtocol,
 	ReasonRcode, ReasonMismatch, ReasonExit, ReasonExec, ReasonFile,
 	ReasonCanceled, ReasonConfig}
 

@@ -11,12 +11,17 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 )
+
+// maxRegexBody bounds the body kept for a url's regex.
+const maxRegexBody = 1 << 20
 
 // maxHeader bounds the response header a probe reads; keepalived's own
 // buffer is smaller, so a real server that passes there passes here.
@@ -28,6 +33,7 @@ var (
 	ErrStatusLine = errors.New("malformed http status line")
 	ErrStatus     = errors.New("http status code not expected")
 	ErrDigest     = errors.New("md5 digest of body differs")
+	ErrRegex      = errors.New("body does not satisfy regex")
 )
 
 // ProbeHTTP is HTTP_GET and SSL_GET: each url is fetched in order, on its
@@ -52,7 +58,11 @@ func ProbeHTTP(ctx context.Context, t *Target) Result {
 		if err != nil {
 			return fail(ReasonConfig, err)
 		}
-		status, sum, err := fetch(ctx, t, u, want != nil)
+		re, err := urlRegexp(u)
+		if err != nil {
+			return fail(ReasonConfig, err)
+		}
+		status, sum, text, err := fetch(ctx, t, u, want != nil, re != nil)
 		if err != nil {
 			return failErr(ctx, err, ReasonIO)
 		}
@@ -61,6 +71,9 @@ func ProbeHTTP(ctx context.Context, t *Target) Result {
 		}
 		if want != nil && !bytes.Equal(sum, want) {
 			return fail(ReasonDigest, fmt.Errorf("url %q: %w: got %x", u.Path, ErrDigest, sum))
+		}
+		if re != nil && regexMatch(re, u, text) == u.RegexNoMatch {
+			return fail(ReasonRegex, fmt.Errorf("url %q: %w %q", u.Path, ErrRegex, u.Regex))
 		}
 	}
 	return ok
@@ -92,7 +105,7 @@ func parseDigest(u *config.URL) ([]byte, error) {
 // status code and the body's MD5 in lower-case hex, the value to put in a
 // url's digest: what keepalived's genhash (keepalived -T) prints.
 func Genhash(ctx context.Context, t *Target, u *config.URL) (status int, digest string, err error) {
-	status, sum, err := fetch(ctx, t, u, true)
+	status, sum, _, err := fetch(ctx, t, u, true, false)
 	if err != nil {
 		return 0, "", err
 	}
@@ -176,13 +189,13 @@ func tlsConfig(t *Target, u *config.URL) *tls.Config {
 // wantSum, the MD5 of the body as keepalived computes it: the raw bytes
 // after the header's blank line, up to Content-Length when the server sent
 // one, with no transfer decoding (check_http.c http_process_response).
-func fetch(ctx context.Context, t *Target, u *config.URL, wantSum bool) (int, []byte, error) {
+func fetch(ctx context.Context, t *Target, u *config.URL, wantSum, wantBody bool) (int, []byte, []byte, error) {
 	dl := deadline(ctx, t)
 	dctx, cancel := context.WithDeadline(ctx, dl)
 	defer cancel()
 	c, err := dial(dctx, "tcp", t)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer c.Close()
 	stop := context.AfterFunc(dctx, func() { c.SetDeadline(time.Unix(1, 0)) })
@@ -192,16 +205,16 @@ func fetch(ctx context.Context, t *Target, u *config.URL, wantSum bool) (int, []
 		tc := tls.Client(c, tlsConfig(t, u))
 		if err := tc.HandshakeContext(dctx); err != nil {
 			if classify(dctx, err, "") == "" {
-				return 0, nil, &tlsError{err}
+				return 0, nil, nil, &tlsError{err}
 			}
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		c = tc
 	}
 	if _, err := c.Write(Request(t, u)); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return readResponse(c, wantSum)
+	return readResponse(c, wantSum, wantBody)
 }
 
 // tlsError marks a handshake failure so it classifies as ReasonTLS.
@@ -211,25 +224,25 @@ func (e *tlsError) Error() string { return "tls handshake: " + e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
 
 // readResponse reads an HTTP response from r until EOF or the end of a
-// Content-Length body and returns its status code and body MD5 (nil unless
-// wantSum).
-func readResponse(r io.Reader, wantSum bool) (int, []byte, error) {
+// Content-Length body and returns its status code, body MD5 (nil unless
+// wantSum) and, if wantBody, the first maxRegexBody bytes of the body.
+func readResponse(r io.Reader, wantSum, wantBody bool) (int, []byte, []byte, error) {
 	br := bufio.NewReaderSize(r, 4096)
 	var hdr []byte
 	for {
 		line, err := br.ReadSlice('\n')
 		hdr = append(hdr, line...)
 		if len(hdr) > maxHeader {
-			return 0, nil, fmt.Errorf("%w: header over %d bytes", ErrNoResponse, maxHeader)
+			return 0, nil, nil, fmt.Errorf("%w: header over %d bytes", ErrNoResponse, maxHeader)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return 0, nil, ErrNoResponse
+				return 0, nil, nil, ErrNoResponse
 			}
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		if bytes.HasSuffix(hdr, []byte("\n\r\n")) || bytes.HasSuffix(hdr, []byte("\n\n")) {
 			break
@@ -237,25 +250,47 @@ func readResponse(r io.Reader, wantSum bool) (int, []byte, error) {
 	}
 	status, clen, err := parseHeader(hdr)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	var h hash.Hash
-	w := io.Discard
+	var keep *capped
+	var ws []io.Writer
 	if wantSum {
 		h = md5.New()
-		w = h
+		ws = append(ws, h)
+	}
+	if wantBody {
+		keep = &capped{max: maxRegexBody}
+		ws = append(ws, keep)
 	}
 	body := io.Reader(br)
 	if clen >= 0 {
 		body = io.LimitReader(br, clen)
 	}
-	if _, err := io.Copy(w, body); err != nil {
-		return 0, nil, err
+	if _, err := io.Copy(io.MultiWriter(ws...), body); err != nil {
+		return 0, nil, nil, err
 	}
-	if h == nil {
-		return status, nil, nil
+	var sum, text []byte
+	if h != nil {
+		sum = h.Sum(nil)
 	}
-	return status, h.Sum(nil), nil
+	if keep != nil {
+		text = keep.b
+	}
+	return status, sum, text, nil
+}
+
+// capped keeps the first max bytes written to it and discards the rest.
+type capped struct {
+	b   []byte
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // parseHeader returns the status code of a response header and its
@@ -295,4 +330,48 @@ func truncate(b []byte) []byte {
 		return b[:64]
 	}
 	return b
+}
+
+// regexFlags are keepalived's regex_options (PCRE2 names) that RE2 has.
+var regexFlags = map[string]string{"caseless": "i", "multiline": "m", "dotall": "s", "ungreedy": "U"}
+
+// regexCache holds compiled url regexes by their source and options.
+var regexCache sync.Map // string -> *regexp.Regexp
+
+// urlRegexp compiles u's regex (nil if none). keepalived uses PCRE2;
+// keepwatch uses Go's RE2 syntax, which covers the patterns health pages
+// use but not backreferences or lookaround; such a regex is a config
+// error. Options without an RE2 flag are ignored.
+func urlRegexp(u *config.URL) (*regexp.Regexp, error) {
+	if u.Regex == "" {
+		return nil, nil
+	}
+	flags := ""
+	for _, o := range u.RegexOptions {
+		flags += regexFlags[o]
+	}
+	src := u.Regex
+	if flags != "" {
+		src = "(?" + flags + ")" + src
+	}
+	if re, ok := regexCache.Load(src); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: regex: %w", u.Path, err)
+	}
+	regexCache.Store(src, re)
+	return re, nil
+}
+
+// regexMatch reports whether re matches body starting at an offset within
+// [regex_min_offset, regex_max_offset] (keepalived check_http.c check_regex).
+func regexMatch(re *regexp.Regexp, u *config.URL, body []byte) bool {
+	from := min(max(u.RegexMinOffset, 0), len(body))
+	loc := re.FindIndex(body[from:])
+	if loc == nil {
+		return false
+	}
+	return u.RegexMaxOffset <= 0 || from+loc[0] <= u.RegexMaxOffset
 }

@@ -146,6 +146,26 @@ func TestHTTP(t *testing.T) {
 		u := config.URL{Path: "/health", Digest: md5hex("something else")}
 		probe(t, ProbeHTTP, httpTarget(config.HTTPGet, addr, config.HTTPCheck{URLs: []config.URL{u}}), false, "digest")
 	})
+	t.Run("regex", func(t *testing.T) {
+		for _, tc := range []struct {
+			u  config.URL
+			ok bool
+		}{
+			{config.URL{Path: "/health", Regex: "keepwatch health"}, true},
+			{config.URL{Path: "/health", Regex: "KEEPWATCH", RegexOptions: []string{"caseless"}}, true},
+			{config.URL{Path: "/health", Regex: "KEEPWATCH"}, false},
+			{config.URL{Path: "/health", Regex: "error", RegexNoMatch: true}, true},
+			{config.URL{Path: "/health", Regex: "health", RegexNoMatch: true}, false},
+			{config.URL{Path: "/health", Regex: "health", RegexMaxOffset: 5}, false},
+			{config.URL{Path: "/health", Regex: "health", RegexMinOffset: 6, RegexMaxOffset: 20}, true},
+		} {
+			reason := ""
+			if !tc.ok {
+				reason = "regex"
+			}
+			probe(t, ProbeHTTP, httpTarget(config.HTTPGet, addr, config.HTTPCheck{URLs: []config.URL{tc.u}}), tc.ok, reason)
+		}
+	})
 	t.Run("down/refused", func(t *testing.T) {
 		tg := &Target{Type: config.HTTPGet, Addr: closedPort(t, "tcp"), Timeout: time.Second,
 			HTTP: &config.HTTPCheck{URLs: []config.URL{good}}}
@@ -258,7 +278,7 @@ var responses = []struct {
 
 func TestReadResponse(t *testing.T) {
 	for _, tc := range responses {
-		status, sum, err := readResponse(strings.NewReader(tc.in), true)
+		status, sum, _, err := readResponse(strings.NewReader(tc.in), true, false)
 		if (err != nil) != tc.err || status != tc.status || (!tc.err && hex.EncodeToString(sum) != tc.sum) {
 			t.Errorf("%s: readResponse = %d %x %v, want %d %s err %v", tc.name, status, sum, err, tc.status, tc.sum, tc.err)
 		}
@@ -270,7 +290,7 @@ func FuzzReadResponse(f *testing.F) {
 		f.Add([]byte(tc.in))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		status, _, err := readResponse(bytes.NewReader(in), true)
+		status, _, _, err := readResponse(bytes.NewReader(in), true, true)
 		if err == nil && (status < 100 || status > 999) {
 			t.Fatalf("status %d accepted", status)
 		}
