@@ -20,7 +20,7 @@ type Reconciler struct {
 	now  func() time.Time
 
 	mu      sync.Mutex
-	desired []Service
+	desired map[Key]Service
 	// applied is what the kernel holds of our services, as far as we know:
 	// Set diffs against it instead of re-reading the kernel, so a weight
 	// change costs one netlink request. Resync re-reads and repairs.
@@ -35,7 +35,7 @@ func NewReconciler(k Kernel, sink event.Sink) *Reconciler {
 	if sink == nil {
 		sink = event.Discard
 	}
-	return &Reconciler{k: k, sink: sink, now: time.Now, applied: map[Key]Service{}}
+	return &Reconciler{k: k, sink: sink, now: time.Now, desired: map[Key]Service{}, applied: map[Key]Service{}}
 }
 
 // Report says what one reconcile did.
@@ -50,22 +50,16 @@ type Report struct {
 // read back from the kernel (Resync does that), unless a previous apply
 // failed. Invalid services are rejected before anything is applied.
 func (r *Reconciler) Set(services []Service) (Report, error) {
-	for i := range services {
-		if err := services[i].Validate(); err != nil {
-			return Report{}, err
-		}
-	}
-	if err := duplicates(services); err != nil {
+	desired, err := own(services)
+	if err != nil {
 		return Report{}, err
-	}
-	desired := make([]Service, len(services))
-	for i := range services {
-		desired[i] = services[i]
-		desired[i].Destinations = slices.Clone(services[i].Destinations)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.desired = desired
+	clear(r.desired)
+	for _, s := range desired {
+		r.desired[s.Key] = s
+	}
 	if r.stale {
 		return r.resyncLocked()
 	}
@@ -73,7 +67,68 @@ func (r *Reconciler) Set(services []Service) (Report, error) {
 	for _, s := range r.applied {
 		actual = append(actual, s)
 	}
-	return r.applyLocked(Diff(r.desired, actual))
+	return r.applyLocked(Diff(desired, actual))
+}
+
+// Update adds or replaces only the given services in the desired table and
+// applies their difference, leaving the other services alone: what the
+// agent calls when one virtual server's real servers change, so the work is
+// proportional to that virtual server, not to the whole table.
+func (r *Reconciler) Update(services ...Service) (Report, error) {
+	desired, err := own(services)
+	if err != nil {
+		return Report{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range desired {
+		r.desired[s.Key] = s
+	}
+	if r.stale {
+		return r.resyncLocked()
+	}
+	actual := make([]Service, 0, len(desired))
+	for _, s := range desired {
+		if a, ok := r.applied[s.Key]; ok {
+			actual = append(actual, a)
+		}
+	}
+	return r.applyLocked(Diff(desired, actual))
+}
+
+// Remove takes services out of the desired table and the kernel.
+func (r *Reconciler) Remove(keys ...Key) (Report, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var actual []Service
+	for _, k := range keys {
+		delete(r.desired, k)
+		if a, ok := r.applied[k]; ok {
+			actual = append(actual, a)
+		}
+	}
+	if r.stale {
+		return r.resyncLocked()
+	}
+	return r.applyLocked(Diff(nil, actual))
+}
+
+// own validates services and returns a copy the reconciler owns.
+func own(services []Service) ([]Service, error) {
+	for i := range services {
+		if err := services[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if err := duplicates(services); err != nil {
+		return nil, err
+	}
+	desired := make([]Service, len(services))
+	for i := range services {
+		desired[i] = services[i]
+		desired[i].Destinations = slices.Clone(services[i].Destinations)
+	}
+	return desired, nil
 }
 
 // Resync reads the kernel's table and repairs whatever differs from the
@@ -88,11 +143,11 @@ func (r *Reconciler) Resync() (Report, error) {
 
 func (r *Reconciler) resyncLocked() (Report, error) {
 	start := r.now()
-	want := make(map[Key]bool, len(r.desired))
-	for i := range r.desired {
-		want[r.desired[i].Key] = true
+	mine := func(k Key) bool {
+		_, ok := r.applied[k]
+		_, want := r.desired[k]
+		return ok || want
 	}
-	mine := func(k Key) bool { _, ok := r.applied[k]; return ok || want[k] }
 	all, err := Read(r.k, mine)
 	if err != nil {
 		r.emit(start, nil, err)
@@ -109,7 +164,11 @@ func (r *Reconciler) resyncLocked() (Report, error) {
 		r.applied[s.Key] = s
 	}
 	r.stale = false
-	return r.applyLockedFrom(start, Diff(r.desired, actual))
+	desired := make([]Service, 0, len(r.desired))
+	for _, s := range r.desired {
+		desired = append(desired, s)
+	}
+	return r.applyLockedFrom(start, Diff(desired, actual))
 }
 
 func (r *Reconciler) applyLocked(ops []Op) (Report, error) {
@@ -147,11 +206,15 @@ func (r *Reconciler) record(ops []Op) {
 			r.applied[k] = s
 		case AddDestination, UpdateDestination, DelDestination:
 			s := r.applied[k]
-			ds := slices.DeleteFunc(s.Destinations, func(d Destination) bool { return d.AddrPort() == o.Dest.AddrPort() })
-			if o.Kind != DelDestination {
-				ds = append(ds, o.Dest)
+			i := slices.IndexFunc(s.Destinations, func(d Destination) bool { return d.AddrPort() == o.Dest.AddrPort() })
+			switch {
+			case o.Kind == DelDestination && i >= 0:
+				s.Destinations = slices.Delete(s.Destinations, i, i+1)
+			case o.Kind != DelDestination && i >= 0:
+				s.Destinations[i] = o.Dest
+			case o.Kind != DelDestination:
+				s.Destinations = append(s.Destinations, o.Dest)
 			}
-			s.Destinations = ds
 			r.applied[k] = s
 		}
 	}
@@ -199,7 +262,7 @@ func (r *Reconciler) Flush() error {
 func (r *Reconciler) Stop() (Report, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.desired = nil
+	clear(r.desired)
 	if r.stale {
 		return r.resyncLocked()
 	}

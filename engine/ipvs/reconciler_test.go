@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,23 @@ func TestReconcilerFake(t *testing.T) {
 		t.Errorf("weight change report %+v", rep)
 	}
 
+	// Update touches one service only: one call, the rest stays.
+	k.ResetCalls()
+	one := next[2]
+	one.Destinations = slices.Clone(one.Destinations)
+	one.Destinations[0].Weight = 4
+	next[2] = one
+	if rep, err = r.Update(one); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Ops) != 1 || k.Mutations() != 1 || rep.Ops[0].Dest.Weight != 4 {
+		t.Errorf("Update of one weight did %v (calls %v)", opStrings(rep.Ops), k.Calls)
+	}
+	got, _ = Read(k, nil)
+	if ops := Diff(next, got); len(ops) != 0 {
+		t.Errorf("after Update the kernel differs: %v", opStrings(ops))
+	}
+
 	// Nothing changed: nothing done, not even on a Resync.
 	k.ResetCalls()
 	if rep, _ = r.Set(next); len(rep.Ops) != 0 {
@@ -123,6 +141,12 @@ func TestReconcilerFake(t *testing.T) {
 	// Removing a service from the desired table removes it from the kernel.
 	if rep, err = r.Set(next[1:]); err != nil || rep.Removed != 1 {
 		t.Errorf("Set without web: %+v %v, want 1 removed", rep, err)
+	}
+	if rep, err = r.Remove(next[1].Key); err != nil || rep.Removed != 1 || len(rep.Ops) != 1 {
+		t.Errorf("Remove: %+v %v, want 1 service removed", rep, err)
+	}
+	if rep, _ = r.Resync(); len(rep.Ops) != 0 {
+		t.Errorf("Resync after Remove brought back %v", opStrings(rep.Ops))
 	}
 
 	// Stop removes ours only.

@@ -200,8 +200,8 @@ func kernelTier(t *testing.T) {
 		}
 	})
 
-	t.Run("weights follow checks", func(t *testing.T) { checksTier(t, r, h, table) })
-	t.Run("counters after traffic", func(t *testing.T) { countersTier(t, r, table) })
+	t.Run("weights follow checks", func(t *testing.T) { checksTier(t, r, h) })
+	t.Run("counters after traffic", func(t *testing.T) { countersTier(t, r) })
 
 	t.Run("stop removes ours only", func(t *testing.T) {
 		if _, err := r.Stop(); err != nil {
@@ -271,7 +271,7 @@ func web80(servers []RealServer, p Pool, prev QuorumState) (Service, Result) {
 	return Service{Key: AddrKey(vip4, 80, TCP), Scheduler: RoundRobin, Destinations: res.Destinations}, res
 }
 
-func checksTier(t *testing.T, r *Reconciler, k Kernel, base []Service) {
+func checksTier(t *testing.T, r *Reconciler, k Kernel) {
 	a := netip.AddrPortFrom(rs4a, 8080)
 	b := netip.AddrPortFrom(rs4b, 8080)
 	la := serve(t, a)
@@ -290,7 +290,7 @@ func checksTier(t *testing.T, r *Reconciler, k Kernel, base []Service) {
 		}
 		svc, res := web80(servers, pool, q)
 		q = res.Quorum
-		if _, err := r.Set(append(append([]Service(nil), base...), svc)); err != nil {
+		if _, err := r.Update(svc); err != nil {
 			t.Fatal(err)
 		}
 		return svc
@@ -332,12 +332,12 @@ func checksTier(t *testing.T, r *Reconciler, k Kernel, base []Service) {
 	la.Close()
 }
 
-func countersTier(t *testing.T, r *Reconciler, base []Service) {
+func countersTier(t *testing.T, r *Reconciler) {
 	l := serve(t, netip.AddrPortFrom(rs4a, 8080))
 	defer l.Close()
 	svc := Service{Key: AddrKey(vip4, 80, TCP), Scheduler: RoundRobin,
 		Destinations: []Destination{{Addr: rs4a, Port: 8080, Weight: 1, Forward: NAT}}}
-	if _, err := r.Set(append(append([]Service(nil), base...), svc)); err != nil {
+	if _, err := r.Update(svc); err != nil {
 		t.Fatal(err)
 	}
 	const conns = 5
