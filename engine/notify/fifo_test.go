@@ -60,6 +60,7 @@ func TestFIFOs(t *testing.T) {
 	n, _, stop := start(t, c, Options{})
 
 	waitFile(t, all)
+	waitFile(t, vrrpPath)
 	if !isFIFO(all) || !isFIFO(vrrpPath) {
 		t.Fatal("notify FIFOs not created as FIFOs")
 	}

@@ -94,7 +94,9 @@ type item struct {
 
 var _ event.Sink = (*Notifier)(nil)
 
-// New returns a Notifier for cfg. It does nothing until Run.
+// New returns a Notifier for cfg. It does nothing until Run. cfg is
+// retained and must not be modified afterwards (a reload passes a new one
+// to Update).
 func New(cfg *config.Config, opts Options) *Notifier {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
