@@ -120,13 +120,17 @@ func own(services []Service) ([]Service, error) {
 			return nil, err
 		}
 	}
-	if err := duplicates(services); err != nil {
-		return nil, err
-	}
 	desired := make([]Service, len(services))
 	for i := range services {
 		desired[i] = services[i]
+		desired[i].Key = services[i].Key.normal()
 		desired[i].Destinations = slices.Clone(services[i].Destinations)
+		for j := range desired[i].Destinations {
+			desired[i].Destinations[j].Addr = desired[i].Destinations[j].Addr.Unmap()
+		}
+	}
+	if err := duplicates(desired); err != nil {
+		return nil, err
 	}
 	return desired, nil
 }

@@ -201,6 +201,11 @@ func TestReconcilerRejectsInvalid(t *testing.T) {
 	if _, err := r.Set([]Service{web(), web()}); err == nil {
 		t.Error("duplicate services accepted")
 	}
+	v4in6 := web()
+	v4in6.Key = Key{Addr: netip.MustParseAddr("::ffff:192.0.2.10"), Port: 80, Protocol: TCP}
+	if _, err := r.Set([]Service{web(), v4in6}); err == nil {
+		t.Error("the same service written two ways accepted twice")
+	}
 	if _, err := r.Set([]Service{{Key: web().Key, Scheduler: "nope"}}); err == nil {
 		t.Error("unknown scheduler accepted")
 	}
@@ -279,4 +284,19 @@ func hasIPVS() bool {
 	}
 	mods, _ := filepath.Glob("/lib/modules/" + unix.ByteSliceToString(u.Release[:]) + "/kernel/net/netfilter/ipvs/ip_vs.ko*")
 	return len(mods) > 0
+}
+
+// A key written by hand (no family, a v4-mapped address) must match what the
+// kernel reads back, or every Resync would try to add it again.
+func TestReconcilerNormalisesKeys(t *testing.T) {
+	k := ipvstest.New()
+	r := NewReconciler(k, nil)
+	s := Service{Key: Key{Addr: netip.MustParseAddr("::ffff:192.0.2.10"), Port: 80, Protocol: TCP}, Scheduler: RoundRobin,
+		Destinations: []Destination{{Addr: netip.MustParseAddr("::ffff:198.51.100.1"), Port: 80, Weight: 1}}}
+	if _, err := r.Set([]Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := r.Resync(); err != nil || len(rep.Ops) != 0 {
+		t.Errorf("Resync after Set did %v (%v), want nothing", opStrings(rep.Ops), err)
+	}
 }

@@ -145,6 +145,16 @@ func (k Key) String() string {
 	return netip.AddrPortFrom(k.Addr, k.Port).String() + "/" + k.Protocol.String()
 }
 
+// normal returns k with an unmapped address and the family taken from it,
+// the form the kernel reads back, so keys built by hand compare equal.
+func (k Key) normal() Key {
+	if k.FWMark == 0 && k.Addr.IsValid() {
+		k.Addr = k.Addr.Unmap()
+		k.Family = familyOf(k.Addr)
+	}
+	return k
+}
+
 func compareKeys(a, b Key) int {
 	return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(a.Family, b.Family),
 		a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
@@ -221,6 +231,8 @@ func (s *Service) Validate() error {
 	switch {
 	case s.FWMark == 0 && !s.Addr.IsValid():
 		return fmt.Errorf("ipvs: service has neither an address nor a fwmark")
+	case s.FWMark == 0 && s.Family != 0 && s.Family != familyOf(s.Addr.Unmap()):
+		return fmt.Errorf("ipvs: service %s: family %v does not match the address", s.Key, s.Family)
 	case s.FWMark == 0 && s.Protocol != TCP && s.Protocol != UDP && s.Protocol != SCTP:
 		return fmt.Errorf("ipvs: service %s: protocol %d is not TCP, UDP or SCTP", s.Key, uint16(s.Protocol))
 	case s.FWMark != 0 && s.Family != vrrp.IPv4 && s.Family != vrrp.IPv6:
