@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -127,7 +128,7 @@ func newOTLPExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, er
 	case ProtocolHTTP:
 		var opts []otlptracehttp.Option
 		if cfg.Endpoint != "" {
-			opts = append(opts, otlptracehttp.WithEndpointURL(cfg.Endpoint))
+			opts = append(opts, otlptracehttp.WithEndpointURL(httpTracesURL(cfg.Endpoint)))
 		}
 		if len(cfg.Headers) > 0 {
 			opts = append(opts, otlptracehttp.WithHeaders(cfg.Headers))
@@ -153,6 +154,18 @@ func newOTLPExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, er
 	default:
 		return nil, fmt.Errorf("%w %q (want %q or %q)", ErrProtocol, p, ProtocolHTTP, ProtocolGRPC)
 	}
+}
+
+// httpTracesURL adds the signal path /v1/traces to an endpoint given
+// without a path, as OTEL_EXPORTER_OTLP_ENDPOINT is treated: the exporter
+// itself would post to "/".
+func httpTracesURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return endpoint
+	}
+	u.Path = "/v1/traces"
+	return u.String()
 }
 
 // newResource describes this agent. Later sources win: the default

@@ -247,3 +247,14 @@ func (s *Sink) span(q queued) {
 	setStatus(sp, e)
 	sp.End(trace.WithTimestamp(end))
 }
+
+// SpanContext returns the trace and span ids e's span has (or will have),
+// so a log record about e can carry them. Like TraceID, it may be called
+// before or after Emit; ok is false for events that do not become spans.
+func (s *Sink) SpanContext(e event.Event) (sc trace.SpanContext, ok bool) {
+	if !s.enabled || e.ID == 0 || !s.traced(&e) {
+		return sc, false
+	}
+	v, _ := s.assign(&e)
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: v.trace, SpanID: v.span, TraceFlags: trace.FlagsSampled}), true
+}

@@ -247,6 +247,30 @@ func TestOTLPGRPCChain(t *testing.T) {
 	}
 }
 
+// TestOTLPHTTPEndpointPath: an explicit http endpoint without a path gets
+// /v1/traces, as Config documents (the exporter alone would post to "/");
+// one with a path is used as given.
+func TestOTLPHTTPEndpointPath(t *testing.T) {
+	for _, tc := range []struct{ suffix, want string }{{"", "/v1/traces"}, {"/", "/v1/traces"}, {"/custom/traces", "/custom/traces"}} {
+		clearOTELEnv(t)
+		r := newReceiver()
+		srv := r.serveHTTP(t)
+		p, err := NewProvider(context.Background(), Config{Endpoint: srv.URL + tc.suffix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := startSink(t, p, SinkOptions{})
+		rs.Emit(chain()[0])
+		rs.stop(t)
+		r.wait(t, 1, 10*time.Second)
+		r.mu.Lock()
+		if len(r.paths) != 1 || r.paths[0] != tc.want {
+			t.Errorf("endpoint %q: exported to %v, want %s", srv.URL+tc.suffix, r.paths, tc.want)
+		}
+		r.mu.Unlock()
+	}
+}
+
 func TestDisabledWithoutEndpoint(t *testing.T) {
 	clearOTELEnv(t)
 	p, err := NewProvider(context.Background(), Config{})

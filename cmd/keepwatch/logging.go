@@ -8,6 +8,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/keepwatch/keepwatch/tracing/logsink"
 )
 
 // zapLogger returns an slog.Logger whose handler is zap, writing JSON or
@@ -30,5 +32,6 @@ func zapLogger(format, level string) (*slog.Logger, func(), error) {
 		return nil, nil, fmt.Errorf("--log.format %q: want console or json", format)
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)
-	return slog.New(zapslog.NewHandler(core)), func() { _ = core.Sync() }, nil
+	// Records logged with a context holding a span carry its trace and span ids.
+	return slog.New(logsink.TraceHandler(zapslog.NewHandler(core))), func() { _ = core.Sync() }, nil
 }
