@@ -20,6 +20,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/metrics"
 	"github.com/keepwatch/keepwatch/tracing"
+	"github.com/keepwatch/keepwatch/tracing/logsink"
 )
 
 // DefaultListen is keepwatch's HTTP port: neither keepalived exporter's
@@ -32,6 +33,10 @@ type runFlags struct {
 	logFormat, logLevel        string
 	otlpEndpoint, otlpProtocol string
 	advertSpans                float64
+	// noMetrics leaves the metrics sink out of the event path (/metrics
+	// still serves Go and process metrics): the "everything off" leg of the
+	// observability benchmark (deploy/obs).
+	noMetrics bool
 }
 
 func runCommand() *cobra.Command {
@@ -54,6 +59,8 @@ func runCommand() *cobra.Command {
 	fl.StringVar(&f.otlpEndpoint, "otlp.endpoint", "", "OTLP endpoint for spans (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fl.StringVar(&f.otlpProtocol, "otlp.protocol", "", "OTLP protocol: http/protobuf (default) or grpc")
 	fl.Float64Var(&f.advertSpans, "trace.advert-ratio", 0, "fraction of VRRP adverts traced as spans (0 to 1)")
+	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
+	_ = fl.MarkHidden("metrics.disabled")
 	return cmd
 }
 
@@ -85,21 +92,37 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}()
 	ts := tracing.NewSink(tp, tracing.SinkOptions{AdvertSampleRatio: f.advertSpans})
 	tctx, tcancel := context.WithCancel(context.Background())
-	defer tcancel()
-	go ts.Run(tctx)
+	tsDone, lsDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(tsDone); _ = ts.Run(tctx) }()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts}})
+	// Logs: transitions, priority and VIP changes, reloads, failures, with
+	// the trace and span ids the tracing sink gives the same events.
+	ls := logsink.New(log, logsink.Options{Spans: ts})
+	go func() { defer close(lsDone); _ = ls.Run(tctx) }()
+	// On the way out, the sinks write what is still queued (the shutdown
+	// transitions) before the provider flushes and the log syncs.
+	defer func() { tcancel(); <-tsDone; <-lsDone }()
+	nw := &notifyWiring{log: log}
+	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts, ls, nw}})
 	if err != nil {
 		return err
 	}
-	a := agent.New(agent.Options{
-		Path: f.file, ConfigID: f.configID, Log: log,
-		// Metrics first: counters are updated before anything slow sees the event.
-		Sink:     event.Multi{m, ts},
-		OnConfig: func(c *configT) { m.Declare(declaration(c)) },
-	})
+	// Notify scripts, FIFOs and mail, behind their own queue; stopped after
+	// the agent (deferred first), so STOP notifications still go out.
+	nw.start(m)
+	defer nw.stop()
+	// Metrics first: counters are updated before anything slow sees the event.
+	sink := event.Multi{m, ts, ls, nw.n}
+	onConfig := func(c *configT) {
+		m.Declare(declaration(c))
+		nw.config(c)
+	}
+	if f.noMetrics {
+		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
+	}
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group})
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))

@@ -36,6 +36,8 @@ type Options struct {
 	// OnConfig, if set, is called with every config the agent starts
 	// running (at start and after each accepted reload), before it is applied.
 	OnConfig func(*config.Config)
+	// OnGroup, if set, is called when a sync group's state changes.
+	OnGroup func(GroupChange)
 }
 
 // Agent runs a configuration and reloads it by difference.
@@ -57,8 +59,9 @@ type Agent struct {
 	trackers map[trackerKey]*runningTracker
 	states   map[trackerKey]track.State
 
-	ctx   context.Context
-	ready atomic.Bool
+	ctx    context.Context
+	ready  atomic.Bool
+	groups *groups
 }
 
 type sockKey struct {
@@ -114,8 +117,9 @@ func New(opts Options) *Agent {
 	if opts.Lookup == nil {
 		opts.Lookup = primaryAddr
 	}
+	g := newGroups(opts.OnGroup)
 	return &Agent{
-		opts: opts, log: opts.Log, sink: opts.Sink,
+		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g,
 		socks: map[sockKey]*sock{}, annc: map[string]*netif.Gratuitous{},
 		insts: map[instanceKey]*running{}, units: map[string]*unit{}, trackers: map[trackerKey]*runningTracker{},
 		states: map[trackerKey]track.State{},
@@ -358,6 +362,13 @@ func (a *Agent) startUnit(name string, plans []*plan) error {
 		a.insts[p.key] = r
 	}
 	a.units[name] = u
+	if len(plans) > 1 {
+		var names []string
+		for _, p := range plans {
+			names = append(names, p.router.FSM.Name)
+		}
+		a.groups.set(strings.TrimPrefix(name, "group:"), names)
+	}
 	go func() {
 		defer close(u.done)
 		_ = inst.Run(ctx)
@@ -372,6 +383,9 @@ func (a *Agent) stopUnit(u *unit) {
 	u.cancel()
 	<-u.done
 	delete(a.units, u.name)
+	if len(u.members) > 1 {
+		a.groups.remove(strings.TrimPrefix(u.name, "group:"))
+	}
 	for _, r := range u.members {
 		delete(a.insts, r.plan.key)
 		a.releaseSocket(sockKey{r.plan.router.FSM.Interface, r.plan.router.FSM.Family})
