@@ -205,6 +205,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 
+	a.removeStale(c)
 	if err := a.apply(c); err != nil {
 		linkCancel()
 		a.stopAll()
@@ -558,4 +559,28 @@ func (a *Agent) releaseSocket(k sockKey) {
 	s.conn.Close()
 	<-s.done
 	delete(a.socks, k)
+}
+
+// removeStale removes the config's VIPs that are already on their
+// interfaces at start: left by a crashed earlier run, they would make two
+// hosts answer for them (keepalived does the same at startup).
+func (a *Agent) removeStale(c *config.Config) {
+	var want []netif.Address
+	for i := range c.Instances {
+		in := &c.Instances[i]
+		for _, list := range [][]config.Address{in.VIPs, in.ExcludedVIPs} {
+			for _, v := range list {
+				if na, err := address(v, in.Interface); err == nil {
+					want = append(want, na)
+				}
+			}
+		}
+	}
+	removed, err := a.sys.RemoveStale(want)
+	if err != nil {
+		a.log.Warn("removing stale VIPs", "err", err)
+	}
+	for _, r := range removed {
+		a.log.Info("removed a VIP left by an earlier run", "address", r.Prefix.String(), "interface", r.Dev)
+	}
 }
