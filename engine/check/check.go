@@ -96,7 +96,7 @@ var Probers = map[config.CheckerType]Prober{
 // a label of keepwatch_check_probes_total).
 const (
 	ReasonTimeout     event.Reason = "timeout"     // connect_timeout (or misc_timeout) passed
-	ReasonRefused     event.Reason = "refused"     // TCP RST / ECONNREFUSED
+	ReasonRefused     event.Reason = "refused"     // TCP RST, or ICMP port unreachable for UDP and DNS
 	ReasonUnreachable event.Reason = "unreachable" // ICMP unreachable, no route
 	ReasonConnect     event.Reason = "connect"     // any other connect or socket error
 	ReasonIO          event.Reason = "io"          // read/write error or early close

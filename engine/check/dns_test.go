@@ -14,7 +14,7 @@ import (
 // dnsServer starts a real miekg/dns server on loopback UDP. It answers SOA
 // for the root, NXDOMAIN for anything under bad.example., sleeps on
 // slow.example., and answers other names with NOERROR and no records.
-func dnsServer(t *testing.T) (net.Addr, *dns.Question) {
+func dnsServer(t *testing.T) (net.Addr, func() dns.Question) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +42,11 @@ func dnsServer(t *testing.T) (net.Addr, *dns.Question) {
 	srv := &dns.Server{PacketConn: pc, Handler: h}
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr(), last
+	return pc.LocalAddr(), func() dns.Question {
+		mu.Lock()
+		defer mu.Unlock()
+		return *last
+	}
 }
 
 func TestDNS(t *testing.T) {
@@ -63,14 +67,14 @@ func TestDNS(t *testing.T) {
 			probe(t, ProbeDNS, tg, tc.ok, tc.reason)
 		})
 	}
-	if last.Qtype != dns.TypeA && last.Name != "slow.example." {
-		t.Errorf("last query %v", last)
+	if q := last(); q.Qtype != dns.TypeA || q.Name != "slow.example." {
+		t.Errorf("last query %v", q)
 	}
 	t.Run("query", func(t *testing.T) {
 		tg := &Target{Type: config.DNSCheck, Addr: addrOf(addr), Timeout: time.Second, DNS: &config.DNSSpec{Type: "txt", Name: "x.example"}}
 		probe(t, ProbeDNS, tg, true, "")
-		if last.Qtype != dns.TypeTXT || last.Name != "x.example." || last.Qclass != dns.ClassINET {
-			t.Errorf("server saw %v", last)
+		if q := last(); q.Qtype != dns.TypeTXT || q.Name != "x.example." || q.Qclass != dns.ClassINET {
+			t.Errorf("server saw %v", q)
 		}
 	})
 	t.Run("down/port unreachable", func(t *testing.T) {

@@ -193,16 +193,19 @@ func fetch(ctx context.Context, t *Target, u *config.URL, wantSum, wantBody bool
 	dl := deadline(ctx, t)
 	dctx, cancel := context.WithDeadline(ctx, dl)
 	defer cancel()
-	c, err := dial(dctx, "tcp", t)
+	raw, err := dial(dctx, "tcp", t)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(dctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer raw.Close()
+	// Cancellation unblocks whatever is reading or writing: the raw
+	// connection's deadline also bounds a TLS connection over it.
+	stop := context.AfterFunc(dctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	c.SetDeadline(dl)
+	raw.SetDeadline(dl)
+	c := raw
 	if t.Type == config.SSLGet {
-		tc := tls.Client(c, tlsConfig(t, u))
+		tc := tls.Client(raw, tlsConfig(t, u))
 		if err := tc.HandshakeContext(dctx); err != nil {
 			if classify(dctx, err, "") == "" {
 				return 0, nil, nil, &tlsError{err}

@@ -49,7 +49,8 @@ func ProbeUDP(ctx context.Context, t *Target) Result {
 	switch {
 	case err == nil:
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fail(ReasonUnreachable, fmt.Errorf("icmp port unreachable: %w", err))
+		// ICMP port unreachable: the kernel reports it as a refusal.
+		return fail(ReasonRefused, fmt.Errorf("icmp port unreachable: %w", err))
 	case !require && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil && !time.Now().Before(dl):
 		// No answer and no ICMP error: up, as keepalived's udp_socket_state.
 		return ok

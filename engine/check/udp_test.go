@@ -55,7 +55,7 @@ func TestUDP(t *testing.T) {
 			config.UDPSpec{Payload: []byte{0xde, 0xad}, RequireReply: true, ReplyPattern: "dead", MinReplyLength: 3}, false, "mismatch", time.Second},
 		{"up/no reply needed, silence", func() net.Addr { return echo }, config.UDPSpec{Payload: []byte("quiet")}, true, "", 300 * time.Millisecond},
 		{"slow/reply needed, silence", func() net.Addr { return echo }, config.UDPSpec{Payload: []byte("quiet"), RequireReply: true}, false, "timeout", 300 * time.Millisecond},
-		{"down/port unreachable", func() net.Addr { return net.UDPAddrFromAddrPort(closedPort(t, "udp")) }, config.UDPSpec{Payload: []byte("x")}, false, "unreachable", time.Second},
+		{"down/port unreachable", func() net.Addr { return net.UDPAddrFromAddrPort(closedPort(t, "udp")) }, config.UDPSpec{Payload: []byte("x")}, false, "refused", time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
