@@ -43,7 +43,7 @@ ip -6 addr add 2001:db8:0:2::1/64 dev kw0 nodad
 // bootSelf builds the test binary, boots it in a VM with KEEPWATCH_VM=mode
 // and the given test flags, and returns the console output between the
 // markers and whether the guest's test binary exited 0.
-func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration) (string, bool) {
+func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration, qemuArgs ...string) (string, bool) {
 	tb.Helper()
 	version, vmlinuz, err := vm.FindKernel()
 	if err != nil {
@@ -80,7 +80,7 @@ func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration) (
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	out, err := vm.Boot(ctx, vmlinuz, initrd, 1024)
+	out, err := vm.Boot(ctx, vmlinuz, initrd, 1024, qemuArgs...)
 	tb.Logf("guest ran %v", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		tb.Fatalf("%v\nconsole:\n%s", err, out)

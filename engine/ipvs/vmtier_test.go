@@ -203,6 +203,30 @@ func kernelTier(t *testing.T) {
 	t.Run("weights follow checks", func(t *testing.T) { checksTier(t, r, h) })
 	t.Run("counters after traffic", func(t *testing.T) { countersTier(t, r) })
 
+	t.Run("one failed op in a batch fails alone", func(t *testing.T) {
+		ghost := Service{Key: AddrKey(vip4, 9999, TCP), Scheduler: RoundRobin}
+		fresh := Service{Key: AddrKey(vip4, 9998, TCP), Scheduler: RoundRobin}
+		ops := []Op{
+			{Kind: AddService, Service: fresh},
+			{Kind: AddDestination, Service: ghost, Dest: Destination{Addr: rs4a, Port: 1, Weight: 1}}, // no such service
+			{Kind: AddDestination, Service: fresh, Dest: Destination{Addr: rs4a, Port: 2, Weight: 1}},
+			{Kind: AddService, Service: table[0]}, // exists: becomes an update
+			{Kind: DelDestination, Service: fresh, Dest: Destination{Addr: rs4b, Port: 3}}, // absent: fine
+		}
+		done, err := Apply(h, ops)
+		if done != 4 || err == nil || !strings.Contains(err.Error(), "192.0.2.10:9999/tcp") {
+			t.Errorf("Apply = %d, %v; want 4 done and one error naming 192.0.2.10:9999/tcp", done, err)
+		}
+		got, _ := Read(h, func(k Key) bool { return k == fresh.Key })
+		i := slices.IndexFunc(got, func(s Service) bool { return s.Key == fresh.Key })
+		if i < 0 || len(got[i].Destinations) != 1 {
+			t.Errorf("ops after the failed one were not applied: %+v", got)
+		}
+		if _, err := Apply(h, []Op{{Kind: DelService, Service: fresh}}); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("stop removes ours only", func(t *testing.T) {
 		if _, err := r.Stop(); err != nil {
 			t.Fatal(err)

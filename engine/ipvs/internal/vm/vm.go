@@ -13,6 +13,12 @@ import (
 	"time"
 )
 
+// Deterministic makes the guest's clock count executed instructions
+// (qemu -icount, 2^3 ns each, idle time skipped) instead of following the
+// host's: timings inside the guest then measure work done and do not
+// stretch when other processes compete for the host's CPUs.
+var Deterministic = []string{"-icount", "shift=3,sleep=off"}
+
 // Image describes what goes into the initramfs.
 type Image struct {
 	// Version is the kernel release whose modules are packed (/lib/modules/VERSION).
@@ -168,7 +174,8 @@ func Build(img Image, dst string) error {
 
 // Boot runs vmlinuz with initrd under qemu-system-x86_64 (TCG: no KVM here)
 // until the guest powers off or ctx ends, and returns the serial console.
-func Boot(ctx context.Context, vmlinuz, initrd string, memMB int) (string, error) {
+// extra are further qemu arguments.
+func Boot(ctx context.Context, vmlinuz, initrd string, memMB int, extra ...string) (string, error) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		return "", fmt.Errorf("vm: qemu-system-x86_64 not found (install qemu-system-x86): %w", err)
@@ -178,6 +185,7 @@ func Boot(ctx context.Context, vmlinuz, initrd string, memMB int) (string, error
 		"-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
 		"-kernel", vmlinuz, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout = &out
