@@ -210,7 +210,7 @@ func kernelTier(t *testing.T) {
 			{Kind: AddService, Service: fresh},
 			{Kind: AddDestination, Service: ghost, Dest: Destination{Addr: rs4a, Port: 1, Weight: 1}}, // no such service
 			{Kind: AddDestination, Service: fresh, Dest: Destination{Addr: rs4a, Port: 2, Weight: 1}},
-			{Kind: AddService, Service: table[0]}, // exists: becomes an update
+			{Kind: AddService, Service: table[0]},                                          // exists: becomes an update
 			{Kind: DelDestination, Service: fresh, Dest: Destination{Addr: rs4b, Port: 3}}, // absent: fine
 		}
 		done, err := Apply(h, ops)
