@@ -44,7 +44,7 @@ type Params struct {
 	SyncGroup bool
 	// TrackScript is a vrrp_script command tracked by the IPv4 instance,
 	// adding ScriptWeight to its priority while it fails; ScriptInterval
-	// defaults to 100 ms.
+	// defaults to 1 s (keepalived 2.2.7 takes whole seconds, at least 1).
 	TrackScript    string
 	ScriptWeight   int
 	ScriptInterval time.Duration
@@ -67,7 +67,7 @@ func (p Params) withDefaults() Params {
 		p.VRID = 51
 	}
 	if p.ScriptInterval == 0 {
-		p.ScriptInterval = 100 * time.Millisecond
+		p.ScriptInterval = time.Second
 	}
 	return p
 }

@@ -91,7 +91,7 @@ func newCluster(t testing.TB, name string, o lab.Options) *lab.Cluster {
 		if t.Failed() {
 			for _, n := range c.Nodes {
 				b, _ := os.ReadFile(n.Config)
-				t.Logf("node %d (%s) config:\n%s\nlog:\n%s", n.Index, n.Impl, b, lastLines(n.Log(), 60))
+				t.Logf("node %d (%s) config:\n%s\nlog:\n%s%s", n.Index, n.Impl, b, lastLines(n.Log(), 60), vrrpCounters(n))
 			}
 		}
 		if err := c.Close(); err != nil {
@@ -179,4 +179,28 @@ func timeTo(t testing.TB, n *lab.Node, vip netip.Addr, present bool, start time.
 		t.Fatal(err)
 	}
 	return at.Sub(start)
+}
+
+// vrrpCounters lists a keepwatch node's non-zero drop counters and its
+// advert gap histogram, for failure reports.
+func vrrpCounters(n *lab.Node) string {
+	if n.Impl != lab.Keepwatch || !n.Running() {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := n.Fetch(ctx, "/metrics")
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "#") || strings.HasSuffix(l, " 0") {
+			continue
+		}
+		if strings.Contains(l, "dropped_total") || strings.Contains(l, "gap_seconds_bucket") || strings.Contains(l, "transitions_total") {
+			out = append(out, l)
+		}
+	}
+	return "\nmetrics:\n" + strings.Join(out, "\n")
 }

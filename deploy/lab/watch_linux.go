@@ -99,5 +99,6 @@ func (w *Watcher) Stop() Timeline {
 		close(w.stop)
 	}
 	<-w.done
+	w.sample() // what a caller just waited for is in the timeline
 	return w.Timeline()
 }

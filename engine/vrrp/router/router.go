@@ -43,7 +43,8 @@ type Config struct {
 	FSM     fsm.Config
 	Receive receive.Instance
 	// Src is the source of IPv4 adverts (unicast_src_ip, mcast_src_ip or the
-	// interface's primary address). IPv6 adverts use the link-local address.
+	// interface's primary address) and of IPv6 unicast ones; IPv6 multicast
+	// adverts use the link-local address.
 	Src netip.Addr
 	// Dsts are the advert destinations: the multicast group, or one entry
 	// per unicast_peer (keepalived sends one copy to each, reference §2.1).
@@ -528,11 +529,14 @@ func (me *member) sendIPv6(dst netip.Addr) error {
 		return err
 	}
 	me.out = b
-	hop := 0
+	// Multicast leaves from the link-local address (RFC 9568 §5.1.2.1);
+	// unicast from unicast_src_ip, as keepalived sends it (a peer that
+	// checks the source against its unicast_peer list needs that).
+	src, hop := netip.Addr{}, 0
 	if !dst.IsMulticast() {
-		hop = me.cfg.HopLimit
+		src, hop = me.cfg.Src, me.cfg.HopLimit
 	}
-	return me.conn.WriteIPv6(b, netip.Addr{}, dst, hop)
+	return me.conn.WriteIPv6(b, src, dst, hop)
 }
 
 func (me *member) addVIPs() {
