@@ -4,13 +4,17 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 )
+
+// DefaultHeloName is SMTP_CHECK's HELO argument without helo_name
+// (keepalived check_smtp.h SMTP_DEFAULT_HELO; not smtp_helo_name, which is
+// for alert mail).
+const DefaultHeloName = "smtpchecker.keepalived.org"
 
 // FilePoll is the longest interval between two reads of a FILE_CHECK's file.
 const FilePoll = time.Second
@@ -22,13 +26,7 @@ const FilePoll = time.Second
 // BFD_CHECK is skipped: keepwatch has no BFD.
 func FromConfig(c *config.Config) ([]RealServer, error) {
 	var out []RealServer
-	helo := c.Global.SMTPHeloName
-	if helo == "" {
-		helo = c.Global.RouterID
-	}
-	if helo == "" {
-		helo, _ = os.Hostname()
-	}
+	helo := DefaultHeloName
 	var cert *tls.Certificate
 	if c.SSL != nil && c.SSL.Certificate != "" {
 		key := c.SSL.Key
@@ -79,6 +77,16 @@ func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServe
 	}
 	if ck.ConnectPort != 0 {
 		port = ck.ConnectPort
+	}
+	if port == 0 {
+		// A real server of a fwmark service may have no port: SMTP_CHECK
+		// and DNS_CHECK then use their protocol's (check_smtp.c, check_dns.c).
+		switch ck.Type {
+		case config.SMTPCheck:
+			port = 25
+		case config.DNSCheck:
+			port = 53
+		}
 	}
 	alpha := vs.Alpha
 	if rs.Alpha != nil {

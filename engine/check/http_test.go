@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -65,7 +66,7 @@ func webServer(t *testing.T, network, addr string, tlsOn bool) (*seen, net.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ErrorLog: nil}
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
 	if tlsOn {
 		cert := selfSigned(t)
 		srv.TLSConfig = &tls.Config{GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -224,7 +225,8 @@ func TestSSL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }),
+			ErrorLog: log.New(io.Discard, "", 0)}
 		go srv.Serve(l)
 		defer srv.Close()
 		tg := httpTarget(config.SSLGet, l.Addr(), config.HTTPCheck{URLs: []config.URL{good}})

@@ -274,7 +274,7 @@ func TestFromConfig(t *testing.T) {
 	if c[1].DelayBeforeRetry != 3*time.Second || c[1].Virtualhost != "vs.example" || len(c[1].digests) != 1 {
 		t.Errorf("HTTP_GET %+v", c[1])
 	}
-	if c[2].HeloName != "lb1" {
+	if c[2].HeloName != DefaultHeloName {
 		t.Errorf("SMTP_CHECK helo %q", c[2].HeloName)
 	}
 	if c[3].Timeout != 10*time.Second {

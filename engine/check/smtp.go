@@ -28,7 +28,7 @@ func ProbeSMTP(ctx context.Context, t *Target) Result {
 	}
 	helo := t.HeloName
 	if helo == "" {
-		helo = "localhost"
+		helo = DefaultHeloName
 	}
 	if err := tp.PrintfLine("HELO %s", helo); err != nil {
 		return failErr(dctx, err, ReasonIO)
