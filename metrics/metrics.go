@@ -289,12 +289,14 @@ type serverKey struct{ service, server string }
 type realServer struct{ up, weight prometheus.Gauge }
 
 func (m *Metrics) serverFor(service, server string) *realServer {
-	return m.servers.loadOrCreate(serverKey{service, server}, func() *realServer {
-		return &realServer{
-			up:     m.f.realServerUp.WithLabelValues(valid(service), valid(server)),
-			weight: m.f.realServerWeight.WithLabelValues(valid(service), valid(server)),
-		}
-	})
+	return m.servers.loadOrCreate(serverKey{service, server}, func() *realServer { return m.newServer(service, server) })
+}
+
+func (m *Metrics) newServer(service, server string) *realServer {
+	return &realServer{
+		up:     m.f.realServerUp.WithLabelValues(valid(service), valid(server)),
+		weight: m.f.realServerWeight.WithLabelValues(valid(service), valid(server)),
+	}
 }
 
 func (m *Metrics) quorumFor(service string) prometheus.Gauge {
