@@ -214,3 +214,22 @@ func rssBytes() int64 {
 	fmt.Sscan(string(b), &size, &res)
 	return res * int64(os.Getpagesize())
 }
+
+// BenchmarkProbeTCP is one TCP_CHECK against a loopback listener: the
+// cost and allocations of a single probe.
+func BenchmarkProbeTCP(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go acceptLoop(l)
+	tg := &Target{Type: config.TCPCheck, Addr: addrOf(l.Addr()), Timeout: time.Second}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := ProbeTCP(ctx, tg); !r.OK {
+			b.Fatal(r.Err)
+		}
+	}
+}
