@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make bench, observability: the per-advert cost of the metrics, tracing and
+# log sinks (allocations must be 0), /metrics at 250 VRRP instances and
+# 10,000 real servers (budget 100 ms), and real agents, 250 instances at
+# 0.05 s, with everything off, metrics only, and metrics + every advert as
+# a span exported over OTLP: CPU ratios (metrics budget: +5%).
+# Needs root (network namespaces) for the agent part.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+echo "-- sinks on the advert path (allocs/op must be 0)"
+go test -run '^$' -bench '^BenchmarkEmit' -benchmem -count=1 ./metrics ./tracing ./tracing/logsink |
+	grep -E '^Benchmark' | awk '{printf "  %-60s %10s ns/op %4s allocs/op\n", $1, $3, $(NF-1)}'
+
+echo "-- /metrics: 250 instances, 10,000 real servers (budget 100 ms)"
+go test -run '^$' -bench '^BenchmarkScrape' -benchmem -benchtime 10x -count=1 ./metrics |
+	grep -E '^Benchmark' | awk '{
+		ms = $3 / 1e6; bytes = ""
+		for (i = 4; i < NF; i++) if ($(i+1) == "bytes") bytes = sprintf("%.1f MB", $i / 1e6)
+		printf "  %-36s %8.1f ms %s %s\n", $1, ms, bytes, (ms <= 100 ? "ok" : "OVER 100 ms")
+	}'
+
+echo "-- agents: 250 instances x 0.05 s, master + backup per mode, side by side"
+out=$(KEEPWATCH_OBS_BENCH=1 go test -run '^$' -bench '^BenchmarkAgentCPU$' -benchtime 1x -count=1 -timeout 10m ./deploy/obs 2>&1) || {
+	echo "$out" | tail -40
+	exit 1
+}
+echo "$out" | grep -E '^BenchmarkAgentCPU' | tr '\t' '\n' | awk '
+	NF == 2 { v[$2] = $1 }
+	END {
+		for (m in v) if (m ~ /_cpu_%$/) printf "  %-34s %6.2f %% CPU\n", m, v[m]
+		r = v["metrics/off_cpu_ratio"]
+		printf "  metrics / off CPU ratio             %6.3f %s\n", r, (r <= 1.05 ? "ok" : "OVER +5%")
+		printf "  metrics+spans / off CPU ratio       %6.3f\n", v["metrics+spans/off_cpu_ratio"]
+		printf "  spans received by the OTLP receiver %6.0f /s (span queue drops: %d)\n", v["spans_received/s"], v["span_queue_dropped"]
+		printf "  agent /metrics (250 instances)      %6.1f ms median, %.2f MB\n", v["scrape_ms_median"], v["scrape_bytes"] / 1e6
+	}' | sort
