@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // ErrPingUnreachable is the error of an echo answered by ICMP destination
@@ -28,7 +30,8 @@ var pingSeq atomic.Uint32
 // connect_timeout is up (keepalived check_ping.c). Like keepalived it uses an
 // unprivileged ICMP datagram socket when net.ipv4.ping_group_range allows;
 // otherwise, as root, a raw socket (on which the kernel also delivers
-// destination unreachable errors, counted as ReasonUnreachable).
+// destination unreachable errors, counted as ReasonUnreachable). bindto,
+// bind_if and fwmark apply as to the other checkers.
 func ProbePing(ctx context.Context, t *Target) Result {
 	dst := t.Addr.Addr().Unmap()
 	if !dst.IsValid() {
@@ -39,14 +42,7 @@ func ProbePing(ctx context.Context, t *Target) Result {
 	defer cancel()
 
 	v6 := dst.Is6()
-	bind := "0.0.0.0"
-	if v6 {
-		bind = "::"
-	}
-	if a := t.Bind.Addr(); a.IsValid() {
-		bind = a.String()
-	}
-	c, raw, err := listenICMP(v6, bind)
+	c, raw, err := listenICMP(v6, t)
 	if err != nil {
 		return fail(ReasonConnect, err)
 	}
@@ -111,24 +107,43 @@ func ProbePing(ctx context.Context, t *Target) Result {
 }
 
 // listenICMP opens an ICMP datagram socket, or a raw one where the kernel
-// refuses datagram sockets to this group (ping_group_range).
-func listenICMP(v6 bool, bind string) (*icmp.PacketConn, bool, error) {
-	dgram, rawNet := "udp4", "ip4:icmp"
+// refuses datagram sockets to this group (ping_group_range), with t's
+// connection options (bind_if, fwmark, bindto).
+func listenICMP(v6 bool, t *Target) (net.PacketConn, bool, error) {
+	fam, proto := unix.AF_INET, unix.IPPROTO_ICMP
 	if v6 {
-		dgram, rawNet = "udp6", "ip6:ipv6-icmp"
+		fam, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
 	}
-	c, err := icmp.ListenPacket(dgram, bind)
-	if err == nil {
-		return c, false, nil
+	raw := false
+	fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EPROTONOSUPPORT) {
+		raw = true
+		fd, err = unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	}
-	if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EPROTONOSUPPORT) {
-		return nil, false, fmt.Errorf("icmp socket: %w", err)
+	if err != nil {
+		return nil, false, fmt.Errorf("icmp socket: %w", os.NewSyscallError("socket", err))
 	}
-	c, rerr := icmp.ListenPacket(rawNet, bind)
-	if rerr != nil {
-		return nil, false, fmt.Errorf("icmp socket: %w (raw: %w)", err, rerr)
+	if err := sockopts(fd, t); err != nil {
+		unix.Close(fd)
+		return nil, false, err
 	}
-	return c, true, nil
+	if b := t.Bind.Addr(); b.IsValid() {
+		sa, _, err := sockaddr(netip.AddrPortFrom(b, 0))
+		if err == nil {
+			err = unix.Bind(fd, sa)
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, false, os.NewSyscallError("bind", err)
+		}
+	}
+	f := os.NewFile(uintptr(fd), "icmp")
+	defer f.Close() // FilePacketConn holds its own duplicate
+	c, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, false, err
+	}
+	return c, raw, nil
 }
 
 func sameIP(a net.Addr, ip net.IP) bool {

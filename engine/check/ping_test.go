@@ -85,18 +85,25 @@ func TestPingNetns(t *testing.T) {
 		name, addr string
 		ok         bool
 		reason     string
+		mod        func(*Target)
 	}{
-		{"up/ipv4", "192.0.2.1", true, ""},
-		{"up/ipv6", "2001:db8::1", true, ""},
-		{"slow/ipv4 no answer", "192.0.2.2", false, "timeout"},
-		{"slow/ipv6 no answer", "2001:db8::2", false, "timeout"},
-		{"down/ipv4 unreachable", "198.51.100.1", false, "unreachable"},
-		{"down/ipv6 unreachable", "2001:db8:1::1", false, "unreachable"},
+		{"up/ipv4", "192.0.2.1", true, "", nil},
+		{"up/ipv6", "2001:db8::1", true, "", nil},
+		{"up/bindto and fwmark", "192.0.2.1", true, "", func(t *Target) {
+			t.Bind, t.FWMark = netip.MustParseAddrPort("192.0.2.1:0"), 7
+		}},
+		{"down/bind_if missing", "192.0.2.1", false, "connect", func(t *Target) { t.BindIf = "kwnone0" }},
+		{"slow/ipv4 no answer", "192.0.2.2", false, "timeout", nil},
+		{"slow/ipv6 no answer", "2001:db8::2", false, "timeout", nil},
+		{"down/ipv4 unreachable", "198.51.100.1", false, "unreachable", nil},
+		{"down/ipv6 unreachable", "2001:db8:1::1", false, "unreachable", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNetns(t, name, func() {
-				probe(t, ProbePing, pingTarget(tc.addr, 300*time.Millisecond), tc.ok, tc.reason)
-			})
+			tg := pingTarget(tc.addr, 300*time.Millisecond)
+			if tc.mod != nil {
+				tc.mod(tg)
+			}
+			inNetns(t, name, func() { probe(t, ProbePing, tg, tc.ok, tc.reason) })
 		})
 	}
 }

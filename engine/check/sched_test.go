@@ -330,3 +330,20 @@ func TestSchedulerInherit(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceName(t *testing.T) {
+	for _, tc := range []struct {
+		vs   config.VirtualServer
+		want string
+	}{
+		{config.VirtualServer{Addr: netip.MustParseAddr("192.0.2.1"), Port: 443}, "192.0.2.1:443/tcp"},
+		{config.VirtualServer{Addr: netip.MustParseAddr("2001:db8::1"), Port: 53, Protocol: "UDP"}, "[2001:db8::1]:53/udp"},
+		{config.VirtualServer{FWMark: 7}, "fwmark:7/ipv4"},
+		{config.VirtualServer{FWMark: 7, IPFamily: 6}, "fwmark:7/ipv6"},
+		{config.VirtualServer{Group: "web"}, "group:web"},
+	} {
+		if got := ServiceName(&tc.vs); got != tc.want {
+			t.Errorf("ServiceName(%+v) = %q, want %q", tc.vs, got, tc.want)
+		}
+	}
+}
