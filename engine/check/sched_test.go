@@ -51,7 +51,7 @@ func server(kind event.Kind, ok bool) func(event.Event) bool {
 }
 
 func tcpChecker(a net.Addr, retry int) Checker {
-	return Checker{Target: Target{Type: config.TCPCheck, Addr: addrOf(a), Timeout: 200 * time.Millisecond},
+	return Checker{Target: Target{Type: config.TCPCheck, Addr: addrOf(a), Timeout: 2 * time.Second},
 		DelayLoop: 40 * time.Millisecond, DelayBeforeRetry: 15 * time.Millisecond, Retry: retry}
 }
 
