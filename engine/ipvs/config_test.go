@@ -154,3 +154,105 @@ func sampleConfigs(tb testing.TB) []string {
 	}
 	return out
 }
+
+// adapt rewrites a sample config's addresses into documentation ranges the
+// VM has routes for: virtual addresses into 192.0.2.0/24 and
+// 2001:db8:0:1::/64, real and sorry servers into 198.51.100.0/24 and
+// 2001:db8:0:2::/64, each distinct address to its own, ranges kept as long.
+func adapt(c *config.Config) {
+	vips, rips := map[netip.Addr]netip.Addr{}, map[netip.Addr]netip.Addr{}
+	next := map[string]netip.Addr{
+		"vip4": netip.MustParseAddr("192.0.2.20"), "vip6": netip.MustParseAddr("2001:db8:0:1::20"),
+		"rip4": netip.MustParseAddr("198.51.100.20"), "rip6": netip.MustParseAddr("2001:db8:0:2::20"),
+	}
+	take := func(m map[netip.Addr]netip.Addr, kind string, a netip.Addr, span int) netip.Addr {
+		if !a.IsValid() {
+			return a
+		}
+		if b, ok := m[a]; ok {
+			return b
+		}
+		fam := "4"
+		if a.Unmap().Is6() {
+			fam = "6"
+		}
+		b := next[kind+fam]
+		n := b
+		for range span + 1 {
+			n = n.Next()
+		}
+		next[kind+fam] = n
+		m[a] = b
+		return b
+	}
+	for gi := range c.VSGroups {
+		for ei := range c.VSGroups[gi].Entries {
+			e := &c.VSGroups[gi].Entries[ei]
+			if !e.First.IsValid() {
+				continue
+			}
+			span := 0
+			if e.Last.IsValid() && e.First.Is4() && e.Last.Is4() {
+				span = int(e.Last.As4()[3]) - int(e.First.As4()[3])
+			}
+			e.First = take(vips, "vip", e.First, span)
+			e.Last = e.First
+			for range span {
+				e.Last = e.Last.Next()
+			}
+		}
+	}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		vs.Addr = take(vips, "vip", vs.Addr, 0)
+		if vs.SorryServer != nil {
+			vs.SorryServer.Addr = take(rips, "rip", vs.SorryServer.Addr, 0)
+		}
+		for j := range vs.RealServers {
+			vs.RealServers[j].Addr = take(rips, "rip", vs.RealServers[j].Addr, 0)
+		}
+	}
+}
+
+// sampleTable is the whole desired table of a sample config, adapted, with
+// every real server's checks passing.
+func sampleTable(tb testing.TB, c *config.Config) []Service {
+	adapt(c)
+	vss, err := FromConfig(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var all []Service
+	for i := range vss {
+		for j := range vss[i].Servers {
+			vss[i].Servers[j].Checked, vss[i].Servers[j].Up = true, true
+		}
+		svcs, _ := vss[i].Desired(QuorumUnknown)
+		all = append(all, svcs...)
+	}
+	return all
+}
+
+func TestAdaptSamples(t *testing.T) {
+	doc := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+	inDoc := func(a netip.Addr) bool {
+		for _, p := range doc {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, path := range sampleConfigs(t) {
+		for _, s := range sampleTable(t, loadConf(t, path)) {
+			if s.FWMark == 0 && !inDoc(s.Addr) {
+				t.Errorf("%s: service %s outside documentation ranges", filepath.Base(path), s.Key)
+			}
+			for _, d := range s.Destinations {
+				if !inDoc(d.Addr) {
+					t.Errorf("%s: destination %s outside documentation ranges", filepath.Base(path), d.AddrPort())
+				}
+			}
+		}
+	}
+}

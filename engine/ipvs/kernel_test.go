@@ -40,6 +40,9 @@ ip -6 addr add 2001:db8:0:1::10/64 dev kw0 nodad
 ip -6 addr add 2001:db8:0:2::1/64 dev kw0 nodad
 `
 
+// vmSampleDir is where the guest finds keepalived's sample configs.
+const vmSampleDir = "/samples"
+
 // bootSelf builds the test binary, boots it in a VM with KEEPWATCH_VM=mode
 // and the given test flags, and returns the console output between the
 // markers and whether the guest's test binary exited 0.
@@ -66,11 +69,19 @@ func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration, q
 		tb.Fatal(err)
 	}
 	script := vmNet + fmt.Sprintf("echo KWVM-BEGIN\nKEEPWATCH_VM=%s /ipvs.test %s\necho KWVM-EXIT $?\n", mode, flags)
+	files := map[string][]byte{"ipvs.test": testBin}
+	for _, p := range sampleConfigs(tb) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files[vmSampleDir+"/"+filepath.Base(p)] = b
+	}
 	img := vm.Image{
 		Version:  version,
 		Modules:  vmModules,
 		Binaries: []string{"/usr/sbin/ipvsadm"},
-		Files:    map[string][]byte{"ipvs.test": testBin},
+		Files:    files,
 		Script:   script,
 	}
 	initrd := filepath.Join(dir, "initrd.cpio")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -243,6 +244,26 @@ func kernelTier(t *testing.T) {
 		}
 		if got, _ := Read(h, nil); len(got) != 0 {
 			t.Errorf("after Flush the kernel holds %v", got)
+		}
+	})
+
+	t.Run("keepalived sample configs", func(t *testing.T) {
+		paths, _ := filepath.Glob(vmSampleDir + "/keepalived.conf.*")
+		if len(paths) == 0 {
+			t.Fatal("no sample configs in the image")
+		}
+		for _, p := range paths {
+			table := sampleTable(t, loadConf(t, p))
+			sr := NewReconciler(h, rec)
+			if _, err := sr.Set(table); err != nil {
+				t.Errorf("%s: %v", filepath.Base(p), err)
+				continue
+			}
+			assertKernel(t, h, table)
+			if _, err := sr.Stop(); err != nil {
+				t.Errorf("%s: stop: %v", filepath.Base(p), err)
+			}
+			t.Logf("%s: %d services, %d destinations programmed and removed", filepath.Base(p), len(table), destinationCount(table))
 		}
 	})
 
