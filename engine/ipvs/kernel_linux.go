@@ -196,6 +196,9 @@ func Read(k Kernel, keep func(Key) bool) ([]Service, error) {
 		s := fromKernelService(ks)
 		if keep == nil || keep(s.Key) {
 			kds, err := k.GetDestinations(ks)
+			if errors.Is(err, unix.ESRCH) {
+				continue // deleted since the list: it is not in the table
+			}
 			if err != nil {
 				return nil, fmt.Errorf("ipvs: list destinations of %s: %w", s.Key, err)
 			}

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -298,5 +299,39 @@ func TestReconcilerNormalisesKeys(t *testing.T) {
 	}
 	if rep, err := r.Resync(); err != nil || len(rep.Ops) != 0 {
 		t.Errorf("Resync after Set did %v (%v), want nothing", opStrings(rep.Ops), err)
+	}
+}
+
+// Run repairs what someone removes behind the reconciler's back within one
+// interval, and stops with its context.
+func TestReconcilerRun(t *testing.T) {
+	k := ipvstest.New()
+	rec := &eventtest.Recorder{}
+	r := NewReconciler(k, rec)
+	if _, err := r.Set(table()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, 10*time.Millisecond) }()
+	if err := k.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0 // the first full add is Set's
+	if _, ok := rec.Wait(5*time.Second, func(e event.Event) bool {
+		if e.Kind == event.KindIPVSReconcile && e.Added == 9 {
+			seen++
+		}
+		return seen == 2
+	}); !ok {
+		t.Fatal("Run did not repair a flushed table")
+	}
+	got, _ := Read(k, nil)
+	if ops := Diff(table(), got); len(ops) != 0 {
+		t.Errorf("after Run's repair the kernel differs: %v", opStrings(ops))
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 }
