@@ -1,0 +1,252 @@
+package lab_test
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/deploy/lab"
+)
+
+// benchEnv gates the side-by-side benchmarks: they take minutes, so the
+// `go test -bench=. ./...` sweep of make bench leaves them to
+// deploy/bench.d/vrrp.sh, which sets it.
+const benchEnv = "KEEPWATCH_BENCH_VRRP"
+
+func requireBench(b *testing.B) {
+	if os.Getenv(benchEnv) == "" {
+		b.Skipf("run by deploy/bench.d/vrrp.sh (set %s=1)", benchEnv)
+	}
+}
+
+// BenchmarkFailover measures failover time, the master's link cut → the VIP
+// on the backup (by netlink event), for keepwatch and keepalived pairs with
+// the same config in the same run, and reports the medians and their ratio.
+func BenchmarkFailover(b *testing.B) {
+	requireBench(b)
+	for _, c := range []struct {
+		name    string
+		p       lab.Params
+		samples int
+	}{
+		{"v3_0.1s", lab.Params{Family: 4}, 5},
+		{"v2_1s", lab.Params{Family: 4, Version: 2, Interval: time.Second}, 3},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			kw := newCluster(b, "bfkw", lab.Options{Nodes: 2, Params: c.p})
+			ka := newCluster(b, "bfka", lab.Options{Nodes: 2, Params: c.p, Keepalived: []int{1, 2}})
+			var kwT, kaT []time.Duration
+			for range b.N {
+				for range c.samples {
+					kwT = append(kwT, failover(b, kw))
+					kaT = append(kaT, failover(b, ka))
+				}
+			}
+			mkw, mka := median(kwT), median(kaT)
+			b.ReportMetric(float64(mkw.Microseconds())/1000, "keepwatch-ms")
+			b.ReportMetric(float64(mka.Microseconds())/1000, "keepalived-ms")
+			b.ReportMetric(float64(mkw)/float64(mka), "keepwatch/keepalived")
+			b.Logf("failover %s: keepwatch median %s %v, keepalived median %s %v, ratio %.3f",
+				c.name, mkw.Round(time.Millisecond), rounded(kwT), mka.Round(time.Millisecond), rounded(kaT), float64(mkw)/float64(mka))
+		})
+	}
+}
+
+// failover cuts node 1's link (node 1 master) just after node 2 has
+// received one of its adverts, measures until node 2 has the VIP, then
+// restores node 1 and waits until it is master again. Cutting at the same
+// phase of the advert schedule for both daemons keeps the comparison fair
+// (a cut at a random instant adds up to one advert interval of noise, a
+// cut at a fixed delay after the takeover a bias).
+func failover(b *testing.B, c *lab.Cluster) time.Duration {
+	b.Helper()
+	n1, n2 := c.Node(1), c.Node(2)
+	wait := 10 * n1.Params.Interval
+	waitHolders(b, c, []int{1}, wait+5*time.Second, vip4)
+	awaitAdvert(b, n2, n1.IPv4.Addr(), wait+5*time.Second)
+	start := time.Now()
+	if err := n1.Cut(); err != nil {
+		b.Fatal(err)
+	}
+	took := timeTo(b, n2, vip4, true, start, wait+5*time.Second)
+	if err := n1.Restore(); err != nil {
+		b.Fatal(err)
+	}
+	waitHolders(b, c, []int{1}, wait+5*time.Second, vip4)
+	// Let node 2 settle into BACKUP before the next sample.
+	time.Sleep(3 * n1.Params.Interval)
+	return took
+}
+
+// BenchmarkFootprint measures CPU (user+system time over a window, as a
+// percentage of one core) and RSS of master and backup with 250 instances
+// advertising every 0.05 s, keepwatch beside keepalived in the same run.
+func BenchmarkFootprint(b *testing.B) {
+	requireBench(b)
+	const instances = 250
+	p := lab.Params{Instances: instances, Interval: 50 * time.Millisecond}
+	kw := newCluster(b, "bpkw", lab.Options{Nodes: 2, Params: p})
+	ka := newCluster(b, "bpka", lab.Options{Nodes: 2, Params: p, Keepalived: []int{1, 2}})
+	last := netip.AddrFrom4([4]byte{198, 51, 100, instances})
+	for _, c := range []*lab.Cluster{kw, ka} {
+		waitHolders(b, c, []int{1}, 30*time.Second, netip.AddrFrom4([4]byte{198, 51, 100, 1}), last)
+	}
+	time.Sleep(2 * time.Second) // past startup and the GARP bursts
+	const window = 5 * time.Second
+	for range b.N {
+		sent0 := metric(b, kw.Node(1), "keepwatch_vrrp_adverts_sent_total")
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		res := map[string]usage{}
+		var mu sync.Mutex
+		for name, n := range map[string]*lab.Node{"keepwatch-master": kw.Node(1), "keepwatch-backup": kw.Node(2),
+			"keepalived-master": ka.Node(1), "keepalived-backup": ka.Node(2)} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u, err := measure(n.Pids(), window)
+				if err != nil {
+					b.Error(err)
+				}
+				mu.Lock()
+				res[name] = u
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		// The master really advertised: 250 instances × 20 adverts/s.
+		rate := (metric(b, kw.Node(1), "keepwatch_vrrp_adverts_sent_total") - sent0) / time.Since(t0).Seconds()
+		b.ReportMetric(rate, "keepwatch-master-adverts/s")
+		if want := float64(instances) / p.Interval.Seconds(); rate < 0.9*want {
+			b.Errorf("keepwatch master sent %.0f adverts/s, want about %.0f", rate, want)
+		}
+		for _, role := range []string{"master", "backup"} {
+			k, a := res["keepwatch-"+role], res["keepalived-"+role]
+			b.ReportMetric(k.cpu, "keepwatch-"+role+"-cpu%")
+			b.ReportMetric(a.cpu, "keepalived-"+role+"-cpu%")
+			b.ReportMetric(k.rss/(1<<20), "keepwatch-"+role+"-rss-MiB")
+			b.ReportMetric(a.rss/(1<<20), "keepalived-"+role+"-rss-MiB")
+			b.Logf("%d instances at 0.05 s, %s: keepwatch cpu %.1f%% rss %.1f MiB; keepalived cpu %.1f%% rss %.1f MiB; ratio cpu %.2f rss %.2f",
+				instances, role, k.cpu, k.rss/(1<<20), a.cpu, a.rss/(1<<20), k.cpu/a.cpu, k.rss/a.rss)
+		}
+	}
+	// Both masters kept every VIP: the numbers are of a working cluster.
+	for _, c := range []*lab.Cluster{kw, ka} {
+		waitHolders(b, c, []int{1}, time.Second, last)
+	}
+}
+
+type usage struct {
+	cpu float64 // percent of one core
+	rss float64 // bytes
+}
+
+// measure sums the processes' CPU time over window (from /proc/PID/stat)
+// and their resident set size at the end (VmRSS, /proc/PID/status).
+func measure(pids []int, window time.Duration) (usage, error) {
+	if len(pids) == 0 {
+		return usage{}, fmt.Errorf("no process")
+	}
+	t0, err := cpuTicks(pids)
+	if err != nil {
+		return usage{}, err
+	}
+	start := time.Now()
+	time.Sleep(window)
+	t1, err := cpuTicks(pids)
+	if err != nil {
+		return usage{}, err
+	}
+	elapsed := time.Since(start).Seconds()
+	// USER_HZ is 100 on Linux.
+	u := usage{cpu: float64(t1-t0) / 100 / elapsed * 100}
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		if err != nil {
+			return u, err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				u.rss += kb * 1024
+			}
+		}
+	}
+	return u, nil
+}
+
+func cpuTicks(pids []int) (uint64, error) {
+	var sum uint64
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			return 0, err
+		}
+		// Fields after the parenthesised command: state is field 3; utime
+		// and stime are fields 14 and 15.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) < 13 {
+			return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+		}
+		ut, _ := strconv.ParseUint(f[11], 10, 64)
+		st, _ := strconv.ParseUint(f[12], 10, 64)
+		sum += ut + st
+	}
+	return sum, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func rounded(d []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(d))
+	for i, v := range d {
+		out[i] = v.Round(time.Millisecond)
+	}
+	return out
+}
+
+// awaitAdvert returns when n receives a VRRP packet from src: a raw socket
+// in n's namespace gets a copy of every advert the daemon there receives.
+func awaitAdvert(b *testing.B, n *lab.Node, src netip.Addr, timeout time.Duration) {
+	b.Helper()
+	var pc net.PacketConn
+	if err := n.Do(func() error {
+		var err error
+		pc, err = net.ListenPacket("ip4:112", "0.0.0.0")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	deadline := time.Now().Add(timeout)
+	_ = pc.SetReadDeadline(deadline)
+	buf := make([]byte, 1500)
+	for {
+		_, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			b.Fatalf("node %d: no advert from %s: %v", n.Index, src, err)
+		}
+		if ip, ok := from.(*net.IPAddr); ok && ip.IP.Equal(src.AsSlice()) {
+			return
+		}
+	}
+}
