@@ -106,8 +106,7 @@ func (m *Metrics) Declare(d Declaration) {
 	m.servers.update(func(cur map[serverKey]*realServer) {
 		for k := range cur {
 			if !wantRS[k] {
-				delete(cur, k)
-				deleteMatching(prometheus.Labels{lVirtualServer: valid(k.service), lRealServer: valid(k.server)}, f.realServerUp, f.realServerWeight)
+				delete(cur, k) // its series go with it (bulk.go)
 			}
 		}
 		for k, s := range newRS {

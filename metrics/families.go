@@ -80,8 +80,6 @@ type families struct {
 	probes            *prometheus.CounterVec
 	probeDuration     *prometheus.HistogramVec
 	probeErrors       *prometheus.CounterVec
-	realServerUp      *prometheus.GaugeVec
-	realServerWeight  *prometheus.GaugeVec
 	quorumUp          *prometheus.GaugeVec
 	reconciles        *prometheus.CounterVec
 	reconcileDuration prometheus.Histogram
@@ -138,8 +136,6 @@ func newFamilies() *families {
 		probes:            c("check", "probes_total", "Health check probes of real servers, by virtual server, checker type and result.", lVirtualServer, lChecker, lResult),
 		probeDuration:     h("check", "probe_duration_seconds", "Duration of health check probes.", durationBuckets, lVirtualServer, lChecker),
 		probeErrors:       c("check", "probe_errors_total", "Failed health check probes by error class.", lVirtualServer, lChecker, lReason),
-		realServerUp:      g("", "real_server_up", "1 if the real server passes its health checks and is in the IPVS table, else 0.", lVirtualServer, lRealServer),
-		realServerWeight:  g("", "real_server_weight", "Weight the agent gives the real server in IPVS (0 while it is down and inhibit_on_failure is set).", lVirtualServer, lRealServer),
 		quorumUp:          g("", "virtual_server_quorum_up", "1 if the virtual server has its quorum of healthy real servers, else 0.", lVirtualServer),
 		reconciles:        c("ipvs", "reconciles_total", "Reconciliations of the desired IPVS table with the kernel, by result.", lResult),
 		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "ipvs", Name: "reconcile_duration_seconds", Help: "Duration of IPVS reconciliations.", Buckets: durationBuckets}),
@@ -162,7 +158,7 @@ func (f *families) collectors() []prometheus.Collector {
 		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
 		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.globalDropped,
 		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
-		f.probes, f.probeDuration, f.probeErrors, f.realServerUp, f.realServerWeight, f.quorumUp,
+		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,
 		f.buildInfo, f.reloadSuccessful, f.reloadSuccessTime, f.configLoads, f.notifyRuns, f.mails,
 	}

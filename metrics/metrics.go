@@ -45,6 +45,7 @@ type Metrics struct {
 	f      *families
 	traces TraceIDSource
 	now    func() time.Time
+	bulk   *bulk // per-real-server and IPVS families, outside the registry
 
 	instances cowMap[string, *instance]
 	scripts   cowMap[string, *script]
@@ -78,11 +79,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	if opts.IPVS != nil {
-		if err := reg.Register(&ipvsCollector{src: opts.IPVS}); err != nil {
-			return nil, fmt.Errorf("register ipvs collector: %w", err)
-		}
-	}
+	// The per-real-server and IPVS families are not in reg: Handler and
+	// Gatherer add them (bulk.go).
+	m.bulk = &bulk{m: m, src: opts.IPVS}
 	if len(opts.Queues) > 0 {
 		if err := reg.Register(&queueCollector{queues: opts.Queues}); err != nil {
 			return nil, fmt.Errorf("register queue collector: %w", err)
@@ -286,18 +285,15 @@ func (p *probe) errorFor(m *Metrics, service, checker string, r event.Reason) pr
 
 type serverKey struct{ service, server string }
 
-type realServer struct{ up, weight prometheus.Gauge }
+type realServer struct{ up, weight value }
 
 func (m *Metrics) serverFor(service, server string) *realServer {
 	return m.servers.loadOrCreate(serverKey{service, server}, func() *realServer { return m.newServer(service, server) })
 }
 
-func (m *Metrics) newServer(service, server string) *realServer {
-	return &realServer{
-		up:     m.f.realServerUp.WithLabelValues(valid(service), valid(server)),
-		weight: m.f.realServerWeight.WithLabelValues(valid(service), valid(server)),
-	}
-}
+// newServer returns a real server's up and weight, which the bulk writer
+// exports (bulk.go), not the registry.
+func (m *Metrics) newServer(service, server string) *realServer { return &realServer{} }
 
 func (m *Metrics) quorumFor(service string) prometheus.Gauge {
 	return m.quorum.loadOrCreate(service, func() prometheus.Gauge {

@@ -55,7 +55,9 @@ func declaration() Declaration {
 	}
 }
 
-func newTestMetrics(t testing.TB) (*Metrics, *prometheus.Registry) {
+// newTestMetrics returns metrics over a pedantic registry and the gatherer
+// of everything /metrics serves (the registry and the bulk families).
+func newTestMetrics(t testing.TB) (*Metrics, prometheus.Gatherer) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	ipvs := &fakeIPVS{services: []IPVSService{{
@@ -72,7 +74,7 @@ func newTestMetrics(t testing.TB) (*Metrics, *prometheus.Registry) {
 		t.Fatal(err)
 	}
 	m.Declare(declaration())
-	return m, reg
+	return m, m.Gatherer(reg)
 }
 
 // scenario is a failed probe → the tracker lowers priority → the master
@@ -450,7 +452,8 @@ func TestUndeclaredInstance(t *testing.T) {
 
 func TestIPVSScrapeError(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	if _, err := New(reg, Options{IPVS: IPVSFunc(func() ([]IPVSService, error) { return nil, errors.New("no ip_vs module") })}); err != nil {
+	m, err := New(reg, Options{IPVS: IPVSFunc(func() ([]IPVSService, error) { return nil, errors.New("no ip_vs module") })})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := `
@@ -458,7 +461,7 @@ func TestIPVSScrapeError(t *testing.T) {
 # TYPE keepwatch_ipvs_scrape_success gauge
 keepwatch_ipvs_scrape_success 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "keepwatch_ipvs_scrape_success"); err != nil {
+	if err := testutil.GatherAndCompare(m.Gatherer(reg), strings.NewReader(want), "keepwatch_ipvs_scrape_success"); err != nil {
 		t.Error(err)
 	}
 }

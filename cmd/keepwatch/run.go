@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/spf13/cobra"
 
@@ -125,7 +124,9 @@ func runAgent(ctx context.Context, f runFlags) error {
 	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group})
 
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	// m.Handler: the registry through expfmt, the per-real-server families
+	// written directly (100,000 series at 10,000 real servers).
+	mux.Handle("/metrics", m.Handler(reg))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("healthy\n")) })
 	mux.Handle("/-/ready", a.ReadyHandler())
 	mux.Handle("/api/v1/status", a.StatusHandler())
