@@ -187,6 +187,9 @@ func fromKernelDestination(kd *ipvs.Destination) Destination {
 // nil, selects the services whose destinations are read (the others are
 // returned without destinations), so a reconciler reads only what it owns.
 func Read(k Kernel, keep func(Key) bool) ([]Service, error) {
+	if tr, ok := k.(TableReader); ok {
+		return tr.ReadTable(keep)
+	}
 	kss, err := k.GetServices()
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: list services: %w", err)

@@ -157,6 +157,20 @@ func kernelTier(t *testing.T) {
 		}
 	})
 
+	t.Run("own dump reads what moby/ipvs reads", func(t *testing.T) {
+		ours, err := Read(h, nil) // the 64-bit dump
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := Read(h.Handle, nil) // moby/ipvs
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ops := Diff(ours, theirs); len(ops) != 0 || len(ours) != len(table) {
+			t.Errorf("the two readers differ: %v (%d services)", opStrings(ops), len(ours))
+		}
+	})
+
 	t.Run("one weight changed is one op", func(t *testing.T) {
 		table[3].Destinations[1].Weight = 9
 		rep, err := r.Set(table)
@@ -202,7 +216,7 @@ func kernelTier(t *testing.T) {
 	})
 
 	t.Run("weights follow checks", func(t *testing.T) { checksTier(t, r, h) })
-	t.Run("counters after traffic", func(t *testing.T) { countersTier(t, r) })
+	t.Run("counters after traffic", func(t *testing.T) { countersTier(t, r, h) })
 
 	t.Run("one failed op in a batch fails alone", func(t *testing.T) {
 		ghost := Service{Key: AddrKey(vip4, 9999, TCP), Scheduler: RoundRobin}
@@ -377,7 +391,7 @@ func checksTier(t *testing.T, r *Reconciler, k Kernel) {
 	la.Close()
 }
 
-func countersTier(t *testing.T, r *Reconciler) {
+func countersTier(t *testing.T, r *Reconciler, h *Handle) {
 	l := serve(t, netip.AddrPortFrom(rs4a, 8080))
 	defer l.Close()
 	svc := Service{Key: AddrKey(vip4, 80, TCP), Scheduler: RoundRobin,
@@ -426,6 +440,14 @@ func countersTier(t *testing.T, r *Reconciler) {
 		}
 		if len(s.Destinations) != 1 {
 			t.Fatalf("destinations %v", s.Destinations)
+		}
+		// The 64-bit dump and moby/ipvs's 32-bit one agree while small.
+		if mob, err := Read(h.Handle, func(k Key) bool { return k == svc.Key }); err == nil {
+			for _, m := range mob {
+				if m.Key == svc.Key && (m.Stats.Connections != s.Stats.Connections || m.Stats.BytesIn != s.Stats.BytesIn) {
+					t.Errorf("moby/ipvs reads %+v, the 64-bit dump %+v", m.Stats, s.Stats)
+				}
+			}
 		}
 		d := s.Destinations[0].Stats
 		t.Logf("destination %s: %+v", s.Destinations[0].AddrPort(), d)
