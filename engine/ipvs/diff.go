@@ -104,6 +104,25 @@ func Diff(desired, actual []Service) []Op {
 }
 
 func diffDestinations(ops []Op, d, a *Service) []Op {
+	// Fast path, the steady state: the same destinations in the same order
+	// (what the reconciler recorded is in desired order), so no maps.
+	if len(d.Destinations) == len(a.Destinations) {
+		same := true
+		for i := range d.Destinations {
+			if d.Destinations[i].AddrPort() != a.Destinations[i].AddrPort() {
+				same = false
+				break
+			}
+		}
+		if same {
+			for i := range d.Destinations {
+				if !sameDestination(&d.Destinations[i], &a.Destinations[i]) {
+					ops = append(ops, Op{Kind: UpdateDestination, Service: bare(d), Dest: clean(d.Destinations[i])})
+				}
+			}
+			return ops
+		}
+	}
 	have := make(map[netip.AddrPort]*Destination, len(a.Destinations))
 	for i := range a.Destinations {
 		have[a.Destinations[i].AddrPort()] = &a.Destinations[i]
