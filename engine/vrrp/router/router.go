@@ -464,7 +464,7 @@ func (me *member) noteTransition(e event.Event) {
 	me.snap.LastTransition = me.inst.lastTime
 	me.snap.LastReason = e.Reason
 	me.inst.snapMu.Unlock()
-	me.log.Info("transition", "from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason), "priority", e.Priority)
+	me.log.Debug("transition", "from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason), "priority", e.Priority)
 }
 
 // emit stamps identity, time, ID and cause on e and sends it.
