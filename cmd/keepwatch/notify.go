@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 
@@ -31,7 +32,7 @@ func (w *notifyWiring) start(results event.Sink) {
 	w.startRun = func() {
 		go func() {
 			defer close(w.done)
-			if err := w.n.Run(ctx); err != nil {
+			if err := w.n.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				w.log.Error("notify", "err", err)
 			}
 		}()

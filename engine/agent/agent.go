@@ -340,6 +340,12 @@ func (a *Agent) startUnit(name string, plans []*plan) error {
 		}
 	}
 	for _, p := range plans {
+		if p.vmac != nil {
+			if err := a.sys.AddVMAC(*p.vmac); err != nil {
+				release()
+				return fmt.Errorf("vrrp_instance %s: use_vmac: %w", p.router.FSM.Name, err)
+			}
+		}
 		sk := sockKey{p.router.FSM.Interface, p.router.FSM.Family}
 		s, err := a.socket(sk, p.sockGroup)
 		if err != nil {
@@ -390,6 +396,11 @@ func (a *Agent) stopUnit(u *unit) {
 	for _, r := range u.members {
 		delete(a.insts, r.plan.key)
 		a.releaseSocket(sockKey{r.plan.router.FSM.Interface, r.plan.router.FSM.Family})
+		if r.plan.vmac != nil {
+			if err := a.sys.RemoveVMAC(*r.plan.vmac); err != nil {
+				a.log.Warn("removing VMAC", "interface", r.plan.vmac.LinkName(), "err", err)
+			}
+		}
 	}
 }
 

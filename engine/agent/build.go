@@ -72,6 +72,8 @@ type plan struct {
 	refs   []track.Ref
 	// sockGroup is the multicast group its socket joins (invalid: unicast).
 	sockGroup netip.Addr
+	// vmac is the instance's use_vmac interface, created before it starts.
+	vmac *netif.VMAC
 }
 
 func boolOr(p *bool, def bool) bool {
@@ -238,6 +240,21 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 		rc.GarpSpacing = g.GarpInterval
 	} else {
 		rc.GarpSpacing = g.GnaInterval
+	}
+	if in.VMAC != nil {
+		// use_vmac (reference §2.8): adverts, VIPs and gratuitous ARPs go out
+		// on a macvlan carrying the virtual router MAC, unless vmac_xmit_base
+		// keeps adverts on the base interface.
+		v := netif.VMAC{Name: in.VMAC.Name, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: fam == vrrp.IPv6}
+		p.vmac = &v
+		if !in.VMACXmitBase {
+			rc.FSM.Interface = v.LinkName()
+		}
+		for k := range rc.VIPs {
+			if rc.VIPs[k].Dev == in.Interface {
+				rc.VIPs[k].Dev = v.LinkName()
+			}
+		}
 	}
 	p.router = rc
 	p.refs = trackRefs(c, in)
