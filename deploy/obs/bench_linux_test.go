@@ -65,59 +65,51 @@ func cpuNanos(pid int) (int64, error) {
 type pair struct {
 	name         string
 	master, back *agent
-	recv         *receiver
+}
+
+type benchMode struct {
+	name string
+	opts agentOpts
 }
 
 // BenchmarkAgentCPU runs three master/backup pairs of 250 instances at
-// 0.05 s side by side (5,000 adverts/s sent by each master): with
-// metrics off, metrics only, and metrics plus every advert as a span
-// exported to an OTLP receiver. It reports each pair's CPU over the same
-// window and the ratios to "off"; allocations per advert from the Go
-// runtime's malloc counter; and the master's /metrics scrape time and size.
+// 0.05 s side by side (5,000 adverts/s sent by each master), one with
+// metrics off, one with metrics only, one with metrics and every advert a
+// span exported to an OTLP receiver, and reports their CPU over the same
+// windows and the ratios to "off". The three labs differ by a few percent
+// even running the same mode, so the modes rotate over the labs in three
+// phases and each figure is a median over every round of every phase.
+// Then the master's /metrics scrape time and size.
 func BenchmarkAgentCPU(b *testing.B) {
 	if os.Getenv(benchEnv) == "" {
-		b.Skip("runs real agents for ~30 s; deploy/bench.d/obs.sh sets " + benchEnv + "=1")
+		b.Skip("runs real agents for about a minute; deploy/bench.d/obs.sh sets " + benchEnv + "=1")
 	}
 	const n = 250
-	window := 10 * time.Second
+	window := 8 * time.Second // per phase
 	if s := os.Getenv("KEEPWATCH_OBS_WINDOW"); s != "" {
 		if d, err := time.ParseDuration(s); err == nil {
 			window = d
 		}
 	}
-	modes := []struct {
-		name string
-		opts agentOpts
-	}{
+	modes := []benchMode{
 		{"off", agentOpts{extra: []string{"--metrics.disabled"}}},
 		{"metrics", agentOpts{}},
 		{"metrics+spans", agentOpts{advert: 1}},
 	}
-	var pairs []*pair
-	for k, m := range modes {
+	type benchLab struct {
+		lab  *nskit.Lab
+		recv *receiver
+		dir  string
+	}
+	var labs []benchLab
+	for k := range modes {
 		lab, err := nskit.New(nskit.Options{Name: "bench" + strconv.Itoa(k), Nodes: 2})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = lab.Close() })
-		dir := b.TempDir()
-		p := &pair{name: m.name}
-		mo := m.opts
-		if m.name == "metrics+spans" {
-			p.recv = startReceiver(b, lab.Node(1))
-			mo.otlp = p.recv.URL
-		}
-		p.master = startAgent(b, lab.Node(1), dir, manyConf(lab.Node(1), n, 200), mo)
-		p.back = startAgent(b, lab.Node(2), dir, manyConf(lab.Node(2), n, 100), m.opts)
-		pairs = append(pairs, p)
+		labs = append(labs, benchLab{lab: lab, recv: startReceiver(b, lab.Node(1)), dir: b.TempDir()})
 	}
-	for _, p := range pairs {
-		p.master.waitReady(30 * time.Second)
-		p.back.waitReady(30 * time.Second)
-		p.master.waitState(fmt.Sprintf("VI_%d", n), "master", 30*time.Second)
-	}
-	time.Sleep(2 * time.Second) // settle: every instance elected, GARPs done
-
 	cpuOf := func(a *agent) float64 {
 		t, err := cpuNanos(a.proc.Cmd.Process.Pid)
 		if err != nil {
@@ -125,46 +117,91 @@ func BenchmarkAgentCPU(b *testing.B) {
 		}
 		return float64(t)
 	}
-	var agents []*agent
-	for _, p := range pairs {
-		agents = append(agents, p.master, p.back)
-	}
-	// No scrape inside the windows: a scrape of 250 instances (and the GC
-	// of its garbage) is measured separately below. The machine is shared,
-	// so the pairs run side by side and the window is cut into rounds:
-	// each figure is the median over rounds.
-	const rounds = 5
+	const rounds = 4
 	cpuPct := map[string][]float64{} // "mode_role" -> per round
 	ratios := map[string][]float64{}
-	spans0 := len(pairs[2].recv.received())
+	var spanRate []float64
+	var scrapeMs []float64
+	scrapeBytes := 0
 	b.ResetTimer()
-	start := time.Now()
-	for range rounds {
-		before := map[*agent]float64{}
-		for _, a := range agents {
-			before[a] = cpuOf(a)
+	for phase := range modes {
+		var pairs []*pair
+		for k, bl := range labs {
+			m := modes[(k+phase)%len(modes)]
+			mo := m.opts
+			if mo.advert > 0 {
+				mo.otlp = bl.recv.URL
+			}
+			p := &pair{name: m.name}
+			p.master = startAgent(b, bl.lab.Node(1), bl.dir, manyConf(bl.lab.Node(1), n, 200), mo)
+			p.back = startAgent(b, bl.lab.Node(2), bl.dir, manyConf(bl.lab.Node(2), n, 100), m.opts)
+			pairs = append(pairs, p)
 		}
-		t0 := time.Now()
-		time.Sleep(window / rounds)
-		elapsed := time.Since(t0).Seconds()
-		cpu := map[string]float64{}
-		for _, p := range pairs {
-			for _, a := range []*agent{p.master, p.back} {
-				c := (cpuOf(a) - before[a]) / 1e9 / elapsed
-				cpu[p.name] += c
-				role := "master"
-				if a == p.back {
-					role = "backup"
-				}
-				cpuPct[p.name+"_"+role] = append(cpuPct[p.name+"_"+role], c*100)
+		var spansLab *benchLab
+		for k, p := range pairs {
+			p.master.waitReady(30 * time.Second)
+			p.back.waitReady(30 * time.Second)
+			p.master.waitState(fmt.Sprintf("VI_%d", n), "master", 30*time.Second)
+			if p.name == "metrics+spans" {
+				spansLab = &labs[k]
 			}
 		}
-		for _, p := range pairs[1:] {
-			ratios[p.name] = append(ratios[p.name], cpu[p.name]/cpu["off"])
+		time.Sleep(2 * time.Second) // settle: every instance elected, GARPs done
+
+		// No scrape inside the windows: a scrape (and the GC of its
+		// garbage) is measured apart, below.
+		spans0 := len(spansLab.recv.received())
+		t0 := time.Now()
+		for range rounds {
+			before := map[*agent]float64{}
+			for _, p := range pairs {
+				before[p.master], before[p.back] = cpuOf(p.master), cpuOf(p.back)
+			}
+			r0 := time.Now()
+			time.Sleep(window / rounds)
+			elapsed := time.Since(r0).Seconds()
+			cpu := map[string]float64{}
+			for _, p := range pairs {
+				for role, a := range map[string]*agent{"master": p.master, "backup": p.back} {
+					c := (cpuOf(a) - before[a]) / 1e9 / elapsed
+					cpu[p.name] += c
+					cpuPct[p.name+"_"+role] = append(cpuPct[p.name+"_"+role], c*100)
+				}
+			}
+			for _, m := range modes[1:] {
+				ratios[m.name] = append(ratios[m.name], cpu[m.name]/cpu["off"])
+			}
 		}
+		// Spans arrive a batch (5 s) behind; the rate is over the window.
+		spanRate = append(spanRate, float64(len(spansLab.recv.received())-spans0)/time.Since(t0).Seconds())
+
+		b.StopTimer()
+		for _, p := range pairs {
+			if p.name != "metrics" {
+				continue
+			}
+			// The master's /metrics with 250 instances, as Prometheus sees it.
+			for range 10 {
+				s0 := time.Now()
+				code, body, err := p.master.get("/metrics")
+				if err != nil || code != 200 {
+					b.Fatalf("scrape: %d %v", code, err)
+				}
+				scrapeMs = append(scrapeMs, float64(time.Since(s0).Microseconds())/1000)
+				scrapeBytes = len(body)
+			}
+		}
+		for _, p := range pairs {
+			if p.name == "metrics+spans" {
+				if v, ok := p.master.scrape().value("keepwatch_sink_events_dropped_total", "sink", "tracing"); ok && v > 0 {
+					b.ReportMetric(v, "span_queue_dropped")
+				}
+			}
+			_ = p.master.proc.Stop()
+			_ = p.back.proc.Stop()
+		}
+		b.StartTimer()
 	}
-	elapsed := time.Since(start).Seconds()
-	spans1 := len(pairs[2].recv.received())
 	b.StopTimer()
 	for k, v := range cpuPct {
 		b.ReportMetric(median(v), k+"_cpu_%")
@@ -172,28 +209,9 @@ func BenchmarkAgentCPU(b *testing.B) {
 	for k, v := range ratios {
 		b.ReportMetric(median(v), k+"/off_cpu_ratio")
 	}
-	spans := pairs[2].master.scrape()
-	if v, ok := spans.value("keepwatch_sink_events_dropped_total", "sink", "tracing"); ok {
-		b.ReportMetric(v, "span_queue_dropped")
-	}
-	// Received during the window; export lags a batch (5 s) behind.
-	b.ReportMetric(float64(spans1-spans0)/elapsed, "spans_received/s")
-
-	// The master's /metrics with 250 instances, as Prometheus sees it.
-	var times []time.Duration
-	size := 0
-	for range 20 {
-		t0 := time.Now()
-		code, body, err := pairs[1].master.get("/metrics")
-		if err != nil || code != 200 {
-			b.Fatalf("scrape: %d %v", code, err)
-		}
-		times = append(times, time.Since(t0))
-		size = len(body)
-	}
-	slices.Sort(times)
-	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "scrape_ms_median")
-	b.ReportMetric(float64(size), "scrape_bytes")
+	b.ReportMetric(median(spanRate), "spans_received/s")
+	b.ReportMetric(median(scrapeMs), "scrape_ms_median")
+	b.ReportMetric(float64(scrapeBytes), "scrape_bytes")
 }
 
 func median(v []float64) float64 {
