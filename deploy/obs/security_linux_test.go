@@ -8,13 +8,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,7 +145,23 @@ func TestTLSBasicAuth(t *testing.T) {
 		filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), hash), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := startAgent(t, n, dir, v3conf(n, 100, ""), agentOpts{webConfig: webCfg})
+	// A virtual server too, so /metrics has per-real-server series (the
+	// families metrics.Handler writes itself) for Prometheus to parse.
+	conf := v3conf(n, 100, "") + `
+virtual_server 192.0.2.50 80 {
+  delay_loop 5
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 198.51.100.10 8080 {
+    weight 3
+  }
+  real_server 198.51.100.11 8080 {
+    weight 1
+  }
+}
+`
+	a := startAgent(t, n, dir, conf, agentOpts{webConfig: webCfg})
 	a.scheme = "https"
 	a.client = nodeClient(n, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	basic := func(user, pw string) string {
@@ -204,6 +223,86 @@ func TestTLSBasicAuth(t *testing.T) {
 	untrusted := &agent{t: t, node: n, scheme: "https", addr: a.addr, client: nodeClient(n, &tls.Config{MinVersion: tls.VersionTLS12})}
 	if _, _, err := untrusted.get("/metrics"); err == nil {
 		t.Error("a client without the CA completed a TLS handshake")
+	}
+
+	t.Run("prometheus", func(t *testing.T) { scrapeWithPrometheus(t, n, dir, a.addr) })
+}
+
+// scrapeWithPrometheus runs the Debian prometheus in the node's namespace,
+// scraping the agent over TLS with basic auth (OpenMetrics and gzip, as it
+// negotiates them), and queries what it stored.
+func scrapeWithPrometheus(t *testing.T, n *nskit.Node, dir, target string) {
+	nskittest.Require(t, "prometheus")
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: keepwatch
+    scheme: https
+    tls_config:
+      ca_file: %s
+    basic_auth:
+      username: prom
+      password: right-pw
+    static_configs:
+      - targets: ['%s']
+`, filepath.Join(dir, "cert.pem"), target), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const promAddr = "127.0.0.1:9090"
+	cmd := n.Command("prometheus", "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr)
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	p, err := n.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", log.String())
+		}
+	})
+	prom := &agent{t: t, node: n, scheme: "http", addr: promAddr, client: nodeClient(n, nil)}
+	query := func(q string) (float64, bool) {
+		code, body, err := prom.get("/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil || code != http.StatusOK {
+			return 0, false
+		}
+		var r struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if json.Unmarshal([]byte(body), &r) != nil || len(r.Data.Result) != 1 {
+			return 0, false
+		}
+		s, _ := r.Data.Result[0].Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		return v, err == nil
+	}
+	for q, want := range map[string]float64{
+		`up{job="keepwatch"}`: 1,
+		`keepwatch_vrrp_state{vrrp_instance="VI_1",state="master"}`:                                     1,
+		`keepwatch_real_server_weight{real_server="198.51.100.10:8080"}`:                                3,
+		`keepwatch_real_server_up{real_server="198.51.100.11:8080",virtual_server="192.0.2.50:80/tcp"}`: 1,
+		`keepwatch_build_info`: 1,
+	} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			v, ok := query(q)
+			if ok && v == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("prometheus: %s = %v (%v), want %v", q, v, ok, want)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 }
 
