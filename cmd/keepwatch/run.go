@@ -17,6 +17,8 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/ipvs"
+	"github.com/keepwatch/keepwatch/engine/lb"
 	"github.com/keepwatch/keepwatch/metrics"
 	"github.com/keepwatch/keepwatch/tracing"
 	"github.com/keepwatch/keepwatch/tracing/logsink"
@@ -104,7 +106,11 @@ func runAgent(ctx context.Context, f runFlags) error {
 	// transitions) before the provider flushes and the log syncs.
 	defer func() { tcancel(); <-tsDone; <-lsDone }()
 	nw := &notifyWiring{log: log}
-	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts, ls, nw}})
+	// The balancer is made below, once the sink exists; metrics reads its
+	// IPVS counters at each scrape (the HTTP server starts after both).
+	var bal *lb.Balancer
+	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts, ls, nw},
+		IPVS: metrics.IPVSFunc(func() ([]metrics.IPVSService, error) { return ipvsStats(bal) })})
 	if err != nil {
 		return err
 	}
@@ -121,7 +127,8 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if f.noMetrics {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
-	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group})
+	bal = lb.New(lb.Options{Sink: sink, Log: log})
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal})
 
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families
@@ -172,6 +179,32 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// ipvsStats is the balancer's kernel counters in metrics' terms. Without
+// virtual servers there is nothing to read, which is not a failed scrape.
+func ipvsStats(b *lb.Balancer) ([]metrics.IPVSService, error) {
+	svcs, err := b.Counters()
+	if errors.Is(err, lb.ErrNotRunning) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	stats := func(c ipvs.Counters) metrics.IPVSStats {
+		return metrics.IPVSStats{Connections: c.Connections, PacketsIn: c.PacketsIn, PacketsOut: c.PacketsOut,
+			BytesIn: c.BytesIn, BytesOut: c.BytesOut}
+	}
+	out := make([]metrics.IPVSService, 0, len(svcs))
+	for _, s := range svcs {
+		ms := metrics.IPVSService{Name: s.Key.String(), Stats: stats(s.Stats), Destinations: make([]metrics.IPVSDestination, 0, len(s.Destinations))}
+		for _, d := range s.Destinations {
+			ms.Destinations = append(ms.Destinations, metrics.IPVSDestination{Name: d.AddrPort().String(), Stats: stats(d.Stats),
+				Weight: d.Weight, ActiveConns: uint64(max(d.Stats.ActiveConnections, 0)), InactiveConns: uint64(max(d.Stats.InactiveConnections, 0))})
+		}
+		out = append(out, ms)
+	}
+	return out, nil
 }
 
 // newLogger builds slog over zap: only main knows the handler is zap.

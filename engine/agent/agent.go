@@ -17,6 +17,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/config/loader"
 	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/lb"
 	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/engine/track"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -38,6 +39,9 @@ type Options struct {
 	OnConfig func(*config.Config)
 	// OnGroup, if set, is called when a sync group's state changes.
 	OnGroup func(GroupChange)
+	// Balancer runs the config's virtual servers (health checks and IPVS);
+	// nil makes one (with Sink and Log) when a config has virtual servers.
+	Balancer *lb.Balancer
 }
 
 // Agent runs a configuration and reloads it by difference.
@@ -62,6 +66,13 @@ type Agent struct {
 	ctx    context.Context
 	ready  atomic.Bool
 	groups *groups
+
+	// The load balancer: started by the first config with virtual servers,
+	// reloaded with the instances, stopped after them.
+	lbMu     sync.Mutex
+	lb       *lb.Balancer
+	lbCancel context.CancelFunc
+	lbDone   chan struct{}
 }
 
 type sockKey struct {
@@ -119,7 +130,7 @@ func New(opts Options) *Agent {
 	}
 	g := newGroups(opts.OnGroup)
 	return &Agent{
-		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g,
+		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g, lb: opts.Balancer,
 		socks: map[sockKey]*sock{}, annc: map[string]*netif.Gratuitous{},
 		insts: map[instanceKey]*running{}, units: map[string]*unit{}, trackers: map[trackerKey]*runningTracker{},
 		states: map[trackerKey]track.State{},
@@ -215,6 +226,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	a.ready.Store(false)
 	a.stopAll()
+	// After the instances: masters have resigned before the real servers
+	// leave the table.
+	a.stopBalancer()
 	linkCancel()
 	return nil
 }
@@ -320,7 +334,67 @@ func (a *Agent) apply(c *config.Config) error {
 			a.log.Error("starting", "unit", up.name, "err", err)
 		}
 	}
+	a.syncBalancer(c)
 	return nil
+}
+
+// syncBalancer starts the load balancer on the first config with virtual
+// servers and hands it every later config (a reload by difference).
+func (a *Agent) syncBalancer(c *config.Config) {
+	a.lbMu.Lock()
+	defer a.lbMu.Unlock()
+	if a.lbDone != nil {
+		if err := a.lb.Update(c); err != nil {
+			a.log.Error("reloading virtual servers", "err", err)
+		}
+		return
+	}
+	if len(c.VirtualServers) == 0 {
+		return
+	}
+	if a.lb == nil {
+		a.lb = lb.New(lb.Options{Sink: a.sink, Log: a.log})
+	}
+	b := a.lb
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a.lbCancel, a.lbDone = cancel, done
+	go func() {
+		defer close(done)
+		if err := b.Run(ctx, c); err != nil {
+			a.log.Error("load balancer stopped", "err", err)
+		}
+	}()
+	select { // so a reload right after start reaches a running balancer
+	case <-b.Started():
+	case <-done:
+	}
+}
+
+// stopBalancer stops the load balancer (omega, lvs_flush_on_stop) and
+// waits for it.
+func (a *Agent) stopBalancer() {
+	a.lbMu.Lock()
+	defer a.lbMu.Unlock()
+	if a.lbDone != nil {
+		a.lbCancel()
+		<-a.lbDone
+	}
+}
+
+// VirtualServers is the load balancer's status; empty without virtual servers.
+func (a *Agent) VirtualServers() []lb.VirtualServerStatus {
+	a.lbMu.Lock()
+	b := a.lb
+	a.lbMu.Unlock()
+	if b == nil {
+		return []lb.VirtualServerStatus{}
+	}
+	st := b.Status()
+	if st == nil {
+		st = []lb.VirtualServerStatus{}
+	}
+	return st
 }
 
 func (a *Agent) newSet(p *plan) *track.Set {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/keepwatch/keepwatch/engine/lb"
 )
 
 // StatusDoc is the body of /api/v1/status.
@@ -12,6 +14,9 @@ type StatusDoc struct {
 	Config    string           `json:"config"`
 	Ready     bool             `json:"ready"`
 	Instances []InstanceReport `json:"vrrp_instances"`
+	// VirtualServers are the load balancer's virtual servers: quorum, real
+	// servers with address, port, weight and state, their checkers.
+	VirtualServers []lb.VirtualServerStatus `json:"virtual_servers"`
 }
 
 // InstanceReport is one instance in /api/v1/status: keepalived's JSON dump
@@ -57,6 +62,7 @@ func (a *Agent) StatusHandler() http.Handler {
 			out := ir
 			doc.Instances = append(doc.Instances, out)
 		}
+		doc.VirtualServers = a.VirtualServers()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

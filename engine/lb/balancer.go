@@ -56,6 +56,7 @@ type Balancer struct {
 	// life serialises Run's start and stop with Update.
 	life    sync.Mutex
 	running bool
+	started chan struct{} // closed once Run has started
 	ctx     context.Context
 	sched   *check.Scheduler
 	cancel  context.CancelFunc
@@ -119,8 +120,12 @@ func New(opts Options) *Balancer {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = DefaultResyncInterval
 	}
-	return &Balancer{opts: opts, log: opts.Log, sink: opts.Sink, kick: make(chan struct{}, 1)}
+	return &Balancer{opts: opts, log: opts.Log, sink: opts.Sink, kick: make(chan struct{}, 1), started: make(chan struct{})}
 }
+
+// Started is closed once Run has programmed the config and started the
+// checkers, so Update can be called. A Balancer runs once.
+func (b *Balancer) Started() <-chan struct{} { return b.started }
 
 // plan is a config turned into the balancer's terms.
 type plan struct {
@@ -191,9 +196,11 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	b.life.Lock()
-	if b.running {
+	select {
+	case <-b.started:
 		b.life.Unlock()
 		return errors.New("lb: Run called twice")
+	default:
 	}
 	k := b.opts.Kernel
 	if k == nil {
@@ -233,6 +240,7 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 		go func() { defer wg.Done(); _ = rec.Run(wctx, b.opts.ResyncInterval) }()
 	}
 	b.startScheduler(p.servers, nil)
+	close(b.started)
 	b.life.Unlock()
 
 	<-ctx.Done()
