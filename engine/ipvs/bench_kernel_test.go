@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/keepwatch/keepwatch/engine/ipvs/internal/vm"
+	"github.com/keepwatch/keepwatch/deploy/kernel/vm"
 )
 
 // BenchmarkKernelIPVS times IPVS programming in the VM (DESIGN.md §9):

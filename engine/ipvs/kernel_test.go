@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keepwatch/keepwatch/engine/ipvs/internal/vm"
+	"github.com/keepwatch/keepwatch/deploy/kernel/vm"
 )
 
 // vmModules are loaded in the guest: IPVS, every scheduler this kernel
