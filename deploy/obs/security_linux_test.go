@@ -91,7 +91,7 @@ func TestPasswordMismatch(t *testing.T) {
 			t.Errorf("node %d dropped %v adverts for auth, want >= 2", ag.node.Index, v)
 		}
 		expect(t, m, "keepwatch_vrrp_adverts_received_total", 0, id...)
-		expect(t, m, "keepwatch_vrrp_state", 1, append(id, "state", "master")...)
+		compare(t, m, "keepwatch_vrrp_state", stateSet(fmt.Sprintf(`family="ipv4",interface=%q,vrid="52",vrrp_instance="VI_2"`, ag.node.Link), "master"))
 		for _, r := range []string{"auth_type", "ttl", "version", "checksum"} {
 			expect(t, m, "keepwatch_vrrp_adverts_dropped_total", 0, append(id, "reason", r)...)
 		}
