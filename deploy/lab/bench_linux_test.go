@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/keepwatch/keepwatch/deploy/lab"
 )
 
@@ -43,19 +45,31 @@ func BenchmarkFailover(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			kw := newCluster(b, "bfkw", lab.Options{Nodes: 2, Params: c.p})
 			ka := newCluster(b, "bfka", lab.Options{Nodes: 2, Params: c.p, Keepalived: []int{1, 2}})
-			var kwT, kaT []time.Duration
+			var kwT, kaT, kwG, kaG []time.Duration
 			for range b.N {
 				for range c.samples {
-					kwT = append(kwT, failover(b, kw))
-					kaT = append(kaT, failover(b, ka))
+					t, g := failover(b, kw)
+					kwT, kwG = append(kwT, t), append(kwG, g)
+					t, g = failover(b, ka)
+					kaT, kaG = append(kaT, t), append(kaG, g)
 				}
 			}
 			mkw, mka := median(kwT), median(kaT)
+			gkw, gka := median(kwG), median(kaG)
 			b.ReportMetric(float64(mkw.Microseconds())/1000, "keepwatch-ms")
 			b.ReportMetric(float64(mka.Microseconds())/1000, "keepalived-ms")
 			b.ReportMetric(float64(mkw)/float64(mka), "keepwatch/keepalived")
-			b.Logf("failover %s: keepwatch median %s %v, keepalived median %s %v, ratio %.3f",
+			b.ReportMetric(float64(gkw.Microseconds())/1000, "keepwatch-garp-ms")
+			b.ReportMetric(float64(gka.Microseconds())/1000, "keepalived-garp-ms")
+			b.Logf("failover %s (cut → VIP on the backup): keepwatch median %s %v, keepalived median %s %v, ratio %.3f",
 				c.name, mkw.Round(time.Millisecond), rounded(kwT), mka.Round(time.Millisecond), rounded(kaT), float64(mkw)/float64(mka))
+			b.Logf("failover %s (cut → first gratuitous ARP on the wire): keepwatch median %s %v, keepalived median %s %v, ratio %.3f",
+				c.name, gkw.Round(time.Millisecond), rounded(kwG), gka.Round(time.Millisecond), rounded(kaG), float64(gkw)/float64(gka))
+			// The end of the takeover path: VIP added → first GARP out.
+			dkw, dka := median(diff(kwG, kwT)), median(diff(kaG, kaT))
+			b.ReportMetric(float64(dkw.Microseconds()), "keepwatch-vip-to-garp-µs")
+			b.ReportMetric(float64(dka.Microseconds()), "keepalived-vip-to-garp-µs")
+			b.Logf("failover %s (VIP added → first gratuitous ARP): keepwatch median %s, keepalived median %s", c.name, dkw, dka)
 		})
 	}
 }
@@ -66,25 +80,83 @@ func BenchmarkFailover(b *testing.B) {
 // phase of the advert schedule for both daemons keeps the comparison fair
 // (a cut at a random instant adds up to one advert interval of noise, a
 // cut at a fixed delay after the takeover a bias).
-func failover(b *testing.B, c *lab.Cluster) time.Duration {
+func failover(b *testing.B, c *lab.Cluster) (vip, garp time.Duration) {
 	b.Helper()
 	n1, n2 := c.Node(1), c.Node(2)
 	wait := 10 * n1.Params.Interval
 	waitHolders(b, c, []int{1}, wait+5*time.Second, vip4)
+	arps := watchGARP(b, n2, vip4, wait+5*time.Second)
 	awaitAdvert(b, n2, n1.IPv4.Addr(), wait+5*time.Second)
 	start := time.Now()
 	if err := n1.Cut(); err != nil {
 		b.Fatal(err)
 	}
 	took := timeTo(b, n2, vip4, true, start, wait+5*time.Second)
+	at := <-arps
+	if at.IsZero() {
+		b.Fatalf("node %d sent no gratuitous ARP for %s", n2.Index, vip4)
+	}
 	if err := n1.Restore(); err != nil {
 		b.Fatal(err)
 	}
 	waitHolders(b, c, []int{1}, wait+5*time.Second, vip4)
 	// Let node 2 settle into BACKUP before the next sample.
 	time.Sleep(3 * n1.Params.Interval)
-	return took
+	return took, at.Sub(start)
 }
+
+// watchGARP reports when n sends its first gratuitous ARP for vip (an ARP
+// whose sender address is vip), read from a packet socket on n's link
+// that sees outgoing frames too; the zero time if none came in timeout.
+// The socket takes every protocol: a frame sent on a packet socket with
+// protocol 0 (as engine/netif sends GARPs) reaches only ETH_P_ALL taps.
+func watchGARP(b *testing.B, n *lab.Node, vip netip.Addr, timeout time.Duration) <-chan time.Time {
+	b.Helper()
+	link, err := n.Handle().LinkByName(n.Link)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var fd int
+	proto := int(htons(unix.ETH_P_ALL))
+	if err := n.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: link.Attrs().Index})
+	}); err != nil {
+		b.Fatal(err)
+	}
+	tv := unix.NsecToTimeval(int64(timeout))
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	out := make(chan time.Time, 1)
+	want := vip.As4()
+	go func() {
+		defer unix.Close(fd)
+		buf := make([]byte, 128)
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			k, _, err := unix.Recvfrom(fd, buf, 0)
+			now := time.Now()
+			if err == unix.EINTR { // the Go runtime's preemption signal
+				continue
+			}
+			if err != nil {
+				break
+			}
+			// Ethernet (14, type 0x0806) + ARP: the sender protocol address
+			// is at 14+14.
+			if k >= 42 && buf[12] == 0x08 && buf[13] == 0x06 && [4]byte(buf[28:32]) == want {
+				out <- now
+				return
+			}
+		}
+		out <- time.Time{}
+	}()
+	return out
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // BenchmarkFootprint measures CPU (user+system time over a window, as a
 // percentage of one core) and RSS of master and backup with 250 instances
@@ -214,6 +286,14 @@ func median(d []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func diff(a, b []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(a))
+	for i := range a {
+		out[i] = a[i] - b[i]
+	}
+	return out
 }
 
 func rounded(d []time.Duration) []time.Duration {
