@@ -14,8 +14,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/keepwatch/keepwatch/engine/event"
 )
 
 // bulkMetrics has real servers and an IPVS table with names that need
@@ -151,5 +154,69 @@ func TestBulkReload(t *testing.T) {
 	want := []string{"192.0.2.10:80/tcp 198.51.100.1:80 5", "192.0.2.10:80/tcp 198.51.100.3:80 2"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("weights after reload (-want +got):\n%s", d)
+	}
+}
+
+// TestHandlerProtobuf: a protobuf scrape (Prometheus with native
+// histograms) goes through promhttp and still has the bulk families.
+func TestHandlerProtobuf(t *testing.T) {
+	m, reg := bulkMetrics(t)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")
+	w := httptest.NewRecorder()
+	m.Handler(reg).ServeHTTP(w, req)
+	format := expfmt.ResponseFormat(w.Header())
+	if format.FormatType() != expfmt.TypeProtoDelim {
+		t.Fatalf("Content-Type %q, want delimited protobuf", w.Header().Get("Content-Type"))
+	}
+	dec := expfmt.NewDecoder(w.Body, format)
+	names := map[string]int{}
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		names[mf.GetName()] = len(mf.GetMetric())
+	}
+	if names["keepwatch_real_server_up"] != 3 || names["keepwatch_ipvs_real_server_weight"] != 3 || names["keepwatch_build_info"] != 1 {
+		t.Errorf("families: %v", names)
+	}
+}
+
+// TestHandlerConcurrent: scrapes through Handler while real servers change
+// and reloads add and remove them; run with -race.
+func TestHandlerConcurrent(t *testing.T) {
+	m, reg := bulkMetrics(t)
+	h := m.Handler(reg)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			m.Emit(event.Event{Kind: event.KindRealServer, Service: "192.0.2.10:80/tcp", Target: fmt.Sprintf("198.51.100.%d:80", i%20), OK: i%2 == 0, Value: int64(i)})
+			if i%50 == 0 {
+				m.Declare(Declaration{VirtualServers: []VirtualServer{{Name: "192.0.2.10:80/tcp", RealServers: []RealServer{{Name: "198.51.100.1:80", Up: true}}}}})
+			}
+		}
+	}()
+	for {
+		for _, accept := range []string{"text/plain", "application/openmetrics-text;version=1.0.0"} {
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			req.Header.Set("Accept", accept)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			p := expfmt.NewTextParser(model.UTF8Validation)
+			if accept == "text/plain" {
+				if _, err := p.TextToMetricFamilies(w.Body); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
 	}
 }
