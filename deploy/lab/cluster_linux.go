@@ -378,6 +378,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	cmd := n.command()
 	cmd.Stdout, cmd.Stderr = n.log, n.log
+	// If the lab process dies without Close (SIGKILL, a test binary's
+	// timeout), its daemons die with it instead of running on in
+	// namespaces nskit.Sweep removes later. (The Go runtime never ends an
+	// unlocked thread, so the forking thread outlives the daemon.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	n.log.started(n.Impl)
 	p, err := n.Node.Start(cmd)
 	if err != nil {
