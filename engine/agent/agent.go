@@ -242,7 +242,8 @@ func (a *Agent) Reload() error {
 		err = a.apply(c)
 	}
 	if err != nil {
-		a.log.Error("reload rejected: keeping the running config", "err", err)
+		// The log sink reports the KindReloadRejected event at error level.
+		a.log.Debug("reload rejected: keeping the running config", "err", err)
 		a.sink.Emit(event.Event{Kind: event.KindReloadRejected, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Err: err})
 		return err
 	}

@@ -106,6 +106,6 @@ func (a *Agent) onTrackerFrom(rt *runningTracker, k trackerKey, st track.State) 
 	live := a.trackers[k] == rt
 	a.mu.Unlock()
 	if live {
-		a.onTracker(k.kind, k.name, st, 0)
+		a.onTracker(k.kind, k.name, st, st.Cause)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"net/netip"
 	"time"
 )
@@ -66,6 +67,9 @@ func (s Secret) String() string {
 	}
 	return "********"
 }
+
+// LogValue masks the secret in structured logs.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Script is a command line as keepalived takes it for notify scripts, vrrp
 // scripts and MISC_CHECK: the whole command, and the user to run it as.

@@ -112,10 +112,11 @@ func (f *File) Run(ctx context.Context) error {
 }
 
 func (f *File) report(v int64) {
+	id := event.NewID()
 	if f.Sink != nil {
-		f.Sink.Emit(event.Event{Kind: event.KindFileValue, Time: time.Now(), Name: f.Name, Value: v})
+		f.Sink.Emit(event.Event{Kind: event.KindFileValue, ID: id, Time: time.Now(), Name: f.Name, Value: v})
 	}
 	if f.OnChange != nil {
-		f.OnChange(State{Known: true, Value: v})
+		f.OnChange(State{Known: true, Value: v, Cause: id})
 	}
 }

@@ -47,19 +47,20 @@ func (s *Script) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		sink.Emit(event.Event{Kind: event.KindScriptRun, Time: time.Now(), Name: s.Name, OK: r.OK(),
+		id := event.NewID()
+		sink.Emit(event.Event{Kind: event.KindScriptRun, ID: id, Time: time.Now(), Name: s.Name, OK: r.OK(),
 			ExitCode: r.ExitCode, Duration: r.Duration, Reason: event.Reason(r.Class()), Err: r.Err})
 		if r.OK() {
 			okRun, failRun = okRun+1, 0
 			if (!known || !up) && okRun >= rise {
 				known, up = true, true
-				s.change(State{Known: true, Up: true})
+				s.change(State{Known: true, Up: true, Cause: id})
 			}
 		} else {
 			failRun, okRun = failRun+1, 0
 			if (!known || up) && failRun >= fall {
 				known, up = true, false
-				s.change(State{Known: true, Up: false})
+				s.change(State{Known: true, Up: false, Cause: id})
 			}
 		}
 		select {

@@ -14,6 +14,9 @@ type State struct {
 	Known bool  // false until the tracker first reports (a script that has not run yet)
 	Up    bool  // scripts, interfaces, processes
 	Value int64 // files
+	// Cause is the ID of the event that produced this state (the script
+	// run, the file change), so what it changes can name it as cause.
+	Cause uint64
 }
 
 // Contribution is one tracker's share of an instance's priority, for the

@@ -136,7 +136,12 @@ type member struct {
 
 	held  bool // VIPs are installed
 	rxAdv vrrp.Advertisement
-	snap  Snapshot // guarded by inst.snapMu
+	// prioCause is the event ID of our last priority change: a transition
+	// the next adverts bring (a master that lowered its priority yielding to
+	// a peer) is its consequence. It is forgotten after causeWindow.
+	prioCause uint64
+	prioAt    time.Time
+	snap      Snapshot // guarded by inst.snapMu
 }
 
 type rxBuf struct {
@@ -163,6 +168,10 @@ type control struct {
 	priority int
 	cause    uint64
 }
+
+// causeWindow is how long a priority change counts as the cause of a
+// transition that received adverts bring about.
+const causeWindow = 10 * time.Second
 
 // rxQueue bounds how many received adverts wait for the instance. keepalived
 // handles at most one advert per VRID per read burst (reference §2.1); a
@@ -354,6 +363,7 @@ func (i *Instance) Run(ctx context.Context) error {
 			i.cause = c.cause
 			switch c.kind {
 			case ctlPriority:
+				i.ms[c.member].prioCause, i.ms[c.member].prioAt = c.cause, time.Now()
 				i.step(c.member, fsm.Input{Kind: fsm.InputPriority, Priority: c.priority})
 			case ctlFault:
 				i.step(c.member, fsm.Input{Kind: fsm.InputFault})
@@ -366,6 +376,7 @@ func (i *Instance) Run(ctx context.Context) error {
 
 func (me *member) receive(b *rxBuf) {
 	i := me.inst
+	i.cause = 0
 	ip := receive.IP{Src: b.src, Dst: b.dst, TTL: b.ttl, HeaderLen: b.ipHdrLen, TotalLen: b.ipTotal}
 	r := receive.Validate(b.b[:b.n], ip, &me.cfg.Receive, &me.rxAdv)
 	i.lastTime = time.Now()
@@ -383,6 +394,9 @@ func (me *member) receive(b *rxBuf) {
 		me.emit(event.Event{Kind: event.KindAdvertDropped, Reason: event.DropAddressList, Addr: b.src, OK: true})
 	}
 	i.cause = 0
+	if me.prioCause != 0 && i.lastTime.Sub(me.prioAt) < causeWindow {
+		i.cause = me.prioCause
+	}
 	in := fsm.Input{Kind: fsm.InputAdvert, Advert: fsm.Advert{Src: b.src, Priority: int(me.rxAdv.Priority), AddrMismatch: r.AddressMismatch}}
 	if me.rxAdv.Version == vrrp.Version3 {
 		in.Advert.Interval = me.rxAdv.Interval()
