@@ -65,11 +65,6 @@ func BenchmarkFailover(b *testing.B) {
 				c.name, mkw.Round(time.Millisecond), rounded(kwT), mka.Round(time.Millisecond), rounded(kaT), float64(mkw)/float64(mka))
 			b.Logf("failover %s (cut → first gratuitous ARP on the wire): keepwatch median %s %v, keepalived median %s %v, ratio %.3f",
 				c.name, gkw.Round(time.Millisecond), rounded(kwG), gka.Round(time.Millisecond), rounded(kaG), float64(gkw)/float64(gka))
-			// The end of the takeover path: VIP added → first GARP out.
-			dkw, dka := median(diff(kwG, kwT)), median(diff(kaG, kaT))
-			b.ReportMetric(float64(dkw.Microseconds()), "keepwatch-vip-to-garp-µs")
-			b.ReportMetric(float64(dka.Microseconds()), "keepalived-vip-to-garp-µs")
-			b.Logf("failover %s (VIP added → first gratuitous ARP): keepwatch median %s, keepalived median %s", c.name, dkw, dka)
 		})
 	}
 }
@@ -286,14 +281,6 @@ func median(d []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func diff(a, b []time.Duration) []time.Duration {
-	out := make([]time.Duration, len(a))
-	for i := range a {
-		out[i] = a[i] - b[i]
-	}
-	return out
 }
 
 func rounded(d []time.Duration) []time.Duration {
