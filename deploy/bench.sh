@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # kernel, checkers at scale, observability) run from deploy/bench.d.
 echo "== go test -bench (micro-benchmarks)"
 go test -run='^$' -bench=. -benchmem -count=1 \
-	./engine/vrrp/... ./engine/netif ./engine/track ./engine/notify ./engine/lb ./metrics ./tracing/... 2>	./engine/vrrp/... ./engine/netif ./engine/track ./engine/notify ./metrics ./tracing/... 2>&1 |1 |
+	./engine/vrrp/... ./engine/netif ./engine/track ./engine/notify ./engine/lb ./metrics ./tracing/... 2>&1 |
 	grep -vE '^(PASS|ok|\?|goos|goarch|pkg|cpu)' || true
 for cmp in deploy/bench.d/*.sh; do
 	[ -x "$cmp" ] || continue
