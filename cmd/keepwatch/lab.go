@@ -194,7 +194,9 @@ func labInteractive(ctx context.Context, c *lab.Cluster, f labFlags, urls []stri
 	tick := time.NewTicker(f.refreshPeriod)
 	defer tick.Stop()
 	draw := func() {
-		vctx, cancel := context.WithTimeout(ctx, f.refreshPeriod)
+		// A node under packet loss answers slowly: nskit's loss rules
+		// also drop loopback packets, the status API's included.
+		vctx, cancel := context.WithTimeout(ctx, max(f.refreshPeriod, time.Second))
 		view := lab.FormatView(title, c.Elapsed(), c.View(vctx))
 		cancel()
 		var b strings.Builder
