@@ -176,7 +176,7 @@ const causeWindow = 10 * time.Second
 // rxQueue bounds how many received adverts wait for the instance. keepalived
 // handles at most one advert per VRID per read burst (reference §2.1); a
 // deeper queue only adds latency.
-const rxQueue = 16
+const rxQueue = 4
 
 // Member is one instance of a sync group and the socket of its interface.
 type Member struct {
