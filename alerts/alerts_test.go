@@ -153,7 +153,7 @@ var requiredAlerts = []string{
 	"KeepwatchVIPMoved", "KeepwatchVIPSplitBrain", "KeepwatchMultipleMasters", "KeepwatchNoMaster",
 	"KeepwatchInstanceFault", "KeepwatchPriorityDegraded", "KeepwatchAdvertsLate",
 	"KeepwatchAdvertMismatch", "KeepwatchAuthFailures", "KeepwatchRealServerDown",
-	"KeepwatchVirtualServerNoHealthyRealServers", "KeepwatchQuorumLost", "KeepwatchReloadFailed",
+	"KeepwatchNoHealthyRealServers", "KeepwatchQuorumLost", "KeepwatchReloadFailed",
 	"KeepwatchAgentDown",
 }
 
@@ -185,8 +185,8 @@ func TestConventions(t *testing.T) {
 	var names []string
 	for _, a := range alerts(rf) {
 		names = append(names, a.Alert)
-		if !camelCase.MatchString(a.Alert) || len(a.Alert) > 45 {
-			t.Errorf("%s: want a CamelCase name prefixed Keepwatch (at most 45 characters)", a.Alert)
+		if !camelCase.MatchString(a.Alert) || len(a.Alert) > 40 {
+			t.Errorf("%s: want a CamelCase name prefixed Keepwatch (at most 40 characters)", a.Alert)
 		}
 		if s := a.Labels["severity"]; s != "critical" && s != "warning" && s != "info" {
 			t.Errorf("%s: severity %q, want critical, warning or info", a.Alert, s)
