@@ -71,6 +71,7 @@ func readmeFamilies(t *testing.T) map[string]family {
 type selector struct {
 	name   string
 	labels []string // label names its matchers use
+	text   string   // the selector as written, matchers included
 }
 
 // exprRefs is what a lexical pass finds in a PromQL expression.
@@ -198,6 +199,7 @@ func scanPromQL(expr string) (exprRefs, error) {
 		case c == '{':
 			return r, fmt.Errorf("selector without a metric name at %d", i)
 		case isIdentStart(c):
+			start := i
 			word := ident()
 			skipSpace()
 			switch {
@@ -219,6 +221,7 @@ func scanPromQL(expr string) (exprRefs, error) {
 					}
 					sel.labels = ls
 				}
+				sel.text = strings.TrimSpace(expr[start:i])
 				r.selectors = append(r.selectors, sel)
 			}
 		default:
