@@ -72,8 +72,12 @@ type rendered struct {
 	Templating struct {
 		List []struct {
 			Name       string `json:"name"`
+			Label      string `json:"label"`
 			Type       string `json:"type"`
 			Query      any    `json:"query"`
+			Multi      bool   `json:"multi"`
+			AllValue   string `json:"allValue"`
+			Refresh    int    `json:"refresh"`
 			Datasource struct {
 				UID string `json:"uid"`
 			} `json:"datasource"`
@@ -138,8 +142,16 @@ func TestStructure(t *testing.T) {
 				if v.Type == "query" && v.Datasource.UID != "${datasource}" {
 					t.Errorf("variable %s queries %q, not the datasource variable", v.Name, v.Datasource.UID)
 				}
-				if v.Name == "datasource" && (v.Type != "datasource" || v.Query != "prometheus") {
-					t.Errorf("datasource variable: type %q query %v", v.Type, v.Query)
+				if v.Name == "datasource" && (v.Type != "datasource" || v.Query != "prometheus" || v.Label != "Data source") {
+					t.Errorf("datasource variable: type %q query %v label %q", v.Type, v.Query, v.Label)
+				}
+				// grafana/dashboard-linter's template-job and template-instance
+				// rules, and template-on-time-change-reload for every query.
+				if v.Type == "query" && (!v.Multi || v.AllValue != ".+" || v.Refresh != 2) {
+					t.Errorf("variable %s: multi %v, allValue %q, refresh %d; want true, .+, 2 (on time range change)", v.Name, v.Multi, v.AllValue, v.Refresh)
+				}
+				if (v.Name == "job" && v.Label != "Job") || (v.Name == "instance" && v.Label != "Instance") {
+					t.Errorf("variable %s labelled %q", v.Name, v.Label)
 				}
 			}
 			if diff := cmp.Diff(tc.vars, names); diff != "" {
@@ -257,4 +269,55 @@ func TestPromQLParses(t *testing.T) {
 		t.Fatalf("promtool output lacks %q:\n%s", want, out)
 	}
 	t.Logf("promtool parsed %d expressions", len(rules))
+}
+
+// rangeRE finds a range or subquery selector.
+var rangeRE = regexp.MustCompile(`\[[^\]]*\]`)
+
+// TestConventions holds the dashboards to grafana/dashboard-linter's panel
+// rules: every range is $__rate_interval (or $__range for a whole-range
+// stat), and every panel that draws numbers has a unit.
+func TestConventions(t *testing.T) {
+	for _, d := range All() {
+		raw, err := d.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, _ := exprs(t, raw)
+		for where, e := range targets {
+			for _, r := range rangeRE.FindAllString(e, -1) {
+				if r != "[$__rate_interval]" && r != "[$__range]" {
+					t.Errorf("%s %s: range %s, want [$__rate_interval]", d.File, where, r)
+				}
+			}
+		}
+		var db struct {
+			Panels []struct {
+				Title       string `json:"title"`
+				Type        string `json:"type"`
+				FieldConfig struct {
+					Defaults struct {
+						Unit string `json:"unit"`
+					} `json:"defaults"`
+				} `json:"fieldConfig"`
+				Options struct {
+					YAxis struct {
+						Unit string `json:"unit"`
+					} `json:"yAxis"`
+				} `json:"options"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &db); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range db.Panels {
+			unit := p.FieldConfig.Defaults.Unit
+			if p.Type == "heatmap" {
+				unit = p.Options.YAxis.Unit
+			}
+			if (p.Type == "timeseries" || p.Type == "stat" || p.Type == "heatmap") && unit == "" {
+				t.Errorf("%s panel %q (%s) has no unit", d.File, p.Title, p.Type)
+			}
+		}
+	}
 }

@@ -45,6 +45,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 				query{expr: `min by (instance) (keepwatch_ipvs_scrape_success{$sel})`, legend: "read {{instance}}", instant: true},
 			)).
 			Mappings(upDown("failing", "ok")).
+			Unit("none").
 			Thresholds(thresholds("red", 1.0, "green")).
 			ColorMode(common.BigValueColorModeBackground).
 			GraphMode(common.BigValueGraphModeNone).

@@ -83,7 +83,8 @@ func datasourceVar() *dashboard.DatasourceVariableBuilder {
 }
 
 // labelVar is a multi-value query variable over label_values(selector, label)
-// whose "All" matches everything (.*) rather than listing every value.
+// whose "All" is .+ rather than a list of every value (what
+// grafana/dashboard-linter's template rules ask of job and instance).
 func labelVar(name, label, selector string) *dashboard.QueryVariableBuilder {
 	q := "label_values(" + selector + ", " + name + ")"
 	return dashboard.NewQueryVariableBuilder(name).
@@ -95,7 +96,7 @@ func labelVar(name, label, selector string) *dashboard.QueryVariableBuilder {
 		Sort(dashboard.VariableSortAlphabeticalAsc).
 		Multi(true).
 		IncludeAll(true).
-		AllValue(".*").
+		AllValue(".+").
 		Current(dashboard.VariableOption{
 			Selected: cog.ToPtr(true),
 			Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
@@ -109,7 +110,8 @@ func jobVar() *dashboard.QueryVariableBuilder {
 }
 
 func hostVar() *dashboard.QueryVariableBuilder {
-	return labelVar("instance", "Host", `keepwatch_build_info{job=~"$job"}`)
+	return labelVar("instance", "Instance", `keepwatch_build_info{job=~"$job"}`).
+		Description("Hosts: Prometheus's target label, not a keepwatch label (the VRRP instance is vrrp_instance).")
 }
 
 // hostSel is the selector the job and host variables make.

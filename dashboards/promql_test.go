@@ -72,6 +72,7 @@ type selector struct {
 	name   string
 	labels []string // label names its matchers use
 	text   string   // the selector as written, matchers included
+	ranged bool     // followed by a range [d]
 }
 
 // exprRefs is what a lexical pass finds in a PromQL expression.
@@ -222,6 +223,8 @@ func scanPromQL(expr string) (exprRefs, error) {
 					sel.labels = ls
 				}
 				sel.text = strings.TrimSpace(expr[start:i])
+				skipSpace()
+				sel.ranged = i < len(expr) && expr[i] == '['
 				r.selectors = append(r.selectors, sel)
 			}
 		default:
@@ -322,6 +325,11 @@ func checkSelectors(fams map[string]family, refs exprRefs, needHost bool) []stri
 				errs = append(errs, fmt.Sprintf("metric %s has no label %s (README: %v)", base, l, fam.labels))
 			}
 		}
+		// grafana/dashboard-linter's target-counter-agg: a counter's raw
+		// value means nothing; rate or increase it.
+		if needHost && (fam.kind == "counter" || fam.kind == "histogram") && !s.ranged {
+			errs = append(errs, fmt.Sprintf("%s %s is not under rate() or increase()", fam.kind, s.name))
+		}
 		if needHost && !(slices.Contains(s.labels, "job") && slices.Contains(s.labels, "instance")) {
 			errs = append(errs, fmt.Sprintf("metric %s is not filtered by the job and host variables", s.name))
 		}
@@ -399,6 +407,9 @@ func TestScanPromQL(t *testing.T) {
 		{`keepwatch_vrrp_adverts_sent_total{state="master", job=~"a", instance=~"b"}`, "has no label state"},
 		{`sum by (script) (keepwatch_vrrp_priority{job=~"a", instance=~"b"})`, "grouping label script"},
 		{`keepwatch_vrrp_priority{job=~"a"}`, "not filtered by the job and host"},
+		{`sum(keepwatch_vrrp_adverts_sent_total{job=~"a", instance=~"b"})`, "counter keepwatch_vrrp_adverts_sent_total is not under rate"},
+		{`keepwatch_check_probe_duration_seconds_count{job=~"a", instance=~"b"}`, "histogram keepwatch_check_probe_duration_seconds_count is not under"},
+		{`increase(keepwatch_vrrp_adverts_sent_total{job=~"a", instance=~"b"} [5m])`, ""},
 		{`up{job=~"a", instance=~"b"} * 1e-3 or vector(0)`, "metric up is not in"},
 		{`keepwatch_vrrp_state{state="a}b", job=~"x", instance=~"y"} * 1`, ""},
 	} {
