@@ -291,6 +291,13 @@ func TestConventions(t *testing.T) {
 				}
 			}
 		}
+		var tree any
+		if err := json.Unmarshal(raw, &tree); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range emptyStrings(tree, "") {
+			t.Errorf("%s: %s is \"\" (an enum the SDK left unset?)", d.File, path)
+		}
 		var db struct {
 			Panels []struct {
 				Title       string `json:"title"`
@@ -320,4 +327,24 @@ func TestConventions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// emptyStrings returns the paths of the "" values in a decoded JSON tree.
+func emptyStrings(v any, path string) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			out = append(out, emptyStrings(v[k], path+"."+k)...)
+		}
+	case []any:
+		for i, e := range v {
+			out = append(out, emptyStrings(e, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case string:
+		if v == "" {
+			out = append(out, path)
+		}
+	}
+	return out
 }

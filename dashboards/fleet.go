@@ -8,9 +8,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
-	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
-	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
 // Fleet is the cluster view every published keepalived dashboard lacks
@@ -41,7 +39,7 @@ func Fleet() *dashboard.DashboardBuilder {
 		WithPanel(countStat(s, "Failed reloads",
 			"Agents whose last reload was rejected: they keep running the previous configuration.",
 			`count(keepwatch_config_last_reload_successful{$sel} == 0) or vector(0)`)).
-		WithPanel(stat.NewPanelBuilder().
+		WithPanel(singleStat().
 			Title("VIP moves").
 			Description("Transitions to MASTER across the fleet in the selected time range.").
 			Targets(s.targets(query{expr: `sum(increase(keepwatch_vrrp_master_transitions_total{$sel}[$__range])) or vector(0)`, instant: true})).
@@ -53,7 +51,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			ReduceOptions(lastValue()).
 			Height(4).Span(4)).
 		WithRow(dashboard.NewRowBuilder("Who is master")).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("Master by VRID and host").
 			Description("keepwatch_vrrp_state{state=\"master\"} per instance and host: a VIP move is a green bar ending on one host and starting on another; two green bars at once is split brain.").
 			Targets(s.targets(ts(`max by (vrrp_instance, vrid, family, instance) (keepwatch_vrrp_state{state="master", $sel})`,
@@ -63,7 +61,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			MergeValues(true).
 			RowHeight(0.8).
 			Height(12).Span(full)).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("State of every instance").
 			Description("The VRRP state of every instance on every host.").
 			Targets(s.targets(ts(stateExpr("vrrp_instance, vrid, family, instance"),
@@ -72,7 +70,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			ShowValue(common.VisibilityModeAuto).
 			MergeValues(true).
 			Height(12).Span(full)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("VIP moves").
 			Description("Transitions to MASTER (RFC 8347 master-transitions) per VRID and host: each bar is a VIP arriving on that host.").
 			Targets(s.targets(ts(`sum by (vrrp_instance, vrid, instance) (increase(keepwatch_vrrp_master_transitions_total{$sel}[$__rate_interval])) > 0`,
@@ -81,7 +79,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			FillOpacity(80).
 			Unit("short").Min(0).Decimals(0).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Transitions by reason").
 			Description("Every state transition by destination state and reason (priority, preempted, master_down, priority_zero, fault, ...).").
 			Targets(s.targets(ts(`sum by (to, reason) (increase(keepwatch_vrrp_transitions_total{$sel}[$__rate_interval])) > 0`,
@@ -110,7 +108,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			Targets(s.targets(now(`keepwatch_vrrp_state{state="fault", $sel} == 1`))).
 			NoValue("none").
 			Height(8).Span(third)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Hosts holding each VIP").
 			Description("How many hosts hold each virtual address: 1 is healthy, 0 is an outage, 2 or more is split brain.").
 			Targets(s.targets(ts(`sum by (address) (keepwatch_vrrp_vip_present{$sel})`, "{{address}}"))).
@@ -118,7 +116,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
 			Unit("short").Min(0).Decimals(0).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Config loads").
 			Description("Configuration loads and reloads by result per host; a failed reload leaves the old configuration running.").
 			Targets(s.targets(
@@ -153,7 +151,7 @@ func Fleet() *dashboard.DashboardBuilder {
 
 // countStat is a small stat of one number, green at 0 and red otherwise.
 func countStat(s scope, title, description, expr string) *stat.PanelBuilder {
-	return stat.NewPanelBuilder().
+	return singleStat().
 		Title(title).
 		Description(description).
 		Targets(s.targets(query{expr: expr, instant: true})).

@@ -8,10 +8,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/heatmap"
-	"github.com/grafana/grafana-foundation-sdk/go/stat"
-	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
-	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
 // instSel narrows the host selector to the chosen VRRP instances and VRIDs.
@@ -32,14 +29,14 @@ func Instance() *dashboard.DashboardBuilder {
 		WithVariable(labelVar("vrrp_instance", "VRRP instance", `keepwatch_vrrp_state{job=~"$job", instance=~"$instance"}`)).
 		WithVariable(labelVar("vrid", "VRID", `keepwatch_vrrp_state{job=~"$job", instance=~"$instance", vrrp_instance=~"$vrrp_instance"}`)).
 		WithRow(dashboard.NewRowBuilder("State")).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("State").
 			Description("The instance's VRRP state on each host.").
 			Targets(s.targets(ts(stateExpr("vrrp_instance, vrid, instance"), legendHost))).
 			Mappings(valueText(stateCodes)).
 			MergeValues(true).
 			Height(8).Span(18)).
-		WithPanel(stat.NewPanelBuilder().
+		WithPanel(singleStat().
 			Title("Since last transition").
 			Description("Time since the instance last changed state on each host.").
 			Targets(s.targets(query{expr: `time() - keepwatch_vrrp_last_transition_timestamp_seconds{$sel}`, legend: legendHost, instant: true})).
@@ -47,7 +44,7 @@ func Instance() *dashboard.DashboardBuilder {
 			GraphMode(common.BigValueGraphModeNone).
 			ReduceOptions(lastValue()).
 			Height(8).Span(quarter)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Transitions").
 			Description("State transitions by destination and reason (priority, preempted, master_down, priority_zero, fault, ...).").
 			Targets(s.targets(ts(`sum by (instance, from, to, reason) (increase(keepwatch_vrrp_transitions_total{$sel}[$__rate_interval])) > 0`,
@@ -67,7 +64,7 @@ func Instance() *dashboard.DashboardBuilder {
 			OverrideByName("held", []dashboard.DynamicConfigValue{{Id: "mappings", Value: upDown("no", "yes")}}).
 			Height(8).Span(half)).
 		WithRow(dashboard.NewRowBuilder("Priority")).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Base vs effective priority").
 			Description("Configured priority, the effective priority after trackers (what adverts carry), and the priority in the adverts of the master this host last heard.").
 			Targets(s.targets(
@@ -78,41 +75,41 @@ func Instance() *dashboard.DashboardBuilder {
 			LineInterpolation(common.LineInterpolationStepAfter).
 			Unit("short").Min(0).Max(255).Decimals(0).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Tracker contribution").
 			Description("Effective minus base priority: the sum of what tracked scripts, interfaces and files add or subtract right now (keepalived reference §1.5: effective = base + Σ weights, clamped to 1..254).").
 			Targets(s.targets(ts(`keepwatch_vrrp_effective_priority{$sel} - keepwatch_vrrp_priority{$sel}`, legendHost))).
 			LineInterpolation(common.LineInterpolationStepAfter).
 			Unit("short").Decimals(0).
 			Height(9).Span(half)).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("Tracked scripts").
 			Description("Whether each vrrp_script's last run succeeded, per host (scripts are shared by the instances that track them).").
 			Targets(h.targets(ts(`keepwatch_track_script_up{$sel}`, "{{script}} @ {{instance}}"))).
 			Mappings(upDown("down", "up")).
 			MergeValues(true).
 			Height(8).Span(half)).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("Tracked interfaces").
 			Description("Tracked interfaces up or down, per host.").
 			Targets(h.targets(ts(`keepwatch_track_interface_up{$sel}`, "{{interface}} @ {{instance}}"))).
 			Mappings(upDown("down", "up")).
 			MergeValues(true).
 			Height(8).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Script runs").
 			Description("vrrp_script runs by result.").
 			Targets(h.targets(ts(`sum by (script, result) (rate(keepwatch_track_script_runs_total{$sel}[$__rate_interval]))`, "{{script}} {{result}}"))).
 			Unit("ops").Min(0).
 			Height(8).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Tracked files").
 			Description("Last value read from each track_file.").
 			Targets(h.targets(ts(`keepwatch_track_file_value{$sel}`, "{{file}} @ {{instance}}"))).
 			Unit("short").
 			Height(8).Span(half)).
 		WithRow(dashboard.NewRowBuilder("Adverts")).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Adverts sent and received").
 			Description("Adverts per second: the master sends one per advert interval; backups receive them. Received is drawn below the axis.").
 			Targets(s.targets(
@@ -122,13 +119,13 @@ func Instance() *dashboard.DashboardBuilder {
 			OverrideByQuery("B", []dashboard.DynamicConfigValue{{Id: "custom.transform", Value: "negative-Y"}}).
 			Unit("pps").
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Adverts dropped by reason").
 			Description("Adverts that failed a receive check (ttl, auth, interval, address_list, ...). address_list is accepted but counted: against keepalived 2.2 peers it is the classic split brain.").
 			Targets(s.targets(ts(`sum by (instance, reason) (rate(keepwatch_vrrp_adverts_dropped_total{$sel}[$__rate_interval])) > 0`, "{{reason}} @ {{instance}}"))).
 			Unit("pps").Min(0).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Priority-0 adverts").
 			Description("Priority-0 adverts: a master resigning (RFC 9568 §6.4.3), sent by this host or received from the peer.").
 			Targets(s.targets(
@@ -139,14 +136,14 @@ func Instance() *dashboard.DashboardBuilder {
 			FillOpacity(80).
 			Unit("short").Min(0).Decimals(0).
 			Height(8).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Packets dropped before any instance").
 			Description("VRRP packets on the hosts' interfaces that matched no instance (vrid_unknown: another cluster on the LAN) or failed checks before matching one.").
 			Targets(h.targets(ts(`sum by (instance, interface, reason) (rate(keepwatch_vrrp_global_adverts_dropped_total{$sel}[$__rate_interval])) > 0`, "{{reason}} {{interface}} @ {{instance}}"))).
 			Unit("pps").Min(0).
 			Height(8).Span(half)).
 		WithRow(dashboard.NewRowBuilder("Near misses")).
-		WithPanel(heatmap.NewPanelBuilder().
+		WithPanel(heatMap().
 			Title("Advert gap").
 			Description("Time between consecutive adverts heard while BACKUP. A backup takes over when a gap reaches Master_Down_Interval (RFC 9568 §6.4.2); gaps near it are near misses.").
 			Targets(s.targets(buckets(`sum by (le) (increase(keepwatch_vrrp_advert_gap_seconds_bucket{$sel}[$__rate_interval]))`))).
@@ -162,7 +159,7 @@ func Instance() *dashboard.DashboardBuilder {
 				Fill("dark-orange")).
 			FilterValues(heatmap.NewFilterValueRangeBuilder().Le(1e-9)).
 			Height(10).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Advert gap against Master_Down_Interval").
 			Description("Longest and typical gaps between adverts against the interval after which the backup takes over; the advert interval for scale.").
 			Targets(s.targets(
@@ -181,7 +178,7 @@ func Instance() *dashboard.DashboardBuilder {
 			Unit("s").Min(0).
 			Height(10).Span(half)).
 		WithRow(dashboard.NewRowBuilder("Takeover announcements")).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Gratuitous ARPs and neighbor adverts sent").
 			Description("Gratuitous ARPs (IPv4) and unsolicited neighbor advertisements (IPv6) sent for the instance's VIPs: a burst of garp_master_repeat follows each takeover and again after garp_master_delay, then garp_master_refresh sends more (keepalived reference §2.6).").
 			Targets(s.targets(
@@ -192,7 +189,7 @@ func Instance() *dashboard.DashboardBuilder {
 			FillOpacity(80).
 			Unit("short").Min(0).Decimals(0).
 			Height(8).Span(full)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Events lost by slow sinks").
 			Description("Events a slow sink (notify, mail, traces) dropped rather than delay VRRP, and its queue length: a lost notify is a script that did not run.").
 			Targets(h.targets(
@@ -201,7 +198,7 @@ func Instance() *dashboard.DashboardBuilder {
 			)).
 			Unit("short").Min(0).
 			Height(8).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Notify scripts and mail").
 			Description("notify scripts and SMTP alerts by result.").
 			Targets(h.targets(

@@ -8,10 +8,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/heatmap"
-	"github.com/grafana/grafana-foundation-sdk/go/stat"
-	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
-	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
 // lbSel narrows the host selector to the chosen virtual servers.
@@ -37,7 +34,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			"Real servers passing their health checks.",
 			`sum(keepwatch_real_server_up{$sel}) or vector(0)`).
 			Thresholds(thresholds("blue"))).
-		WithPanel(stat.NewPanelBuilder().
+		WithPanel(singleStat().
 			Title("Kernel IPVS").
 			Description("Whether the agent could program the kernel's IPVS at the last attempt and read it back at the last scrape, per host.").
 			Targets(h.targets(
@@ -71,7 +68,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			}}).
 			OverrideByName("quorum", []dashboard.DynamicConfigValue{{Id: "mappings", Value: upDown("lost", "ok")}}).
 			Height(8).Span(full)).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("Quorum").
 			Description("Whether each virtual server has its quorum of healthy real servers.").
 			Targets(s.targets(ts(`keepwatch_virtual_server_quorum_up{$sel}`, "{{virtual_server}} @ {{instance}}"))).
@@ -79,14 +76,14 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			MergeValues(true).
 			Height(8).Span(full)).
 		WithRow(dashboard.NewRowBuilder("Real servers")).
-		WithPanel(statetimeline.NewPanelBuilder().
+		WithPanel(timeline().
 			Title("Real servers up").
 			Description("Whether each real server passes its health checks.").
 			Targets(s.targets(ts(`keepwatch_real_server_up{$sel}`, "{{virtual_server}} → {{real_server}} @ {{instance}}"))).
 			Mappings(upDown("down", "up")).
 			MergeValues(true).
 			Height(10).Span(full)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Real server weights").
 			Description("The weight the agent gives each real server (0 while down with inhibit_on_failure), and the weight in the kernel's table: they differ only while a reconcile is pending or failing.").
 			Targets(s.targets(
@@ -96,7 +93,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			LineInterpolation(common.LineInterpolationStepAfter).
 			Unit("short").Min(0).Decimals(0).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Connections per real server").
 			Description("Established (active) and other (inactive) connections the kernel holds for each real server.").
 			Targets(s.targets(
@@ -106,7 +103,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			Unit("short").Min(0).
 			Height(9).Span(half)).
 		WithRow(dashboard.NewRowBuilder("Health checks")).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Probe latency by checker").
 			Description("Health-check probe durations (p50 and p99) per checker.").
 			Targets(s.targets(
@@ -115,7 +112,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			)).
 			Unit("s").Min(0).
 			Height(9).Span(half)).
-		WithPanel(heatmap.NewPanelBuilder().
+		WithPanel(heatMap().
 			Title("Probe latency").
 			Description("Distribution of probe durations over all chosen checkers.").
 			Targets(s.targets(buckets(`sum by (le) (increase(keepwatch_check_probe_duration_seconds_bucket{$sel}[$__rate_interval]))`))).
@@ -131,27 +128,27 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 				Fill("dark-blue")).
 			FilterValues(heatmap.NewFilterValueRangeBuilder().Le(1e-9)).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Probe results").
 			Description("Probes per second by checker and result.").
 			Targets(s.targets(ts(`sum by (virtual_server, checker, result) (rate(keepwatch_check_probes_total{$sel}[$__rate_interval]))`, "{{checker}} {{virtual_server}} {{result}}"))).
 			OverrideByRegexp(".*failure", []dashboard.DynamicConfigValue{{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}}}).
 			Unit("ops").Min(0).
 			Height(9).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Probe errors by reason").
 			Description("Failed probes by error class (timeout, refused, status, ...).").
 			Targets(s.targets(ts(`sum by (virtual_server, checker, reason) (rate(keepwatch_check_probe_errors_total{$sel}[$__rate_interval])) > 0`, "{{checker}} {{virtual_server}} {{reason}}"))).
 			Unit("ops").Min(0).
 			Height(9).Span(half)).
 		WithRow(dashboard.NewRowBuilder("IPVS traffic")).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("New connections").
 			Description("Connections the kernel scheduled per second, per virtual server.").
 			Targets(s.targets(ts(`sum by (instance, virtual_server) (rate(keepwatch_ipvs_virtual_server_connections_total{$sel}[$__rate_interval]))`, "{{virtual_server}} @ {{instance}}"))).
 			Unit("cps").Min(0).
 			Height(8).Span(third)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Packets").
 			Description("Packets in and out per second, per virtual server (out is below the axis; with DR and TUN forwarding replies bypass the director and out stays 0).").
 			Targets(s.targets(
@@ -161,7 +158,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			OverrideByQuery("B", []dashboard.DynamicConfigValue{{Id: "custom.transform", Value: "negative-Y"}}).
 			Unit("pps").
 			Height(8).Span(third)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Bytes").
 			Description("Bytes in and out per second, per virtual server (out is below the axis).").
 			Targets(s.targets(
@@ -171,13 +168,13 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			OverrideByQuery("B", []dashboard.DynamicConfigValue{{Id: "custom.transform", Value: "negative-Y"}}).
 			Unit("Bps").
 			Height(8).Span(third)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("New connections per real server").
 			Description("Connections the kernel scheduled per second to each real server: how the scheduler spreads the load.").
 			Targets(s.targets(ts(`sum by (instance, virtual_server, real_server) (rate(keepwatch_ipvs_real_server_connections_total{$sel}[$__rate_interval]))`, "{{virtual_server}} → {{real_server}} @ {{instance}}"))).
 			Unit("cps").Min(0).
 			Height(8).Span(third)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Packets per real server").
 			Description("Packets in and out per second, per real server (out is below the axis).").
 			Targets(s.targets(
@@ -187,7 +184,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			OverrideByQuery("B", []dashboard.DynamicConfigValue{{Id: "custom.transform", Value: "negative-Y"}}).
 			Unit("pps").
 			Height(8).Span(third)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("Bytes per real server").
 			Description("Bytes in and out per second, per real server (out is below the axis).").
 			Targets(s.targets(
@@ -198,7 +195,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			Unit("Bps").
 			Height(8).Span(third)).
 		WithRow(dashboard.NewRowBuilder("Reconciliation")).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("IPVS reconciles").
 			Description("Reconciliations of the desired IPVS table with the kernel by result, and the services and destinations they changed.").
 			Targets(h.targets(
@@ -209,7 +206,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			FillOpacity(80).
 			Unit("short").Min(0).Decimals(0).
 			Height(8).Span(half)).
-		WithPanel(timeseries.NewPanelBuilder().
+		WithPanel(timeSeries().
 			Title("IPVS reconcile duration").
 			Description("p99 and p50 time to bring the kernel's table to the desired one.").
 			Targets(h.targets(

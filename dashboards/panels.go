@@ -13,7 +13,11 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/heatmap"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
 // datasource is the reference every panel and variable uses: the
@@ -123,6 +127,8 @@ func links() []cog.Builder[dashboard.DashboardLink] {
 	return []cog.Builder[dashboard.DashboardLink]{
 		dashboard.NewDashboardLinkBuilder("keepwatch").
 			Type(dashboard.DashboardLinkTypeDashboards).
+			Icon("external link").
+			Tooltip("The other keepwatch dashboards").
 			Tags([]string{tag}).
 			AsDropdown(true).
 			IncludeVars(true).
@@ -218,3 +224,33 @@ func lastValue() *common.ReduceDataOptionsBuilder {
 
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// The SDK leaves some option enums as "" (tooltip mode and sort, stat
+// orientation); these constructors set them, so the JSON says what Grafana
+// would otherwise have to guess.
+
+// timeSeries is a time series panel whose tooltip lists every series,
+// largest first.
+func timeSeries() *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().Tooltip(allSeriesTooltip())
+}
+
+// timeline is a state timeline panel with the same tooltip.
+func timeline() *statetimeline.PanelBuilder {
+	return statetimeline.NewPanelBuilder().Tooltip(allSeriesTooltip())
+}
+
+// singleStat is a stat panel laid out automatically.
+func singleStat() *stat.PanelBuilder {
+	return stat.NewPanelBuilder().Orientation(common.VizOrientationAuto)
+}
+
+// heatMap is a heat map whose tooltip shows the bucket's histogram.
+func heatMap() *heatmap.PanelBuilder {
+	return heatmap.NewPanelBuilder().
+		Tooltip(heatmap.NewHeatmapTooltipBuilder().Mode(common.TooltipDisplayModeSingle).YHistogram(true))
+}
+
+func allSeriesTooltip() *common.VizTooltipOptionsBuilder {
+	return common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending)
+}
