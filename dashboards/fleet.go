@@ -57,6 +57,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			Targets(s.targets(ts(`max by (vrrp_instance, vrid, family, instance) (keepwatch_vrrp_state{state="master", $sel})`,
 				"{{vrrp_instance}} vrid {{vrid}} {{family}} @ {{instance}}"))).
 			Mappings(valueText(map[string][2]string{"0": {"not master", "transparent"}, "1": {"MASTER", "green"}})).
+			DataLinks(drillDown()).
 			ShowValue(common.VisibilityModeNever).
 			MergeValues(true).
 			RowHeight(0.8).
@@ -67,6 +68,7 @@ func Fleet() *dashboard.DashboardBuilder {
 			Targets(s.targets(ts(stateExpr("vrrp_instance, vrid, family, instance"),
 				"{{vrrp_instance}} vrid {{vrid}} {{family}} @ {{instance}}"))).
 			Mappings(valueText(stateCodes)).
+			DataLinks(drillDown()).
 			ShowValue(common.VisibilityModeAuto).
 			MergeValues(true).
 			Height(12).Span(full)).

@@ -254,3 +254,17 @@ func heatMap() *heatmap.PanelBuilder {
 func allSeriesTooltip() *common.VizTooltipOptionsBuilder {
 	return common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending)
 }
+
+// drillDown is a data link from a series carrying vrrp_instance, vrid and
+// instance labels to the instance dashboard, keeping the time range and
+// datasource.
+func drillDown() []cog.Builder[dashboard.DashboardLink] {
+	return []cog.Builder[dashboard.DashboardLink]{
+		dashboard.NewDashboardLinkBuilder("Drill down: ${__field.labels.vrrp_instance} vrid ${__field.labels.vrid}").
+			Type(dashboard.DashboardLinkTypeLink).
+			Icon("dashboard").
+			Tooltip("Open the VRRP instance dashboard").
+			Url("/d/keepwatch-instance?var-vrrp_instance=${__field.labels.vrrp_instance}&var-vrid=${__field.labels.vrid}" +
+				"&${job:queryparam}&${datasource:queryparam}&${__url_time_range}"),
+	}
+}
