@@ -312,10 +312,28 @@ func TestConventions(t *testing.T) {
 						Unit string `json:"unit"`
 					} `json:"yAxis"`
 				} `json:"options"`
+				GridPos struct{ X, Y, W, H int } `json:"gridPos"`
 			} `json:"panels"`
 		}
 		if err := json.Unmarshal(raw, &db); err != nil {
 			t.Fatal(err)
+		}
+		// The grid: inside 24 columns, no two panels overlapping.
+		taken := map[[2]int]string{}
+		for _, p := range db.Panels {
+			g := p.GridPos
+			if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+				t.Errorf("%s panel %q: grid position %+v", d.File, p.Title, g)
+			}
+			for x := g.X; x < g.X+g.W; x++ {
+				for y := g.Y; y < g.Y+g.H; y++ {
+					if other, ok := taken[[2]int{x, y}]; ok {
+						t.Errorf("%s: panels %q and %q overlap at %d,%d", d.File, other, p.Title, x, y)
+						break
+					}
+					taken[[2]int{x, y}] = p.Title
+				}
+			}
 		}
 		for _, p := range db.Panels {
 			unit := p.FieldConfig.Defaults.Unit

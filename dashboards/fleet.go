@@ -23,6 +23,7 @@ func Fleet() *dashboard.DashboardBuilder {
 	s := scope{sel: hostSel}
 	return newDashboard("keepwatch-fleet", "keepwatch / Fleet",
 		"Every VRRP instance across the fleet: who is master, VIP moves, split brain, no master, FAULT, reload failures.").
+		Annotation(vipMoves(s)).
 		WithRow(dashboard.NewRowBuilder("Now")).
 		WithPanel(countStat(s, "Split-brain VIPs",
 			"Virtual addresses held by more than one host right now: both answer ARP/ND for the VIP and traffic splits between them.",
@@ -36,6 +37,10 @@ func Fleet() *dashboard.DashboardBuilder {
 		WithPanel(countStat(s, "Instances in FAULT",
 			"VRRP instances in FAULT: a tracked interface is down or a tracked script failed with weight 0.",
 			`count(keepwatch_vrrp_state{state="fault", $sel} == 1) or vector(0)`)).
+		WithPanel(countStat(s, "Degraded priority",
+			"Instances whose trackers hold the effective priority below the configured one: a failing check that may already have moved, or may soon move, a VIP.",
+			`count(keepwatch_vrrp_effective_priority{$sel} < keepwatch_vrrp_priority{$sel}) or vector(0)`).
+			Thresholds(thresholds("green", 1.0, "orange"))).
 		WithPanel(countStat(s, "Failed reloads",
 			"Agents whose last reload was rejected: they keep running the previous configuration.",
 			`count(keepwatch_config_last_reload_successful{$sel} == 0) or vector(0)`)).
@@ -48,8 +53,11 @@ func Fleet() *dashboard.DashboardBuilder {
 			ColorMode(common.BigValueColorModeBackground).
 			GraphMode(common.BigValueGraphModeNone).
 			ReduceOptions(lastValue()).
-			ReduceOptions(lastValue()).
-			Height(4).Span(4)).
+			Height(4).Span(3)).
+		WithPanel(countStat(s, "Agents reporting",
+			"keepwatch agents Prometheus scrapes (an agent that is down disappears from this count).",
+			`count(keepwatch_build_info{$sel}) or vector(0)`).
+			Thresholds(thresholds("red", 1.0, "blue"))).
 		WithRow(dashboard.NewRowBuilder("Who is master")).
 		WithPanel(timeline().
 			Title("Master by VRID and host").
@@ -162,5 +170,5 @@ func countStat(s scope, title, description, expr string) *stat.PanelBuilder {
 		ColorMode(common.BigValueColorModeBackground).
 		GraphMode(common.BigValueGraphModeNone).
 		ReduceOptions(lastValue()).
-		Height(4).Span(4)
+		Height(4).Span(3)
 }

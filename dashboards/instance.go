@@ -28,6 +28,7 @@ func Instance() *dashboard.DashboardBuilder {
 		"One VRRP instance across its hosts: state, priority and trackers, adverts and drops, advert gaps against Master_Down_Interval, GARP/NA.").
 		WithVariable(labelVar("vrrp_instance", "VRRP instance", `keepwatch_vrrp_state{job=~"$job", instance=~"$instance"}`)).
 		WithVariable(labelVar("vrid", "VRID", `keepwatch_vrrp_state{job=~"$job", instance=~"$instance", vrrp_instance=~"$vrrp_instance"}`)).
+		Annotation(vipMoves(s)).
 		WithRow(dashboard.NewRowBuilder("State")).
 		WithPanel(timeline().
 			Title("State").
@@ -177,7 +178,7 @@ func Instance() *dashboard.DashboardBuilder {
 			}).
 			Unit("s").Min(0).
 			Height(10).Span(half)).
-		WithRow(dashboard.NewRowBuilder("Takeover announcements")).
+		WithRow(dashboard.NewRowBuilder("Takeover announcements and notifications")).
 		WithPanel(timeSeries().
 			Title("Gratuitous ARPs and neighbor adverts sent").
 			Description("Gratuitous ARPs (IPv4) and unsolicited neighbor advertisements (IPv6) sent for the instance's VIPs: a burst of garp_master_repeat follows each takeover and again after garp_master_delay, then garp_master_refresh sends more (keepalived reference §2.6).").

@@ -47,8 +47,7 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			ColorMode(common.BigValueColorModeBackground).
 			GraphMode(common.BigValueGraphModeNone).
 			ReduceOptions(lastValue()).
-			ReduceOptions(lastValue()).
-			Height(4).Span(half)).
+			Height(4).Span(15)).
 		WithPanel(table.NewPanelBuilder().
 			Title("Virtual servers").
 			Description("Each virtual server: quorum, and how many of its real servers are healthy.").

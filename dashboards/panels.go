@@ -268,3 +268,18 @@ func drillDown() []cog.Builder[dashboard.DashboardLink] {
 				"&${job:queryparam}&${datasource:queryparam}&${__url_time_range}"),
 	}
 }
+
+// vipMoves marks every transition to MASTER on the time axis of every
+// panel: when a VIP moved is the first question about any graph.
+func vipMoves(s scope) *dashboard.AnnotationQueryBuilder {
+	return dashboard.NewAnnotationQueryBuilder().
+		Name("VIP moves").
+		Datasource(datasource).
+		Enable(true).
+		IconColor("orange").
+		Expr(s.expr(`sum by (vrrp_instance, vrid, instance) (increase(keepwatch_vrrp_master_transitions_total{$sel}[$__rate_interval])) > 0`)).
+		Step("10s").
+		TitleFormat("{{vrrp_instance}} vrid {{vrid}}: master on {{instance}}").
+		TagKeys("vrrp_instance,vrid,instance").
+		TextFormat("VIP moved")
+}

@@ -238,8 +238,8 @@ func scanPromQL(expr string) (exprRefs, error) {
 var labelValues = regexp.MustCompile(`^label_values\((.*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
 
 // exprs walks a rendered dashboard and returns every PromQL expression in
-// it (panel targets, including panels inside rows) and every query
-// variable's query, each with where it came from.
+// it (panel targets, including panels inside rows, and annotations) and
+// every query variable's query, each with where it came from.
 func exprs(t *testing.T, raw []byte) (targets, variables map[string]string) {
 	t.Helper()
 	var db struct {
@@ -254,6 +254,12 @@ func exprs(t *testing.T, raw []byte) (targets, variables map[string]string) {
 				Query any    `json:"query"`
 			} `json:"list"`
 		} `json:"templating"`
+		Annotations struct {
+			List []struct {
+				Name string `json:"name"`
+				Expr string `json:"expr"`
+			} `json:"list"`
+		} `json:"annotations"`
 	}
 	if err := json.Unmarshal(raw, &db); err != nil {
 		t.Fatal(err)
@@ -268,6 +274,11 @@ func exprs(t *testing.T, raw []byte) (targets, variables map[string]string) {
 		add(p.panelJSON)
 		for _, c := range p.Panels {
 			add(c)
+		}
+	}
+	for _, a := range db.Annotations.List {
+		if a.Expr != "" {
+			targets[fmt.Sprintf("annotation %q", a.Name)] = a.Expr
 		}
 	}
 	for _, v := range db.Templating.List {
