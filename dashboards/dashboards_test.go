@@ -366,3 +366,50 @@ func emptyStrings(v any, path string) []string {
 	}
 	return out
 }
+
+// linkRE finds a data link to a keepwatch dashboard and its query string.
+var linkRE = regexp.MustCompile(`"url": "/d/([a-z-]+)\?([^"]*)"`)
+
+// TestLinks checks that every data link opens one of these dashboards and
+// sets only variables that dashboard has.
+func TestLinks(t *testing.T) {
+	vars := map[string][]string{} // uid → variable names
+	var raws [][]byte
+	for _, d := range All() {
+		raw, err := d.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var db rendered
+		if err := json.Unmarshal(raw, &db); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := vars[db.UID]; dup {
+			t.Errorf("uid %s used twice", db.UID)
+		}
+		for _, v := range db.Templating.List {
+			vars[db.UID] = append(vars[db.UID], v.Name)
+		}
+		raws = append(raws, raw)
+	}
+	links := 0
+	for _, raw := range raws {
+		for _, m := range linkRE.FindAllStringSubmatch(string(raw), -1) {
+			links++
+			have, ok := vars[m[1]]
+			if !ok {
+				t.Errorf("link to unknown dashboard %s", m[1])
+				continue
+			}
+			for _, ref := range regexp.MustCompile(`var-([a-z_]+)=|\$\{([a-z_]+):queryparam\}`).FindAllStringSubmatch(m[2], -1) {
+				name := ref[1] + ref[2]
+				if !slices.Contains(have, name) {
+					t.Errorf("link to %s sets %s, which it does not have", m[1], name)
+				}
+			}
+		}
+	}
+	if links == 0 {
+		t.Error("no data links found")
+	}
+}
