@@ -10,7 +10,7 @@ FUZZTIME  ?= 60s
 STATICCHECK_VERSION ?= v0.6.1
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build deps test unit lint fuzz fuzz-short bench corpus clean
+.PHONY: all build deps test unit lint fuzz fuzz-short bench dashboards clean
 
 all: build
 
@@ -49,6 +49,10 @@ fuzz-short:
 
 bench:
 	./deploy/bench.sh
+
+# dashboards regenerates dashboards/*.json from the Go code (a test fails when they differ).
+dashboards:
+	$(GO) generate ./dashboards
 
 clean:
 	rm -rf bin

@@ -611,7 +611,7 @@ func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
 		s.users++
 		return s, nil
 	}
-	cfg := netif.Config{Group: group}
+	cfg := netif.Config{Group: group, Unknown: a.unknownVRID(k)}
 	var conn *netif.Conn
 	var err error
 	if k.family == vrrp.IPv4 {
@@ -669,4 +669,14 @@ func (a *Agent) removeStale(c *config.Config) {
 	for _, r := range removed {
 		a.log.Info("removed a VIP left by an earlier run", "address", r.Prefix.String(), "interface", r.Dev)
 	}
+}
+
+// unknownVRID reports adverts for a VRID no instance on the interface runs
+// (drop reason vrid_unknown): another cluster sharing the segment, or a
+// peer whose config disagrees with ours.
+func (a *Agent) unknownVRID(k sockKey) netif.Handler {
+	return netif.HandlerFunc(func(p *netif.Packet) {
+		a.sink.Emit(event.Event{Kind: event.KindAdvertDropped, ID: event.NewID(), Time: time.Now(), VRID: p.VRID(),
+			Interface: k.ifname, Family: k.family, Reason: event.DropVRIDUnknown, Addr: p.Src})
+	})
 }
