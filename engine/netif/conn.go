@@ -44,8 +44,9 @@ func (p *Packet) VRID() uint8 {
 }
 
 // Handler receives the packets for one VRID. It runs on the socket's read
-// goroutine, so it must return quickly (hand the packet to the instance's
-// own goroutine) and must not keep p or its slices.
+// goroutine, so it must return quickly and never block (engine/vrrp/router
+// steps routine adverts right there, in well under a microsecond, and
+// queues the rest), and must not keep p or its slices.
 type Handler interface {
 	HandleVRRP(p *Packet)
 }
