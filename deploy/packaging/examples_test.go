@@ -72,7 +72,8 @@ func TestExamplesLoad(t *testing.T) {
 
 // TestExampleTwoNode checks that the one file makes lb1 the preferred
 // master and that a failing script moves the VIP: |weight| must exceed the
-// priority gap (RFC 9568 §6.4.3: the higher priority preempts).
+// priority gap (RFC 9568 §6.4.2: a preempting backup ignores adverts of
+// lower priority, so its Master_Down_Timer fires).
 func TestExampleTwoNode(t *testing.T) {
 	path := filepath.Join(deployDir(t), "examples", "two-node.conf")
 	a, b := load(t, path, "lb1"), load(t, path, "lb2")
