@@ -112,7 +112,7 @@ func TestContainerRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"/usr/sbin/keepalived", "-t", "-f", "/etc/keepalived/keepalived.conf"},
+		{"/usr/sbin/keepalived", "--dont-fork", "-t", "-f", "/etc/keepalived/keepalived.conf"},
 		{"/usr/bin/keepwatch", "check", "-f", "/etc/keepalived/keepalived.conf"},
 	} {
 		out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput()
