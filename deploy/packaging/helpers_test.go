@@ -135,3 +135,12 @@ func checkRunArgs(t *testing.T, where string, args []string, want string) {
 		t.Errorf("%s: config file %q, want %q", where, file, want)
 	}
 }
+
+// TestMain removes the binary keepwatchBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildBin != "" {
+		_ = os.RemoveAll(filepath.Dir(buildBin))
+	}
+	os.Exit(code)
+}
