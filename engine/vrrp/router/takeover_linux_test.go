@@ -291,6 +291,9 @@ func BenchmarkTakeover(b *testing.B) {
 		{"advert", fired, func(k takeover) time.Time { return k.advert }},
 		{"vip", fired, func(k takeover) time.Time { return k.vip }},
 		{"garp", fired, func(k takeover) time.Time { return k.garp }},
+		// The VIP's netlink add alone: RTM_NEWADDR waits for the kernel's
+		// RTNL lock, which every namespace on the host shares.
+		{"netlink-add", func(k takeover) time.Time { return k.advert }, func(k takeover) time.Time { return k.vip }},
 		{"garp-wire", fired, func(k takeover) time.Time { return k.wire }},
 		{"due-garp-wire", due, func(k takeover) time.Time { return k.wire }},
 	} {
