@@ -5,7 +5,7 @@
 # observability tier, and staticcheck. Idempotent: installs only what is missing.
 set -euo pipefail
 
-pkgs=(keepalived nftables iproute2 tcpdump ipvsadm kmod busybox-static
+pkgs=(keepalived nftables iproute2 tcpdump ipvsadm kmod busybox-static systemd
       qemu-system-x86 linux-image-amd64 prometheus prometheus-alertmanager)
 
 missing=()

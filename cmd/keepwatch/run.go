@@ -172,6 +172,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 			}
 		}
 	}()
+	go notifyWhenReady(ctx, a.Ready)
 	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent stopped", "err", err)
