@@ -53,6 +53,7 @@ type Agent struct {
 	mu    sync.Mutex
 	cfg   *config.Config
 	sys   *netif.System
+	addrs *serialAddrs // address changes, on one goroutine
 	socks map[sockKey]*sock
 	// annc has its own lock: instance goroutines take it while a.mu may be
 	// held by someone waiting for an instance to stop.
@@ -186,6 +187,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.sys = sys
 	defer sys.Close()
+	a.addrs = newSerialAddrs(sys)
+	// Deferred after sys.Close is registered, so it runs first: every
+	// instance has stopped by then (stopAll), so no call can follow.
+	defer a.addrs.close()
 	a.ctx = ctx
 
 	// Link state drives track_interface and the instances' own interfaces.
@@ -430,7 +435,7 @@ func (a *Agent) startUnit(name string, plans []*plan) error {
 		socks = append(socks, sk)
 		members = append(members, router.Member{Config: p.router, Conn: s.conn})
 	}
-	inst, err := router.NewGroup(name, members, router.Deps{Addrs: a.sys, Announcer: announcer{a}, Sink: a.sink, Log: a.log})
+	inst, err := router.NewGroup(name, members, router.Deps{Addrs: a.addrs, Announcer: announcer{a}, Sink: a.sink, Log: a.log})
 	if err != nil {
 		release()
 		return err

@@ -268,7 +268,10 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 		if err := me.adv.SetInterval(cfg.FSM.AdvertInterval); err != nil {
 			return nil, fmt.Errorf("router: vrrp_instance %s: %w", cfg.FSM.Name, err)
 		}
-		me.rxAdv.Addresses = make([]netip.Addr, 0, 255)
+		// Room for what peers send: our own count and some slack. A peer
+		// with a longer list makes one decode grow it once (250 instances
+		// at 255 addresses each held 1.5 MiB for nothing).
+		me.rxAdv.Addresses = make([]netip.Addr, 0, len(cfg.VIPs)+4)
 		me.snap = Snapshot{Name: cfg.FSM.Name, VRID: cfg.FSM.VRID, Interface: cfg.FSM.Interface, Family: cfg.FSM.Family,
 			BasePriority: cfg.FSM.Priority, Priority: cfg.FSM.Priority, AdvertInterval: cfg.FSM.AdvertInterval}
 		inst.ms = append(inst.ms, me)
