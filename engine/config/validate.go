@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"time"
 )
 
@@ -53,6 +54,13 @@ func (v *validator) global() {
 	}
 	if g.MulticastGroup6.IsValid() && (!g.MulticastGroup6.Is6() || !g.MulticastGroup6.IsMulticast()) {
 		v.errf(g.Pos, "vrrp_mcast_group6", "vrrp_mcast_group6 %s is not an IPv6 multicast address", g.MulticastGroup6)
+	}
+	if g.ScriptUser != "" {
+		if _, err := user.Lookup(g.ScriptUser); err != nil {
+			// keepalived drops every script that would run as this user and
+			// runs on (exit 5 from -t): a warning, not a rejected config.
+			v.warnf(g.Pos, "script_user", "script_user %s does not exist: scripts will not run", g.ScriptUser)
+		}
 	}
 	if g.SMTPServer != "" && g.NotificationEmailFrom == "" && len(g.NotificationEmail) > 0 {
 		// keepalived defaults the sender to keepalived@<hostname>; say so.

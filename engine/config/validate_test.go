@@ -112,3 +112,15 @@ func TestDiagnosticsExitCodes(t *testing.T) {
 		t.Errorf("format %q, want %q", got, want)
 	}
 }
+
+func TestValidateScriptUser(t *testing.T) {
+	c := &Config{Global: Global{ScriptUser: "keepwatch-no-such-user"}}
+	ds := Validate(c, ValidateOptions{})
+	if !strings.Contains(ds.String(), "warning: script_user keepwatch-no-such-user does not exist: scripts will not run") {
+		t.Errorf("diagnostics:\n%s", ds)
+	}
+	c.Global.ScriptUser = "root"
+	if ds := Validate(c, ValidateOptions{}); len(ds) != 0 {
+		t.Errorf("root: %s", ds)
+	}
+}
