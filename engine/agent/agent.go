@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -227,6 +228,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.stopAll()
 		return err
 	}
+	// Parsing and building left garbage that a steady state, which
+	// allocates almost nothing, would keep for a long time.
+	debug.FreeOSMemory()
 	a.ready.Store(true)
 	<-ctx.Done()
 	a.ready.Store(false)
@@ -252,6 +256,7 @@ func (a *Agent) Reload() error {
 		a.sink.Emit(event.Event{Kind: event.KindReloadRejected, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Err: err})
 		return err
 	}
+	debug.FreeOSMemory()
 	a.log.Info("reloaded", "path", a.opts.Path)
 	return nil
 }
