@@ -24,6 +24,10 @@ type Spec struct {
 	Env []string
 	// Timeout kills the process group when exceeded; 0 means no limit.
 	Timeout time.Duration
+	// Reap kills whatever the command left in its process group once it
+	// has exited, as keepalived does for checkers (MISC_CHECK). Notify
+	// scripts may start daemons on purpose, so it is off by default.
+	Reap bool
 }
 
 // Result is the outcome of one run.
@@ -81,6 +85,9 @@ func Run(ctx context.Context, s Spec) Result {
 	}
 	select {
 	case err := <-done:
+		if s.Reap {
+			killGroup(cmd)
+		}
 		return exited(err, time.Since(start))
 	case <-timeout:
 		killGroup(cmd)

@@ -121,3 +121,42 @@ func TestCheckSecure(t *testing.T) {
 		t.Errorf("script owned by uid 1000: %v, want ErrInsecure", err)
 	}
 }
+
+// TestReap: with Reap, what the command left in its group dies with it.
+func TestReap(t *testing.T) {
+	for _, reap := range []bool{true, false} {
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		s := writeScript(t, "sleep 30 & echo $! > "+pidFile)
+		if r := Run(context.Background(), Spec{Argv: []string{s}, Reap: reap}); !r.OK() {
+			t.Fatalf("reap=%v: %+v", reap, r)
+		}
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := 0
+		for _, c := range string(b) {
+			if c >= '0' && c <= '9' {
+				pid = pid*10 + int(c-'0')
+			}
+		}
+		alive := func() bool {
+			st, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat"))
+			return err == nil && !containsState(string(st), 'Z')
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for alive() && reap && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if reap && alive() {
+			t.Errorf("reap: child %d still running", pid)
+		}
+		if !reap {
+			if !alive() {
+				t.Errorf("no reap: child %d was killed", pid)
+			}
+			p, _ := os.FindProcess(pid)
+			p.Kill()
+		}
+	}
+}
