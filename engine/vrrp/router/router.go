@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -410,7 +411,29 @@ func (i *Instance) arm(force bool) {
 		return
 	}
 	i.due, i.armed = at, true
-	i.timer.Reset(max(at-i.now(), 0))
+	d := at - i.now()
+	if i.takeoverPending() {
+		// Go's network poller sleeps in whole milliseconds, so a timer
+		// fires up to 1 ms late (golang/go#44343). A backup's deadline is
+		// its takeover: wake a little early and wait out the rest (Run).
+		d -= earlyWake
+	}
+	i.timer.Reset(max(d, 0))
+}
+
+// earlyWake is how much earlier than a backup's deadline its timer is armed.
+const earlyWake = 1200 * time.Microsecond
+
+// takeoverPending reports whether the next deadline can only be a takeover:
+// no member is master (masters' deadlines are their own adverts, for which
+// a millisecond does not matter); mu held.
+func (i *Instance) takeoverPending() bool {
+	for _, me := range i.ms {
+		if me.m.State() == vrrp.StateMaster {
+			return false
+		}
+	}
+	return true
 }
 
 // Run starts the instance and blocks until ctx is cancelled. On the way out
@@ -452,11 +475,28 @@ func (i *Instance) Run(ctx context.Context) error {
 			i.mu.Lock()
 			now := i.now()
 			if i.armed && now < i.due {
-				// A socket goroutine moved the deadline after this tick
-				// was sent; Reset has armed the timer for the new one.
-				i.arm(true)
+				if i.due-now > earlyWake || !i.takeoverPending() {
+					// A socket goroutine moved the deadline after this tick
+					// was sent; Reset has armed the timer for the new one.
+					i.arm(true)
+					i.mu.Unlock()
+					continue
+				}
+				// Woken early on purpose (arm): wait out the last
+				// fraction of a millisecond without the lock, so an advert
+				// that arrives meanwhile still counts.
+				due := i.due
 				i.mu.Unlock()
-				continue
+				for i.now() < due {
+					runtime.Gosched()
+				}
+				i.mu.Lock()
+				if !i.armed || i.due != due {
+					i.arm(true)
+					i.mu.Unlock()
+					continue
+				}
+				now = i.now()
 			}
 			if i.onTick != nil {
 				i.onTick(i.origin.Add(i.due), time.Now())
