@@ -1,7 +1,6 @@
 package dashboards
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,24 +124,6 @@ virtual_server 192.0.2.200 80 {
   }
 }
 `, n.Index, dir, n.Link, prio, only2)
-}
-
-// nsClient opens its connections inside n's namespace, where the agents
-// and Prometheus listen.
-func nsClient(n *nskit.Node) *http.Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := n.Do(func() error {
-				var err error
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-		DisableKeepAlives: true,
-	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 // promAPI queries a Prometheus server.
@@ -379,7 +360,7 @@ scrape_configs:
 `, 0o600)
 	start(t, na, "prometheus", "--config.file="+promConf, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address=192.0.2.1:9090", "--log.level=warn")
-	prom := promAPI{t: t, client: nsClient(na), base: "http://192.0.2.1:9090"}
+	prom := promAPI{t: t, client: na.HTTPClient(10*time.Second, nil), base: "http://192.0.2.1:9090"}
 	begin := time.Now()
 
 	master := func(host string) string {

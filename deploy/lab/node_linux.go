@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -334,17 +333,6 @@ func (n *Node) WaitAddr(ctx context.Context, vip netip.Addr, present bool) (time
 			return time.Time{}, fmt.Errorf("lab: node %d: %s present=%t: %w", n.Index, vip, present, ctx.Err())
 		}
 	}
-}
-
-// DialContext dials from inside the node's namespace.
-func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := n.Do(func() error {
-		var err error
-		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-		return err
-	})
-	return c, err
 }
 
 // URL is the address of a path on the node's HTTP server, as seen from

@@ -2,7 +2,6 @@ package obs
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -133,20 +132,7 @@ func startAgent(t testing.TB, n *nskit.Node, dir, conf string, o agentOpts) *age
 // nodeClient is an HTTP client whose connections are opened inside the
 // node's namespace: the agent listens there, unreachable from the host's.
 func nodeClient(n *nskit.Node, tlsConfig *tls.Config) *http.Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := n.Do(func() error {
-				var err error
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-		TLSClientConfig:   tlsConfig,
-		DisableKeepAlives: true,
-	}
-	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	return n.HTTPClient(5*time.Second, tlsConfig)
 }
 
 // get fetches path from the agent.
