@@ -210,9 +210,7 @@ func TestOTLPHTTPChain(t *testing.T) {
 	if res["service.name"] != "kw-test" || res["router_id"] != "lb1" || res["host.name"] == "" {
 		t.Errorf("resource = %v, want service.name kw-test, router_id lb1, host.name set", res)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, path := range r.paths {
+	for _, path := range r.Paths() {
 		if path != "/v1/traces" {
 			t.Errorf("export to %q, want /v1/traces", path)
 		}
@@ -263,11 +261,9 @@ func TestOTLPHTTPEndpointPath(t *testing.T) {
 		rs.Emit(chain()[0])
 		rs.stop(t)
 		r.wait(t, 1, 10*time.Second)
-		r.mu.Lock()
-		if len(r.paths) != 1 || r.paths[0] != tc.want {
-			t.Errorf("endpoint %q: exported to %v, want %s", srv.URL+tc.suffix, r.paths, tc.want)
+		if paths := r.Paths(); len(paths) != 1 || paths[0] != tc.want {
+			t.Errorf("endpoint %q: exported to %v, want %s", srv.URL+tc.suffix, paths, tc.want)
 		}
-		r.mu.Unlock()
 	}
 }
 
