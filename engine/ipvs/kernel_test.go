@@ -8,12 +8,8 @@ package ipvs
 // sides: on the host it boots the VM, in the VM it talks to the real IPVS.
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,33 +39,12 @@ ip -6 addr add 2001:db8:0:2::1/64 dev kw0 nodad
 // vmSampleDir is where the guest finds keepalived's sample configs.
 const vmSampleDir = "/samples"
 
-// bootSelf builds the test binary, boots it in a VM with KEEPWATCH_VM=mode
-// and the given test flags, and returns the console output between the
-// markers and whether the guest's test binary exited 0.
+// bootSelf boots this package's test binary in a VM with KEEPWATCH_VM=mode
+// and the given test flags (vm.RunSelf), and returns the console output
+// between the markers and whether the guest's test binary exited 0.
 func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration, qemuArgs ...string) (string, bool) {
 	tb.Helper()
-	version, vmlinuz, err := vm.FindKernel()
-	if err != nil {
-		tb.Fatal(err) // missing tools fail loudly, in CI and out
-	}
-	for _, tool := range []string{"qemu-system-x86_64", "modprobe", "ldd", "/usr/sbin/ipvsadm", vm.Busybox} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Fatalf("kernel tier needs %s (make deps installs it): %v", tool, err)
-		}
-	}
-	dir := tb.TempDir()
-	bin := filepath.Join(dir, "ipvs.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("building the static test binary: %v\n%s", err, out)
-	}
-	testBin, err := os.ReadFile(bin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	script := vmNet + fmt.Sprintf("echo KWVM-BEGIN\nKEEPWATCH_VM=%s /ipvs.test %s\necho KWVM-EXIT $?\n", mode, flags)
-	files := map[string][]byte{"ipvs.test": testBin}
+	files := map[string][]byte{}
 	for _, p := range sampleConfigs(tb) {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -77,35 +52,17 @@ func bootSelf(tb testing.TB, mode string, flags string, timeout time.Duration, q
 		}
 		files[vmSampleDir+"/"+filepath.Base(p)] = b
 	}
-	img := vm.Image{
-		Version:  version,
+	return vm.RunSelf(tb, vm.Self{
+		Name:     "ipvs.test",
+		Mode:     mode,
+		Flags:    flags,
+		Setup:    vmNet,
 		Modules:  vmModules,
 		Binaries: []string{"/usr/sbin/ipvsadm"},
 		Files:    files,
-		Script:   script,
-	}
-	initrd := filepath.Join(dir, "initrd.cpio")
-	if err := vm.Build(img, initrd); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	out, err := vm.Boot(ctx, vmlinuz, initrd, 1024, qemuArgs...)
-	tb.Logf("guest ran %v", time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		tb.Fatalf("%v\nconsole:\n%s", err, out)
-	}
-	_, body, found := strings.Cut(out, "KWVM-BEGIN")
-	if !found {
-		tb.Fatalf("guest never started the tests; console:\n%s", out)
-	}
-	m := regexp.MustCompile(`KWVM-EXIT (\d+)`).FindStringSubmatch(body)
-	if m == nil {
-		tb.Fatalf("guest test binary did not finish (crash or kernel panic); console:\n%s", out)
-	}
-	body, _, _ = strings.Cut(body, "KWVM-EXIT")
-	return body, m[1] == "0"
+		Timeout:  timeout,
+		QEMUArgs: qemuArgs,
+	})
 }
 
 // TestKernelTier runs the in-VM IPVS tests (kernelTier) in a real kernel.

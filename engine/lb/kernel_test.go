@@ -8,12 +8,8 @@ package lb
 // (vmtier_test.go).
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -64,32 +60,12 @@ func TestKernelTier(t *testing.T) {
 	}
 }
 
-// bootSelf builds the test binary, boots it in a VM with KEEPWATCH_VM=lb
-// and the given test flags, and returns the console output between the
-// markers and whether the guest's test binary exited 0.
+// bootSelf boots this package's test binary in a VM with KEEPWATCH_VM=lb
+// and the given test flags (vm.RunSelf), and returns the console output
+// between the markers and whether the guest's test binary exited 0.
 func bootSelf(tb testing.TB, flags string, timeout time.Duration) (string, bool) {
 	tb.Helper()
-	version, vmlinuz, err := vm.FindKernel()
-	if err != nil {
-		tb.Fatal(err) // missing tools fail loudly, in CI and out
-	}
-	for _, tool := range []string{"qemu-system-x86_64", "modprobe", "ldd", "/usr/sbin/ipvsadm", vm.Busybox} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Fatalf("kernel tier needs %s (make deps installs it): %v", tool, err)
-		}
-	}
-	dir := tb.TempDir()
-	bin := filepath.Join(dir, "lb.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("building the static test binary: %v\n%s", err, out)
-	}
-	testBin, err := os.ReadFile(bin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	files := map[string][]byte{"lb.test": testBin}
+	files := map[string][]byte{}
 	for _, name := range vmSamples {
 		b, err := os.ReadFile(filepath.Join(sampleDir, name))
 		if err != nil {
@@ -97,28 +73,14 @@ func bootSelf(tb testing.TB, flags string, timeout time.Duration) (string, bool)
 		}
 		files[vmSampleDir+"/"+name] = b
 	}
-	script := vmNet + fmt.Sprintf("echo KWVM-BEGIN\nKEEPWATCH_VM=lb /lb.test %s\necho KWVM-EXIT $?\n", flags)
-	img := vm.Image{Version: version, Modules: vmModules, Binaries: []string{"/usr/sbin/ipvsadm"}, Files: files, Script: script}
-	initrd := filepath.Join(dir, "initrd.cpio")
-	if err := vm.Build(img, initrd); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	out, err := vm.Boot(ctx, vmlinuz, initrd, 1024)
-	tb.Logf("guest ran %v", time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		tb.Fatalf("%v\nconsole:\n%s", err, out)
-	}
-	_, body, found := strings.Cut(out, "KWVM-BEGIN")
-	if !found {
-		tb.Fatalf("guest never started the tests; console:\n%s", out)
-	}
-	m := regexp.MustCompile(`KWVM-EXIT (\d+)`).FindStringSubmatch(body)
-	if m == nil {
-		tb.Fatalf("guest test binary did not finish (crash or kernel panic); console:\n%s", out)
-	}
-	body, _, _ = strings.Cut(body, "KWVM-EXIT")
-	return body, m[1] == "0"
+	return vm.RunSelf(tb, vm.Self{
+		Name:     "lb.test",
+		Mode:     "lb",
+		Flags:    flags,
+		Setup:    vmNet,
+		Modules:  vmModules,
+		Binaries: []string{"/usr/sbin/ipvsadm"},
+		Files:    files,
+		Timeout:  timeout,
+	})
 }
