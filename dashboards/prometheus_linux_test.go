@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -205,41 +204,12 @@ func (p promAPI) waitFor(expr string, timeout time.Duration) {
 	}
 }
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start runs a command in n's namespace until the test ends.
 func start(t *testing.T, n *nskit.Node, name string, args ...string) *nskit.Proc {
 	t.Helper()
 	cmd := n.Command(name, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	p, err := n.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("%s on node %d:\n%s", filepath.Base(name), n.Index, out.String())
-		}
-	})
+	p, _ := nskittest.Start(t, n, filepath.Base(name), cmd)
 	return p
 }
 

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
+	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 )
 
 // agentBin is bin/keepwatch built once for the package (TestMain).
@@ -50,30 +50,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects an agent's stderr (its log).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // agent is a keepwatch run process on a lab node.
 type agent struct {
 	t      testing.TB
 	node   *nskit.Node
 	proc   *nskit.Proc
-	log    *lockedBuffer
+	log    *nskittest.Buffer
 	scheme string
 	addr   string // listen address inside the node's namespace
 	client *http.Client
@@ -112,20 +94,9 @@ func startAgent(t testing.TB, n *nskit.Node, dir, conf string, o agentOpts) *age
 	cmd := n.Command(agentBin, args...)
 	// The environment must not point spans anywhere else.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	a := &agent{t: t, node: n, log: &lockedBuffer{}, scheme: "http", addr: addr}
-	cmd.Stdout, cmd.Stderr = a.log, a.log
-	p, err := n.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.proc = p
+	a := &agent{t: t, node: n, scheme: "http", addr: addr}
+	a.proc, a.log = nskittest.Start(t, n, "keepwatch", cmd)
 	a.client = nodeClient(n, nil)
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("node %d log:\n%s", n.Index, a.log.String())
-		}
-	})
 	return a
 }
 

@@ -299,18 +299,7 @@ func startDaemon(t *testing.T, n *nskit.Node, name, bin string, args ...string) 
 	t.Helper()
 	cmd := n.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	p, err := n.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, log.String())
-		}
-	})
+	nskittest.Start(t, n, name, cmd)
 }
 
 // waitHTTP waits for path to answer 200.

@@ -252,18 +252,7 @@ scrape_configs:
 	const promAddr = "127.0.0.1:9090"
 	cmd := n.Command("prometheus", "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	p, err := n.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", log.String())
-		}
-	})
+	nskittest.Start(t, n, "prometheus", cmd)
 	prom := &agent{t: t, node: n, scheme: "http", addr: promAddr, client: nodeClient(n, nil)}
 	query := func(q string) (float64, bool) {
 		code, body, err := prom.get("/api/v1/query?query=" + url.QueryEscape(q))

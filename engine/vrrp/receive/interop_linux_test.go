@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,7 +124,7 @@ func interop(t *testing.T, tc interopCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &lockedBuffer{}
+	log := &nskittest.Buffer{}
 	cmd := ka.Command("keepalived", "-f", cfg, "-P", "-n", "-l", "-D", "-G",
 		"-p", filepath.Join(dir, "ka.pid"), "-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "chk.pid"))
 	cmd.Stdout, cmd.Stderr = log, log
@@ -311,21 +310,4 @@ func waitAddr(t *testing.T, n *nskit.Node, a netip.Addr, want bool, within time.
 		}
 	}
 	t.Fatalf("%v on %s: present=%v not reached within %v", a, n.NS, want, within)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
