@@ -1,57 +1,20 @@
 package check
 
 import (
-	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/notify/smtptest"
 )
 
-// backend is a go-smtp backend that records the HELO it was given.
-type backend struct {
-	mu   sync.Mutex
-	helo string
-}
-
-func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	b.mu.Lock()
-	b.helo = c.Hostname()
-	b.mu.Unlock()
-	return session{}, nil
-}
-
-type session struct{}
-
-func (session) Mail(string, *smtp.MailOptions) error { return nil }
-func (session) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (session) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
-func (session) Reset()                               {}
-func (session) Logout() error                        { return nil }
-
 // smtpServer starts a real SMTP server (emersion/go-smtp) on loopback.
-func smtpServer(t *testing.T) (*backend, net.Addr) {
+func smtpServer(t *testing.T) (*smtptest.Server, net.Addr) {
 	t.Helper()
-	be := &backend{}
-	s := smtp.NewServer(be)
-	s.Domain = "mx.example"
-	s.ReadTimeout, s.WriteTimeout = 5*time.Second, 5*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := s.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-			t.Log(err)
-		}
-	}()
-	t.Cleanup(func() { s.Close() })
-	return be, l.Addr()
+	srv := &smtptest.Server{}
+	return srv, srv.Start(t)
 }
 
 // rawServer accepts connections on loopback and hands each to serve.
@@ -79,10 +42,8 @@ func TestSMTP(t *testing.T) {
 	t.Run("up", func(t *testing.T) {
 		tg := &Target{Type: config.SMTPCheck, Addr: addrOf(addr), Timeout: time.Second, HeloName: "lb1.example"}
 		probe(t, ProbeSMTP, tg, true, "")
-		be.mu.Lock()
-		defer be.mu.Unlock()
-		if be.helo != "lb1.example" {
-			t.Errorf("server saw HELO %q", be.helo)
+		if helo := be.Helo(); helo != "lb1.example" {
+			t.Errorf("server saw HELO %q", helo)
 		}
 	})
 	t.Run("down/refused", func(t *testing.T) {

@@ -3,8 +3,6 @@ package notify
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"log"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -19,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netns"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/notify/smtptest"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 )
 
@@ -63,14 +61,7 @@ func listenIn(t *testing.T, ns, addr string) net.Listener {
 	return l
 }
 
-func serveMail(t *testing.T, l net.Listener, b *mailServer) {
-	s := smtp.NewServer(b)
-	s.Domain = "mx.example"
-	s.ReadTimeout, s.WriteTimeout = 5*time.Second, 5*time.Second
-	s.ErrorLog = log.New(io.Discard, "", 0) // keepalived resets the connection after QUIT
-	go func() { _ = s.Serve(l) }()
-	t.Cleanup(func() { s.Close() })
-}
+func serveMail(t *testing.T, l net.Listener, b *mailServer) { b.Serve(t, l) }
 
 // fifoReader pre-creates a FIFO and reads its lines into a channel.
 func fifoReader(t *testing.T, path string) <-chan string {
@@ -231,7 +222,7 @@ vrrp_sync_group G1 {
 	}
 	// Let its mails and scripts finish before stopping it.
 	mastered := len(lines)
-	settle(func() int { return len(kaSrv.got()) + len(runs(t, kaRec)) })
+	settle(func() int { return len(kaSrv.Mails()) + len(runs(t, kaRec)) })
 	if err := ka.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +276,7 @@ vrrp_sync_group G1 {
 		}
 		ours = append(ours, l)
 	}
-	waitFor(t, func() bool { return len(rec.Of(event.KindMailSent)) >= len(kaSrv.got()) }, "keepwatch's mails")
+	waitFor(t, func() bool { return len(rec.Of(event.KindMailSent)) >= len(kaSrv.Mails()) }, "keepwatch's mails")
 	stop()
 
 	if d := cmp.Diff(lines, ours); d != "" {
@@ -307,18 +298,18 @@ vrrp_sync_group G1 {
 	}
 	// keepalived's Date is strftime("%a, %d %b %Y %H:%M:%S %z"); ours must look the same.
 	date := regexp.MustCompile(`(?m)^Date: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}\r$`)
-	norm := func(ms []received) []mailOut {
+	norm := func(ms []smtptest.Mail) []mailOut {
 		var out []mailOut
 		for _, m := range ms {
-			if !date.Match(m.data) {
-				t.Errorf("Date header not in keepalived's format:\n%s", m.data)
+			if !date.Match(m.Data) {
+				t.Errorf("Date header not in keepalived's format:\n%s", m.Data)
 			}
-			out = append(out, mailOut{m.helo, m.from, m.to, strip.ReplaceAllString(string(m.data), "")})
+			out = append(out, mailOut{m.Helo, m.From, m.To, strip.ReplaceAllString(string(m.Data), "")})
 		}
 		return out
 	}
-	kaMail := norm(kaSrv.got())
-	kwMail := norm(kwSrv.got())
+	kaMail := norm(kaSrv.Mails())
+	kwMail := norm(kwSrv.Mails())
 	if len(kaMail) == 0 {
 		t.Fatal("keepalived sent no mail")
 	}

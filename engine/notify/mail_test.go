@@ -3,13 +3,11 @@ package notify
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"net/mail"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,85 +17,18 @@ import (
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/event/eventtest"
+	"github.com/keepwatch/keepwatch/engine/notify/smtptest"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 )
 
-// received is one mail as the real SMTP server saw it.
-type received struct {
-	helo, from string
-	to         []string
-	data       []byte
-}
+// mailServer is the real SMTP server the mail tests send to.
+type mailServer = smtptest.Server
 
-// mailServer is a go-smtp backend that keeps what it receives, or refuses
-// the sender with refuse.
-type mailServer struct {
-	mu       sync.Mutex
-	mails    []received
-	sessions int
-	refuse   *smtp.SMTPError
-}
-
-func (b *mailServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	b.mu.Lock()
-	b.sessions++
-	b.mu.Unlock()
-	return &mailSession{b: b, r: received{helo: c.Hostname()}}, nil
-}
-
-type mailSession struct {
-	b *mailServer
-	r received
-}
-
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.b.refuse != nil {
-		return s.b.refuse
-	}
-	s.r.from = from
-	return nil
-}
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.r.to = append(s.r.to, to)
-	return nil
-}
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.r.data = b
-	s.b.mu.Lock()
-	s.b.mails = append(s.b.mails, s.r)
-	s.b.mu.Unlock()
-	return nil
-}
-func (s *mailSession) Reset()        { s.r = received{helo: s.r.helo} }
-func (s *mailSession) Logout() error { return nil }
-
-func (b *mailServer) got() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.mails...)
-}
-
-// startMailServer starts a real SMTP server (emersion/go-smtp) on loopback.
+// startMailServer starts a real SMTP server (emersion/go-smtp) on loopback
+// and returns its port.
 func startMailServer(t *testing.T, b *mailServer) int {
 	t.Helper()
-	s := smtp.NewServer(b)
-	s.Domain = "mx.example"
-	s.ReadTimeout, s.WriteTimeout = 5*time.Second, 5*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := s.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-			t.Log(err)
-		}
-	}()
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().(*net.TCPAddr).Port
+	return b.Start(t).Port
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -155,14 +86,14 @@ func TestMail(t *testing.T) {
 		{"[lb1] Realserver [198.51.100.1]:tcp:8080 of virtual server [192.0.2.1]:tcp:80 - DOWN", "=> TCP CHECK failed on service <=\r\n\r\n"},
 		{"[lb1] Virtualserver [192.0.2.1]:tcp:80 - DOWN", "=> Lost quorum 2+0=2 <= 1 <=\r\n\r\n"},
 	}
-	got := srv.got()
+	got := srv.Mails()
 	var out []mailOut
 	for _, m := range got {
-		if m.helo != "lb1.example.net" || m.from != "keepwatch@example.net" ||
-			!cmp.Equal(m.to, []string{"ops@example.com", "noc@example.org"}) {
-			t.Errorf("envelope: HELO %q MAIL FROM %q RCPT TO %q", m.helo, m.from, m.to)
+		if m.Helo != "lb1.example.net" || m.From != "keepwatch@example.net" ||
+			!cmp.Equal(m.To, []string{"ops@example.com", "noc@example.org"}) {
+			t.Errorf("envelope: HELO %q MAIL FROM %q RCPT TO %q", m.Helo, m.From, m.To)
 		}
-		msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +201,7 @@ func TestMailWire(t *testing.T) {
 // there at all. Each mail is tried twice, then reported failed with its
 // error class; scripts and Emit carry on meanwhile.
 func TestMailRefused(t *testing.T) {
-	srv := &mailServer{refuse: &smtp.SMTPError{Code: 550, Message: "relay denied"}}
+	srv := &mailServer{Refuse: &smtp.SMTPError{Code: 550, Message: "relay denied"}}
 	port := startMailServer(t, srv)
 	dir := t.TempDir()
 	fast := recorder(t, dir, "fast.sh")
@@ -283,10 +214,7 @@ func TestMailRefused(t *testing.T) {
 	if e.OK || e.Reason != mailRejected || e.Value != 2 || e.Err == nil || !strings.Contains(e.Err.Error(), "550") {
 		t.Errorf("refused mail: %+v", e)
 	}
-	srv.mu.Lock()
-	sessions := srv.sessions
-	srv.mu.Unlock()
-	if sessions != 2 {
+	if sessions := srv.Sessions(); sessions != 2 {
 		t.Errorf("%d SMTP sessions, want 2 (one retry)", sessions)
 	}
 	n.Emit(transition("VI_1", vrrp.StateBackup, 100))
@@ -398,8 +326,8 @@ func TestNoEmailFaults(t *testing.T) {
 	n.Emit(transition("VI_1", vrrp.StateBackup, 100))
 	waitMails(t, rec, 1)
 	time.Sleep(100 * time.Millisecond)
-	got := srv.got()
-	if len(got) != 1 || !strings.Contains(string(got[0].data), "Entering BACKUP state") {
+	got := srv.Mails()
+	if len(got) != 1 || !strings.Contains(string(got[0].Data), "Entering BACKUP state") {
 		t.Errorf("mails %d; want only the BACKUP one", len(got))
 	}
 }

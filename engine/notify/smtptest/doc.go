@@ -1,0 +1,2 @@
+// Package smtptest runs a real SMTP server (emersion/go-smtp) in tests and keeps the mail it receives.
+package smtptest
