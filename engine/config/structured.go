@@ -140,6 +140,30 @@ func prefixHook(from, to reflect.Type, data any) (any, error) {
 // defaults. Fields whose zero is valid (real server weight) are defaulted
 // only when the key is absent.
 func applyStructuredDefaults(c *Config, v *viper.Viper) {
+	// The same defaults the keepalived.conf reader writes into the model
+	// (keepalived's global_data.c), so one config gives one model whichever
+	// form it is written in.
+	g := &c.Global
+	if g.VRRPVersion == 0 {
+		g.VRRPVersion = DefaultVRRPVersion
+	}
+	if g.SMTPPort == 0 {
+		g.SMTPPort = DefaultSMTPPort
+	}
+	if g.SMTPConnectTimeout == 0 {
+		g.SMTPConnectTimeout = DefaultSMTPTimeout
+	}
+	rawTF, _ := v.Get("track_files").([]any)
+	for i := range c.TrackFiles {
+		if i < len(rawTF) {
+			if m, ok := rawTF[i].(map[string]any); ok {
+				if _, set := m["weight"]; set {
+					continue
+				}
+			}
+		}
+		c.TrackFiles[i].Weight = 1 // keepalived's track_file default; 0 would mean "fault on any value"
+	}
 	for i := range c.Instances {
 		in := &c.Instances[i]
 		if in.Priority == 0 {
@@ -148,11 +172,17 @@ func applyStructuredDefaults(c *Config, v *viper.Viper) {
 		if in.AdvertInterval == 0 {
 			in.AdvertInterval = DefaultAdvertInterval
 		}
+		if in.InitialState == "" {
+			in.InitialState = "BACKUP"
+		}
 	}
 	for i := range c.Scripts {
 		s := &c.Scripts[i]
 		if s.Interval == 0 {
 			s.Interval = DefaultScriptInterval
+		}
+		if s.Timeout == 0 {
+			s.Timeout = s.Interval // keepalived: timeout defaults to the interval
 		}
 		if s.Rise == 0 {
 			s.Rise = 1
@@ -184,6 +214,20 @@ func applyStructuredDefaults(c *Config, v *viper.Viper) {
 			}
 		}
 		for j := range vs.RealServers {
+			for k := range vs.RealServers[j].Checkers {
+				ck := &vs.RealServers[j].Checkers[k]
+				if ck.HTTP != nil && ck.HTTP.Protocol == "" {
+					ck.HTTP.Protocol = "1.0"
+				}
+				if ck.DNS != nil {
+					if ck.DNS.Type == "" {
+						ck.DNS.Type = DefaultDNSType
+					}
+					if ck.DNS.Name == "" {
+						ck.DNS.Name = DefaultDNSName
+					}
+				}
+			}
 			if j < len(rawRS) {
 				if m, ok := rawRS[j].(map[string]any); ok {
 					if _, set := m["weight"]; set {
