@@ -22,7 +22,7 @@ type NodeView struct {
 func FormatView(title string, elapsed time.Duration, nodes []NodeView) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s   t=%s\n\n", title, fmtDur(elapsed))
-	fmt.Fprintf(&b, "%-4s %-10s %-8s %-6s %-7s %5s  %-20s %-22s %7s %7s %5s\n",
+	fmt.Fprintf(&b, "%-4s %-10s %-8s %-6s %-7s %5s  %-20s %-30s %7s %7s %5s\n",
 		"NODE", "DAEMON", "LINK", "INST", "STATE", "PRIO", "VIP", "MASTER HEARD", "SENT", "RCVD", "DROP")
 	for _, n := range nodes {
 		link := "up"
@@ -52,7 +52,7 @@ func FormatView(title string, elapsed time.Duration, nodes []NodeView) string {
 			if s.Priority != s.BasePriority {
 				prio = fmt.Sprintf("%d/%d", s.Priority, s.BasePriority)
 			}
-			fmt.Fprintf(&b, "%-4s %-10s %-8s %-6s %-7s %5s  %-20s %-22s %7s %7s %5s\n",
+			fmt.Fprintf(&b, "%-4s %-10s %-8s %-6s %-7s %5s  %-20s %-30s %7s %7s %5s\n",
 				node, d, l, s.Name, strings.ToUpper(s.State), prio, vip, heard, count(s.Sent), count(s.Received), count(s.Dropped))
 		}
 	}
