@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/keepwatch/keepwatch/metrics/metricstest"
 )
 
 const (
@@ -292,20 +294,16 @@ var metricName = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 // exported returns the metric families metrics/README.md lists.
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile(metricsREADME)
+	fams, err := metricstest.ReadmeFamilies(metricsREADME)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "| `keepwatch_") {
-			continue
-		}
-		name := strings.Trim(strings.TrimSpace(strings.Split(line, "|")[1]), "`")
-		out[name] = true
+	if len(fams) < 20 {
+		t.Fatalf("%s: only %d families in its table", metricsREADME, len(fams))
 	}
-	if len(out) < 20 {
-		t.Fatalf("%s: only %d families in its table", metricsREADME, len(out))
+	out := map[string]bool{}
+	for name := range fams {
+		out[name] = true
 	}
 	return out
 }

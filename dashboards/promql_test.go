@@ -1,24 +1,18 @@
 package dashboards
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keepwatch/keepwatch/metrics/metricstest"
 )
 
 // family is one row of metrics/README.md's table.
-type family struct {
-	kind   string // counter, gauge, histogram
-	labels []string
-}
-
-// idLabels is what *id* stands for in the README (every per-instance family).
-var idLabels = []string{"vrrp_instance", "vrid", "interface", "family"}
+type family = metricstest.Family
 
 // targetLabels are the labels Prometheus adds at scrape time.
 var targetLabels = []string{"job", "instance"}
@@ -28,37 +22,8 @@ var targetLabels = []string{"job", "instance"}
 // keeps it equal to what the agent gathers).
 func readmeFamilies(t *testing.T) map[string]family {
 	t.Helper()
-	f, err := os.Open("../metrics/README.md")
+	out, err := metricstest.ReadmeFamilies("../metrics/README.md")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]family{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "| `keepwatch_") {
-			continue
-		}
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 {
-			t.Fatalf("README row %q: want 4 cells", line)
-		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		fam := family{kind: strings.TrimSpace(cells[2])}
-		for _, l := range strings.Split(cells[3], ",") {
-			l = strings.TrimSpace(l)
-			switch {
-			case l == "":
-			case l == "*id*":
-				fam.labels = append(fam.labels, idLabels...)
-			default:
-				fam.labels = append(fam.labels, strings.Trim(l, "`"))
-			}
-		}
-		out[name] = fam
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if len(out) < 40 {
@@ -316,10 +281,10 @@ func checkSelectors(fams map[string]family, refs exprRefs, needHost bool) []stri
 		if fam, ok = fams[base]; !ok {
 			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 				if b, found := strings.CutSuffix(s.name, suffix); found {
-					if f, isFam := fams[b]; isFam && f.kind == "histogram" {
+					if f, isFam := fams[b]; isFam && f.Type == "histogram" {
 						base, fam, ok = b, f, true
 						if suffix == "_bucket" {
-							fam.labels = append(slices.Clone(fam.labels), "le")
+							fam.Labels = append(slices.Clone(fam.Labels), "le")
 						}
 					}
 				}
@@ -329,17 +294,17 @@ func checkSelectors(fams map[string]family, refs exprRefs, needHost bool) []stri
 			errs = append(errs, fmt.Sprintf("metric %s is not in metrics/README.md", s.name))
 			continue
 		}
-		allowed := append(slices.Clone(fam.labels), targetLabels...)
+		allowed := append(slices.Clone(fam.Labels), targetLabels...)
 		known = append(known, allowed...)
 		for _, l := range s.labels {
 			if !slices.Contains(allowed, l) {
-				errs = append(errs, fmt.Sprintf("metric %s has no label %s (README: %v)", base, l, fam.labels))
+				errs = append(errs, fmt.Sprintf("metric %s has no label %s (README: %v)", base, l, fam.Labels))
 			}
 		}
 		// grafana/dashboard-linter's target-counter-agg: a counter's raw
 		// value means nothing; rate or increase it.
-		if needHost && (fam.kind == "counter" || fam.kind == "histogram") && !s.ranged {
-			errs = append(errs, fmt.Sprintf("%s %s is not under rate() or increase()", fam.kind, s.name))
+		if needHost && (fam.Type == "counter" || fam.Type == "histogram") && !s.ranged {
+			errs = append(errs, fmt.Sprintf("%s %s is not under rate() or increase()", fam.Type, s.name))
 		}
 		if needHost && !(slices.Contains(s.labels, "job") && slices.Contains(s.labels, "instance")) {
 			errs = append(errs, fmt.Sprintf("metric %s is not filtered by the job and host variables", s.name))

@@ -1,58 +1,22 @@
 package metrics
 
 import (
-	"bufio"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/keepwatch/keepwatch/metrics/metricstest"
 )
 
-type familyDoc struct {
-	Type   string
-	Labels []string
-}
+type familyDoc = metricstest.Family
 
 // readmeFamilies parses the families table of README.md.
 func readmeFamilies(t *testing.T) map[string]familyDoc {
 	t.Helper()
-	f, err := os.Open("README.md")
+	out, err := metricstest.ReadmeFamilies("README.md")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]familyDoc{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "| `keepwatch_") {
-			continue
-		}
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 {
-			t.Fatalf("README.md: short table row %q", line)
-		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		var labels []string
-		for _, l := range strings.Split(cells[3], ",") {
-			l = strings.Trim(strings.TrimSpace(l), "`")
-			switch l {
-			case "":
-			case "*id*":
-				labels = append(labels, identity...)
-			default:
-				labels = append(labels, l)
-			}
-		}
-		slices.Sort(labels)
-		if _, dup := out[name]; dup {
-			t.Errorf("README.md lists %s twice", name)
-		}
-		out[name] = familyDoc{Type: strings.TrimSpace(cells[2]), Labels: labels}
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -86,5 +50,13 @@ func TestREADME(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("README.md table differs from the registry (-readme +registry):\n%s", diff)
+	}
+}
+
+// TestIdentityMatchesReader: what metricstest expands *id* to is the label
+// set the collectors use.
+func TestIdentityMatchesReader(t *testing.T) {
+	if !slices.Equal(metricstest.Identity, identity) {
+		t.Errorf("metricstest.Identity = %v, collectors use %v", metricstest.Identity, identity)
 	}
 }
