@@ -15,7 +15,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/config"
 )
 
-// The corpus (../shared/corpus from the repository root) holds real
+// The corpus (KEEPWATCH_CORPUS, kept outside the repository) holds real
 // keepalived.conf files sorted by what keepalived 2.2.7's -t said of them.
 // These tests hold keepwatch to the same verdicts.
 

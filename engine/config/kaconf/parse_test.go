@@ -243,9 +243,11 @@ func TestPrintKeepalived(t *testing.T) {
 // loads must print.
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/parse/*.conf")
-	for _, dir := range []string{"valid", "rejected", "templated"} {
-		m, _ := filepath.Glob(filepath.Join(corpusDir(f), dir, "*"))
-		seeds = append(seeds, m...)
+	if c, ok := corpusPath(); ok {
+		for _, dir := range []string{"valid", "rejected", "templated"} {
+			m, _ := filepath.Glob(filepath.Join(c, dir, "*"))
+			seeds = append(seeds, m...)
+		}
 	}
 	samples, _ := filepath.Glob(filepath.Join(samplesDir, "keepalived.conf*"))
 	seeds = append(seeds, samples...)
