@@ -10,7 +10,7 @@ FUZZTIME  ?= 60s
 STATICCHECK_VERSION ?= v0.6.1
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build deps test unit lint fuzz fuzz-short bench dashboards clean
+.PHONY: all build deps test unit lint fuzz fuzz-short bench dashboards vectors clean
 
 all: build
 
@@ -53,6 +53,11 @@ bench:
 # dashboards regenerates dashboards/*.json from the Go code (a test fails when they differ).
 dashboards:
 	$(GO) generate ./dashboards
+
+# vectors captures keepalived's own packets again (root, the Debian keepalived)
+# into engine/vrrp/vrrptest/testdata, the codec and announcer tests' golden input.
+vectors:
+	./deploy/vectors/capture.sh
 
 clean:
 	rm -rf bin

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/mdlayher/ndp"
 
 	"github.com/keepwatch/keepwatch/engine/netif"
+	"github.com/keepwatch/keepwatch/engine/vrrp/vrrptest"
 )
 
 // readPcap returns every frame of a pcap file.
@@ -41,18 +43,10 @@ func readPcap(t *testing.T, path string) [][]byte {
 	}
 }
 
-// vectors is keepalived 2.2.7's own captures (see its README).
-const vectors = "../../../shared/vectors/"
-
+// vectorPath is one of keepalived 2.2.7's own captures (vrrptest.Dir).
 func vectorPath(t *testing.T, name string) string {
 	t.Helper()
-	for _, dir := range []string{vectors, "/work/shared/vectors/"} {
-		if _, err := os.Stat(dir + name); err == nil {
-			return dir + name
-		}
-	}
-	t.Fatalf("vector %s not found", name)
-	return ""
+	return filepath.Join(vrrptest.Dir(t), name)
 }
 
 // isGARP and isNA pick keepalived's announcements out of a capture.

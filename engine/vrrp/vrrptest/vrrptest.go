@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -114,30 +115,23 @@ type Frame struct {
 	IPv6   vrrp.IPv6Header // when Family is IPv6
 }
 
-// Dir returns the directory of the keepalived captures: $KEEPWATCH_VECTORS,
-// or shared/vectors beside the repository root (the directory holding
-// go.mod), which is where CI and the development tree keep it.
+// Dir returns the directory of keepalived's captures: $KEEPWATCH_VECTORS when
+// set, or this package's testdata, which deploy/vectors/capture.sh (`make
+// vectors`) fills from the Debian keepalived running in network namespaces.
 func Dir(tb testing.TB) string {
 	tb.Helper()
 	if d := os.Getenv("KEEPWATCH_VECTORS"); d != "" {
 		return d
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("vrrptest: %v", err)
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("vrrptest: cannot locate the package's source")
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			v := filepath.Join(d, "..", "shared", "vectors")
-			if _, err := os.Stat(v); err != nil {
-				tb.Fatalf("vrrptest: vectors not found beside the repository root: %v", err)
-			}
-			return v
-		}
-		if filepath.Dir(d) == d {
-			tb.Fatalf("vrrptest: no go.mod above %s", wd)
-		}
+	d := filepath.Join(filepath.Dir(file), "testdata")
+	if _, err := os.Stat(filepath.Join(d, Files[0])); err != nil {
+		tb.Fatalf("vrrptest: captures missing (make vectors): %v", err)
 	}
+	return d
 }
 
 // Files are the capture files, in the order of the vectors README.
