@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"maps"
 	"net/netip"
-	"reflect"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -33,8 +32,9 @@ type Options struct {
 	// Sink receives every event (metrics, tracing, logs, notify).
 	Sink event.Sink
 	Log  *slog.Logger
-	// Lookup finds interface addresses; nil uses the host's.
-	Lookup AddrLookup
+	// Platform is the operating system: sockets, addresses, links. Run
+	// closes it when it returns. Nil opens the host's (netif.OpenHost).
+	Platform Platform
 	// OnConfig, if set, is called with every config the agent starts
 	// running (at start and after each accepted reload), before it is applied.
 	OnConfig func(*config.Config)
@@ -43,38 +43,49 @@ type Options struct {
 	// Balancer runs the config's virtual servers (health checks and IPVS);
 	// nil makes one (with Sink and Log) when a config has virtual servers.
 	Balancer *lb.Balancer
+	// RetryInterval is how often instances that could not start are tried
+	// again (besides whenever an interface comes up); 0 means 5 s.
+	RetryInterval time.Duration
 }
 
-// Agent runs a configuration and reloads it by difference.
+// Agent runs a configuration and reloads it by difference. It supervises
+// its tasks (agent/task.go): instances, sockets, trackers, the load
+// balancer and the link watch, and stops them in one order (shutdown).
 type Agent struct {
 	opts Options
 	log  *slog.Logger
 	sink event.Sink
 
-	mu    sync.Mutex
-	cfg   *config.Config
-	sys   *netif.System
+	plat  Platform
 	addrs *serialAddrs // address changes, on one goroutine
-	socks map[sockKey]*sock
-	// annc has its own lock: instance goroutines take it while a.mu may be
-	// held by someone waiting for an instance to stop.
-	anncMu   sync.Mutex
-	annc     map[string]*netif.Gratuitous
+
+	// seq serialises the supervisor's sequences: start, each reload, each
+	// retry of failed instances, shutdown. Only they start and stop tasks.
+	seq sync.Mutex
+
+	// mu guards the maps below. It is held only briefly and never across a
+	// call that waits for an instance, a socket or a tracker: trackers
+	// report under it, and calls into instances never block.
+	mu       sync.Mutex
+	cfg      *config.Config
+	socks    map[sockKey]*sock
 	insts    map[instanceKey]*running
 	units    map[string]*unit
+	failed   map[string]*failure // by instance name
 	trackers map[trackerKey]*runningTracker
 	states   map[trackerKey]track.State
 
-	ctx    context.Context
 	ready  atomic.Bool
 	groups *groups
+	retry  chan struct{} // an interface came up: try failed instances again
+
+	links *task
 
 	// The load balancer: started by the first config with virtual servers,
 	// reloaded with the instances, stopped after them.
-	lbMu     sync.Mutex
-	lb       *lb.Balancer
-	lbCancel context.CancelFunc
-	lbDone   chan struct{}
+	lbMu   sync.Mutex
+	lb     *lb.Balancer
+	lbTask *task
 }
 
 type sockKey struct {
@@ -83,10 +94,9 @@ type sockKey struct {
 }
 
 type sock struct {
-	conn   *netif.Conn
-	cancel context.CancelFunc
-	done   chan struct{}
-	users  int
+	conn  netif.Socket
+	task  *task
+	users int
 }
 
 // unit is one router goroutine: a lone instance, or a sync group's members.
@@ -94,8 +104,7 @@ type unit struct {
 	name    string
 	members []*running
 	inst    *router.Instance
-	cancel  context.CancelFunc
-	done    chan struct{}
+	task    *task
 }
 
 // running is one instance inside a unit.
@@ -108,15 +117,25 @@ type running struct {
 	lastFault bool
 }
 
+// failure is an instance the agent could not start: it is shown in FAULT
+// with its reason (status, metrics, /-/ready) and tried again.
+type failure struct {
+	name      string
+	vrid      int
+	ifname    string
+	family    vrrp.Family
+	syncGroup string
+	reason    string
+}
+
 type trackerKey struct {
 	kind track.Kind
 	name string
 }
 
 type runningTracker struct {
-	spec   any // the config it was started from, to compare on reload
-	cancel context.CancelFunc
-	done   chan struct{}
+	spec any // the config it was started from, to compare on reload
+	task *task
 }
 
 // New returns an agent; Run starts it.
@@ -127,19 +146,21 @@ func New(opts Options) *Agent {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Lookup == nil {
-		opts.Lookup = primaryAddr
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = 5 * time.Second
 	}
 	g := newGroups(opts.OnGroup)
 	return &Agent{
 		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g, lb: opts.Balancer,
-		socks: map[sockKey]*sock{}, annc: map[string]*netif.Gratuitous{},
-		insts: map[instanceKey]*running{}, units: map[string]*unit{}, trackers: map[trackerKey]*runningTracker{},
-		states: map[trackerKey]track.State{},
+		socks: map[sockKey]*sock{}, insts: map[instanceKey]*running{}, units: map[string]*unit{},
+		failed: map[string]*failure{}, trackers: map[trackerKey]*runningTracker{}, states: map[trackerKey]track.State{},
+		retry: make(chan struct{}, 1),
 	}
 }
 
-// Ready reports whether the config is loaded and the instances' sockets are open.
+// Ready reports whether the config is loaded and the agent is running it
+// (the instances that could start have started). Failed instances do not
+// make it false: ReadyHandler reports them.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 
 // Config returns the config being run.
@@ -152,8 +173,11 @@ func (a *Agent) Config() *config.Config {
 // ErrConfig is returned (wrapped) when a config has errors.
 var ErrConfig = errors.New("config has errors")
 
+// ErrPartial is returned (wrapped) by Reload when the config was loaded but
+// could not be applied whole: the instances named in the error are in FAULT.
+var ErrPartial = errors.New("config applied in part")
+
 func (a *Agent) load() (*config.Config, error) {
-	start := time.Now()
 	c, ds := loader.Load(a.opts.Path, loader.Options{ConfigID: a.opts.ConfigID})
 	for _, d := range ds {
 		lvl := slog.LevelWarn
@@ -171,89 +195,236 @@ func (a *Agent) load() (*config.Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w (%d)", a.opts.Path, ErrConfig, n)
 	}
-	a.sink.Emit(event.Event{Kind: event.KindConfigLoaded, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Duration: time.Since(start), OK: true})
 	return c, nil
 }
 
+// loaded reports a config applied whole (KindConfigLoaded), or one that was
+// not (KindReloadRejected with what failed: keepwatch_config_last_reload_
+// successful 0).
+func (a *Agent) loaded(start time.Time, err error) {
+	if err != nil {
+		a.sink.Emit(event.Event{Kind: event.KindReloadRejected, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Err: err})
+		return
+	}
+	a.sink.Emit(event.Event{Kind: event.KindConfigLoaded, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Duration: time.Since(start), OK: true})
+}
+
 // Run loads the config, starts everything and blocks until ctx is
-// cancelled; then every master resigns (priority 0) and removes its VIPs.
+// cancelled; then it stops everything in order (shutdown). An instance that
+// cannot start (its interface is missing or has no address) does not stop
+// the agent: it is in FAULT with its reason, and is tried again when an
+// interface comes up and every RetryInterval.
 func (a *Agent) Run(ctx context.Context) error {
+	start := time.Now()
 	c, err := a.load()
 	if err != nil {
+		if a.opts.Platform != nil {
+			_ = a.opts.Platform.Close()
+		}
 		return err
 	}
-	sys, err := netif.Open()
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	a.sys = sys
-	defer sys.Close()
-	a.addrs = newSerialAddrs(sys)
-	// Deferred after sys.Close is registered, so it runs first: every
-	// instance has stopped by then (stopAll), so no call can follow.
-	defer a.addrs.close()
-	a.ctx = ctx
-
-	// Link state drives track_interface and the instances' own interfaces.
-	linkCtx, linkCancel := context.WithCancel(context.Background())
-	linksKnown := make(chan struct{})
-	var once sync.Once
-	go func() {
-		err := sys.WatchLinks(linkCtx, func(ev netif.LinkEvent) {
-			a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: ev.Up && !ev.Deleted}, 0)
-			a.sink.Emit(event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: ev.Up && !ev.Deleted})
-			once.Do(func() { close(linksKnown) })
-		})
-		if err != nil && linkCtx.Err() == nil {
-			a.log.Error("link watch stopped", "err", err)
+	plat := a.opts.Platform
+	if plat == nil {
+		h, err := netif.OpenHost()
+		if err != nil {
+			return fmt.Errorf("netlink: %w", err)
 		}
-		once.Do(func() { close(linksKnown) })
-	}()
-	select {
-	case <-linksKnown:
-	case <-time.After(2 * time.Second):
-	}
-	// Seed every interface's state now, so instances do not start in FAULT
-	// waiting for the link watch to report their interface.
-	if ifs, err := net.Interfaces(); err == nil {
-		for _, ifi := range ifs {
-			up := ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
-			a.onTracker(track.KindInterface, ifi.Name, track.State{Known: true, Up: up}, 0)
-		}
+		plat = h
 	}
 
+	a.seq.Lock()
+	a.plat = plat
+	a.addrs = newSerialAddrs(plat)
+	a.startLinks()
 	a.removeStale(c)
-	if err := a.apply(c); err != nil {
-		linkCancel()
-		a.stopAll()
-		return err
+	err = a.apply(ctx, c)
+	a.seq.Unlock()
+	a.loaded(start, err)
+	if err != nil {
+		a.log.Error("config applied in part: the instances that failed are in FAULT", "err", err)
 	}
 	// Parsing and building left garbage that a steady state, which
 	// allocates almost nothing, would keep for a long time.
 	debug.FreeOSMemory()
 	a.ready.Store(true)
-	<-ctx.Done()
-	a.ready.Store(false)
-	a.stopAll()
-	// After the instances: masters have resigned before the real servers
-	// leave the table.
-	a.stopBalancer()
-	linkCancel()
-	return nil
+
+	tick := time.NewTicker(a.opts.RetryInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.ready.Store(false)
+			a.seq.Lock()
+			defer a.seq.Unlock()
+			a.shutdown()
+			return nil
+		case <-a.retry:
+			a.retryFailed(ctx)
+		case <-tick.C:
+			a.retryFailed(ctx)
+		}
+	}
+}
+
+// shutdown stops everything, in the one order that keeps the network right:
+//
+//  1. instances, all at once: each master sends its priority-0 advert and
+//     removes its VIPs, so a backup takes over after Skew_Time (RFC 9568
+//     §6.4.3 "shutdown", reference §2.4);
+//  2. trackers: nothing follows them any more;
+//  3. the load balancer: real servers leave the table after the VIPs
+//     have moved (omega, lvs_flush_on_stop);
+//  4. the VRRP sockets, which no instance reads now;
+//  5. the link watch, the address worker, and the platform (announcers,
+//     netlink).
+//
+// The sinks belong to the caller (cmd/keepwatch), which stops them after
+// Run returns, so the STOP transitions and notifications still go out.
+func (a *Agent) shutdown() {
+	a.mu.Lock()
+	us := make([]*unit, 0, len(a.units))
+	for _, u := range a.units {
+		us = append(us, u)
+	}
+	a.mu.Unlock()
+	a.stopUnits(us) // 1
+
+	a.mu.Lock()
+	var ts []*task
+	for k, t := range a.trackers {
+		ts = append(ts, t.task)
+		delete(a.trackers, k)
+	}
+	a.mu.Unlock()
+	stopAll(ts) // 2
+
+	a.stopBalancer() // 3
+
+	a.mu.Lock()
+	var ss []*task
+	for k, s := range a.socks {
+		ss = append(ss, s.task)
+		delete(a.socks, k)
+	}
+	a.mu.Unlock()
+	stopAll(ss) // 4
+
+	if a.links != nil { // 5
+		_ = a.links.stop()
+	}
+	a.addrs.close()
+	if err := a.plat.Close(); err != nil {
+		a.log.Warn("closing the platform", "err", err)
+	}
+}
+
+// stopAll cancels every task first, so they stop in parallel, then waits.
+func stopAll(ts []*task) {
+	for _, t := range ts {
+		t.cancel()
+	}
+	for _, t := range ts {
+		_ = t.stop()
+	}
+}
+
+// startLinks starts the link watch and seeds every interface's state, so
+// instances do not start in FAULT waiting for it. The watch subscribes
+// again after an error; the subscription's dump resynchronises the state.
+func (a *Agent) startLinks() {
+	if ls, err := a.plat.Links(); err == nil {
+		for _, ev := range ls {
+			a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: ev.Up && !ev.Deleted}, 0)
+		}
+	} else {
+		a.log.Warn("listing interfaces", "err", err)
+	}
+	a.links = goTask(a.log, "link watch", func(ctx context.Context) error {
+		for {
+			err := a.plat.WatchLinks(ctx, a.onLink)
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Warn("link watch failed: subscribing again", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	})
+}
+
+func (a *Agent) onLink(ev netif.LinkEvent) {
+	up := ev.Up && !ev.Deleted
+	a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: up}, 0)
+	a.sink.Emit(event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: up})
+	if !up {
+		return
+	}
+	a.mu.Lock()
+	waiting := false
+	for _, f := range a.failed {
+		waiting = waiting || f.ifname == ev.Name || strings.HasPrefix(f.reason, "use_vmac")
+	}
+	a.mu.Unlock()
+	if waiting {
+		select {
+		case a.retry <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// retryFailed applies the running config again when some instances could
+// not start: those that can now start do, the rest is untouched.
+func (a *Agent) retryFailed(ctx context.Context) {
+	a.seq.Lock()
+	defer a.seq.Unlock()
+	a.mu.Lock()
+	c, n := a.cfg, len(a.failed)
+	a.mu.Unlock()
+	if n == 0 || c == nil || ctx.Err() != nil {
+		return
+	}
+	if err := a.apply(ctx, c); err != nil {
+		a.log.Debug("instances still failing", "err", err)
+		return
+	}
+	a.log.Info("every instance is running", "was_failing", n)
 }
 
 // Reload reads the config again. A config with errors is rejected, counted
 // and logged, and the agent keeps running the old one with every VIP it
-// holds (DESIGN.md §1).
+// holds (DESIGN.md §1). A config that loads is applied by difference
+// (apply); if part of it cannot be applied, the reload is reported failed
+// (ErrPartial, keepwatch_config_last_reload_successful 0) and what could
+// not start is in FAULT with its reason.
 func (a *Agent) Reload() error {
+	return a.ReloadContext(context.Background())
+}
+
+// ReloadContext is Reload; ctx bounds the wait for each running instance to
+// take its update.
+func (a *Agent) ReloadContext(ctx context.Context) error {
+	start := time.Now()
 	c, err := a.load()
-	if err == nil {
-		err = a.apply(c)
-	}
 	if err != nil {
 		// The log sink reports the KindReloadRejected event at error level.
 		a.log.Debug("reload rejected: keeping the running config", "err", err)
-		a.sink.Emit(event.Event{Kind: event.KindReloadRejected, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Err: err})
+		a.loaded(start, err)
+		return err
+	}
+	a.seq.Lock()
+	if a.plat == nil {
+		a.seq.Unlock()
+		return errors.New("agent: not running")
+	}
+	err = a.apply(ctx, c)
+	a.seq.Unlock()
+	a.loaded(start, err)
+	if err != nil {
+		a.log.Error("reload applied in part", "path", a.opts.Path, "err", err)
 		return err
 	}
 	debug.FreeOSMemory()
@@ -261,91 +432,232 @@ func (a *Agent) Reload() error {
 	return nil
 }
 
-// apply makes the running set match c: unchanged instances keep running
-// untouched (state, VIPs, counters), changed ones restart, removed ones
-// stop. A sync group runs as one unit and restarts whole when any member
-// or its membership changes.
-func (a *Agent) apply(c *config.Config) error {
-	plans := map[instanceKey]*plan{}
-	byName := map[string]*plan{}
-	var order []instanceKey
-	for i := range c.Instances {
-		p, err := buildPlan(c, &c.Instances[i], a.opts.Lookup)
-		if err != nil {
-			return err
-		}
-		plans[p.key] = p
-		byName[p.router.FSM.Name] = p
-		order = append(order, p.key)
+// unitPlan is one unit as the config wants it.
+type unitPlan struct {
+	name  string
+	group string // the sync group; empty for a lone instance
+	plans []*plan
+}
+
+// apply makes the running set match c, with a.seq held:
+//
+//   - an instance whose identity (name, VRID, interface, family, unicast or
+//     multicast group, use_vmac) is unchanged keeps running and takes the
+//     new config in place (router.Instance.Update): no state change, VIPs
+//     kept, added and removed by difference;
+//   - one whose identity changed is stopped, resigning with priority 0 if
+//     master, and started again;
+//   - a sync group runs as one unit: a change of its membership restarts
+//     that group only;
+//   - removed ones stop, new ones start; trackers and the load balancer
+//     follow.
+//
+// What cannot start is recorded as failed (FAULT with its reason) and
+// returned, wrapped in ErrPartial; everything else is applied.
+func (a *Agent) apply(ctx context.Context, c *config.Config) error {
+	want, failed := a.plan(c)
+	if a.opts.OnConfig != nil {
+		a.opts.OnConfig(c)
 	}
-	// Units: each sync group with its members, then every other instance alone.
-	type unitPlan struct {
-		name  string
-		plans []*plan
+	a.mu.Lock()
+	a.cfg = c
+	cur := maps.Clone(a.units)
+	a.mu.Unlock()
+
+	var stop []*unit
+	var update []*unitPlan
+	var start []*unitPlan
+	wanted := map[string]bool{}
+	for k := range want {
+		up := &want[k]
+		wanted[up.name] = true
+		u, ok := cur[up.name]
+		switch {
+		case !ok:
+			start = append(start, up)
+		case sameIdentity(u, up):
+			update = append(update, up)
+		default:
+			stop = append(stop, u)
+			start = append(start, up)
+		}
+	}
+	for name, u := range cur {
+		if !wanted[name] {
+			stop = append(stop, u)
+		}
+	}
+	a.stopUnits(stop)
+
+	for _, up := range update {
+		u := cur[up.name]
+		if err := a.updateUnit(ctx, u, up); err != nil {
+			// Not applicable in place after all: restart it.
+			a.log.Warn("updating in place failed: restarting", "unit", up.name, "err", err)
+			a.stopUnits([]*unit{u})
+			start = append(start, up)
+		}
+	}
+
+	a.mu.Lock()
+	stale := a.syncTrackers(c)
+	a.mu.Unlock()
+	stopAll(stale)
+
+	for _, up := range start {
+		if err := a.startUnit(up); err != nil {
+			for _, p := range up.plans {
+				failed[p.key.name] = failureOf(p, up.group, err)
+			}
+		}
+	}
+	a.syncBalancer(c)
+	return a.setFailed(failed)
+}
+
+// plan builds every instance's plan and groups them into units (planUnits)
+// with the platform's addresses.
+func (a *Agent) plan(c *config.Config) ([]unitPlan, map[string]*failure) {
+	return planUnits(c, func(ifname string, fam vrrp.Family) (netip.Addr, error) {
+		return a.plat.PrimaryAddress(ifname, fam == vrrp.IPv6)
+	})
+}
+
+// planUnits builds every instance's plan and groups them into units: each
+// sync group with its members, then every other instance alone. An
+// instance whose plan cannot be built fails, and with it its sync group.
+func planUnits(c *config.Config, lookup AddrLookup) ([]unitPlan, map[string]*failure) {
+	failed := map[string]*failure{}
+	byName := map[string]*plan{}
+	var order []*plan
+	for i := range c.Instances {
+		in := &c.Instances[i]
+		p, err := buildPlan(c, in, lookup)
+		if err != nil {
+			reason := strings.TrimPrefix(err.Error(), "vrrp_instance "+in.Name+": ")
+			failed[in.Name] = &failure{name: in.Name, vrid: in.VRID, ifname: in.Interface, family: vrrp.Family(in.Family()), reason: reason}
+			continue
+		}
+		byName[in.Name] = p
+		order = append(order, p)
 	}
 	var want []unitPlan
 	grouped := map[string]bool{}
 	for _, sg := range c.SyncGroups {
-		up := unitPlan{name: "group:" + sg.Name}
+		up := unitPlan{name: "group:" + sg.Name, group: sg.Name}
+		var bad []string
 		for _, m := range sg.Members {
-			if p, ok := byName[m]; ok && !grouped[m] {
-				up.plans = append(up.plans, p)
-				grouped[m] = true
+			if grouped[m] {
+				continue
 			}
+			grouped[m] = true
+			if p, ok := byName[m]; ok {
+				up.plans = append(up.plans, p)
+			} else if f, ok := failed[m]; ok {
+				f.syncGroup = sg.Name
+				bad = append(bad, m)
+			}
+		}
+		if len(bad) > 0 {
+			// The members go MASTER together or not at all (reference
+			// §1.4): without one, the group does not start.
+			for _, p := range up.plans {
+				failed[p.key.name] = failureOf(p, sg.Name, fmt.Errorf("vrrp_sync_group %s: member %s failed", sg.Name, strings.Join(bad, ", ")))
+			}
+			continue
 		}
 		if len(up.plans) > 0 {
 			want = append(want, up)
 		}
 	}
-	for _, k := range order {
-		if p := plans[k]; !grouped[p.router.FSM.Name] {
-			want = append(want, unitPlan{name: "instance:" + p.router.FSM.Name, plans: []*plan{p}})
+	for _, p := range order {
+		if !grouped[p.key.name] {
+			want = append(want, unitPlan{name: "instance:" + p.key.name, plans: []*plan{p}})
 		}
 	}
-	if a.opts.OnConfig != nil {
-		a.opts.OnConfig(c)
+	return want, failed
+}
+
+func failureOf(p *plan, group string, err error) *failure {
+	return &failure{name: p.key.name, vrid: p.key.vrid, ifname: p.key.ifname, family: p.router.FSM.Family, syncGroup: group, reason: err.Error()}
+}
+
+// setFailed records the instances that could not start: each newly failed
+// one is reported as a transition to FAULT (so metrics and notify see it),
+// each that is no longer failing is forgotten. It returns them as one error.
+func (a *Agent) setFailed(failed map[string]*failure) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	names := make([]string, 0, len(failed))
+	for name := range failed {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f := failed[name]
+		errs = append(errs, fmt.Errorf("vrrp_instance %s: %s", name, f.reason))
+		if old, ok := a.failed[name]; ok && old.reason == f.reason {
+			continue
+		}
+		a.log.Error("instance cannot start: FAULT", "vrrp_instance", name, "vrid", f.vrid, "interface", f.ifname, "reason", f.reason)
+		if _, ok := a.failed[name]; !ok {
+			a.sink.Emit(event.Event{Kind: event.KindTransition, ID: event.NewID(), Time: time.Now(), Instance: name,
+				VRID: uint8(f.vrid), Interface: f.ifname, Family: f.family, From: vrrp.StateInit, To: vrrp.StateFault, Reason: event.ReasonFault})
+		}
+	}
+	a.failed = failed
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrPartial, errors.Join(errs...))
+}
+
+// sameIdentity reports whether u can take up's config in place: the same
+// members, each with the same identity (instanceKey: name, VRID, family,
+// interface, unicast), the same use_vmac and sending interface, and the
+// same multicast group (its socket joined it).
+func sameIdentity(u *unit, up *unitPlan) bool {
+	if len(u.members) != len(up.plans) {
+		return false
+	}
+	for k, p := range up.plans {
+		o := u.members[k].plan
+		if o.key != p.key || o.sockGroup != p.sockGroup || o.router.FSM.Interface != p.router.FSM.Interface ||
+			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && *o.vmac != *p.vmac {
+			return false
+		}
+	}
+	return true
+}
+
+// updateUnit hands a running unit its new config, then its members their
+// effective priorities under the new base and trackers.
+func (a *Agent) updateUnit(ctx context.Context, u *unit, up *unitPlan) error {
+	changed := false
+	for k, p := range up.plans {
+		changed = changed || !equalRouter(u.members[k].plan.router, p.router)
+	}
+	if changed {
+		cfgs := make([]router.Config, len(up.plans))
+		for k, p := range up.plans {
+			cfgs[k] = p.router
+		}
+		if err := u.inst.Update(ctx, cfgs); err != nil {
+			return err
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cfg = c
-	keep := map[string]bool{}
-	for _, up := range want {
-		u, ok := a.units[up.name]
-		if !ok || len(u.members) != len(up.plans) {
-			continue
-		}
-		same := true
-		for k, p := range up.plans {
-			same = same && u.members[k].plan.key == p.key && reflect.DeepEqual(u.members[k].plan.router, p.router)
-		}
-		if !same {
-			continue
-		}
-		keep[up.name] = true
-		for k, p := range up.plans {
-			r := u.members[k]
-			if !reflect.DeepEqual(p.refs, r.plan.refs) {
-				r.plan.refs = p.refs
-				r.set = a.newSet(p)
-				a.pushPriority(r, 0)
-			}
+	for k, p := range up.plans {
+		r := u.members[k]
+		old := r.plan
+		r.plan = p
+		if old.router.FSM.Priority != p.router.FSM.Priority || !equalRefs(old.refs, p.refs) {
+			r.set = a.newSet(p)
+			a.pushPriority(r, 0)
 		}
 	}
-	for name, u := range a.units {
-		if !keep[name] {
-			a.stopUnit(u)
-		}
-	}
-	a.syncTrackers(c)
-	for _, up := range want {
-		if keep[up.name] {
-			continue
-		}
-		if err := a.startUnit(up.name, up.plans); err != nil {
-			a.log.Error("starting", "unit", up.name, "err", err)
-		}
-	}
-	a.syncBalancer(c)
 	return nil
 }
 
@@ -354,7 +666,7 @@ func (a *Agent) apply(c *config.Config) error {
 func (a *Agent) syncBalancer(c *config.Config) {
 	a.lbMu.Lock()
 	defer a.lbMu.Unlock()
-	if a.lbDone != nil {
+	if a.lbTask != nil {
 		if err := a.lb.Update(c); err != nil {
 			a.log.Error("reloading virtual servers", "err", err)
 		}
@@ -367,18 +679,12 @@ func (a *Agent) syncBalancer(c *config.Config) {
 		a.lb = lb.New(lb.Options{Sink: a.sink, Log: a.log})
 	}
 	b := a.lb
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	a.lbCancel, a.lbDone = cancel, done
-	go func() {
-		defer close(done)
-		if err := b.Run(ctx, c); err != nil {
-			a.log.Error("load balancer stopped", "err", err)
-		}
-	}()
+	a.lbTask = goTask(a.log, "load balancer", func(ctx context.Context) error {
+		return untilCancelled(ctx, b.Run(ctx, c))
+	})
 	select { // so a reload right after start reaches a running balancer
 	case <-b.Started():
-	case <-done:
+	case <-a.lbTask.done:
 	}
 }
 
@@ -387,9 +693,8 @@ func (a *Agent) syncBalancer(c *config.Config) {
 func (a *Agent) stopBalancer() {
 	a.lbMu.Lock()
 	defer a.lbMu.Unlock()
-	if a.lbDone != nil {
-		a.lbCancel()
-		<-a.lbDone
+	if a.lbTask != nil {
+		_ = a.lbTask.stop()
 	}
 }
 
@@ -408,6 +713,7 @@ func (a *Agent) VirtualServers() []lb.VirtualServerStatus {
 	return st
 }
 
+// newSet is the tracker set of p with every tracker state known; mu held.
 func (a *Agent) newSet(p *plan) *track.Set {
 	s := track.NewSet(p.router.FSM.Priority, p.refs)
 	for k, st := range a.states {
@@ -416,107 +722,97 @@ func (a *Agent) newSet(p *plan) *track.Set {
 	return s
 }
 
-func (a *Agent) startUnit(name string, plans []*plan) error {
+// startUnit creates the unit's VMACs and sockets and starts its instance.
+func (a *Agent) startUnit(up *unitPlan) error {
 	var members []router.Member
 	var socks []sockKey
-	release := func() {
-		for _, k := range socks {
-			a.releaseSocket(k)
+	var vmacs []netif.VMAC
+	undo := func() {
+		a.releaseSockets(socks)
+		for _, v := range vmacs {
+			_ = a.plat.RemoveVMAC(v)
 		}
 	}
-	for _, p := range plans {
+	for _, p := range up.plans {
 		if p.vmac != nil {
-			if err := a.sys.AddVMAC(*p.vmac); err != nil {
-				release()
-				return fmt.Errorf("vrrp_instance %s: use_vmac: %w", p.router.FSM.Name, err)
+			if err := a.plat.AddVMAC(*p.vmac); err != nil {
+				undo()
+				return fmt.Errorf("use_vmac %s: %w", p.vmac.LinkName(), err)
 			}
+			vmacs = append(vmacs, *p.vmac)
 		}
 		sk := sockKey{p.router.FSM.Interface, p.router.FSM.Family}
 		s, err := a.socket(sk, p.sockGroup)
 		if err != nil {
-			release()
+			undo()
 			return err
 		}
 		socks = append(socks, sk)
 		members = append(members, router.Member{Config: p.router, Conn: s.conn})
 	}
-	inst, err := router.NewGroup(name, members, router.Deps{Addrs: a.addrs, Announcer: announcer{a}, Sink: a.sink, Log: a.log})
+	inst, err := router.NewGroup(up.name, members, router.Deps{Addrs: a.addrs, Announcer: a.plat, Sink: a.sink, Log: a.log})
 	if err != nil {
-		release()
+		undo()
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	u := &unit{name: name, inst: inst, cancel: cancel, done: make(chan struct{})}
-	for k, p := range plans {
+	u := &unit{name: up.name, inst: inst}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, p := range up.plans {
 		r := &running{unit: u, idx: k, plan: p, lastPrio: p.router.FSM.Priority}
 		r.set = a.newSet(p)
 		u.members = append(u.members, r)
 		a.insts[p.key] = r
 	}
-	a.units[name] = u
-	if len(plans) > 1 {
+	a.units[up.name] = u
+	if up.group != "" {
 		var names []string
-		for _, p := range plans {
-			names = append(names, p.router.FSM.Name)
+		for _, p := range up.plans {
+			names = append(names, p.key.name)
 		}
-		a.groups.set(strings.TrimPrefix(name, "group:"), names)
+		a.groups.set(up.group, names)
 	}
-	go func() {
-		defer close(u.done)
-		_ = inst.Run(ctx)
-	}()
+	u.task = goTask(a.log, up.name, inst.Run)
 	for _, r := range u.members {
 		a.pushPriority(r, 0)
 	}
 	return nil
 }
 
-func (a *Agent) stopUnit(u *unit) {
-	u.cancel()
-	<-u.done
-	delete(a.units, u.name)
-	if len(u.members) > 1 {
-		a.groups.remove(strings.TrimPrefix(u.name, "group:"))
+// stopUnits stops units in parallel (masters resign with priority 0 and
+// remove their VIPs), then forgets them and releases their sockets and VMACs.
+func (a *Agent) stopUnits(us []*unit) {
+	if len(us) == 0 {
+		return
 	}
-	for _, r := range u.members {
-		delete(a.insts, r.plan.key)
-		a.releaseSocket(sockKey{r.plan.router.FSM.Interface, r.plan.router.FSM.Family})
-		if r.plan.vmac != nil {
-			if err := a.sys.RemoveVMAC(*r.plan.vmac); err != nil {
-				a.log.Warn("removing VMAC", "interface", r.plan.vmac.LinkName(), "err", err)
+	ts := make([]*task, len(us))
+	for k, u := range us {
+		ts[k] = u.task
+	}
+	stopAll(ts)
+	var socks []sockKey
+	var vmacs []netif.VMAC
+	a.mu.Lock()
+	for _, u := range us {
+		delete(a.units, u.name)
+		if strings.HasPrefix(u.name, "group:") {
+			a.groups.remove(strings.TrimPrefix(u.name, "group:"))
+		}
+		for _, r := range u.members {
+			delete(a.insts, r.plan.key)
+			socks = append(socks, sockKey{r.plan.router.FSM.Interface, r.plan.router.FSM.Family})
+			if r.plan.vmac != nil {
+				vmacs = append(vmacs, *r.plan.vmac)
 			}
 		}
 	}
-}
-
-// stopAll stops every instance (masters resign first), then trackers and sockets.
-func (a *Agent) stopAll() {
-	a.mu.Lock()
-	var trackersDone []chan struct{}
-	defer func() {
-		a.mu.Unlock()
-		// Outside the lock: a stopping tracker may be waiting for it.
-		for _, d := range trackersDone {
-			<-d
+	a.mu.Unlock()
+	a.releaseSockets(socks)
+	for _, v := range vmacs {
+		if err := a.plat.RemoveVMAC(v); err != nil {
+			a.log.Warn("removing VMAC", "interface", v.LinkName(), "err", err)
 		}
-	}()
-	for _, u := range a.units {
-		u.cancel()
 	}
-	for _, u := range a.units {
-		a.stopUnit(u)
-	}
-	for k, t := range a.trackers {
-		t.cancel()
-		trackersDone = append(trackersDone, t.done)
-		delete(a.trackers, k)
-	}
-	a.anncMu.Lock()
-	for name, g := range a.annc {
-		g.Close()
-		delete(a.annc, name)
-	}
-	a.anncMu.Unlock()
 }
 
 // onTracker records a tracker's new state and hands every instance that
@@ -533,7 +829,8 @@ func (a *Agent) onTracker(kind track.Kind, name string, st track.State, cause ui
 	}
 }
 
-// pushPriority tells an instance about a changed effective priority or fault.
+// pushPriority tells an instance about a changed effective priority or
+// fault; mu held. It never blocks (router.Instance.SetPriority).
 func (a *Agent) pushPriority(r *running, cause uint64, tracker ...string) {
 	p, fault := r.set.Priority()
 	if p != r.lastPrio {
@@ -553,14 +850,15 @@ func (a *Agent) pushPriority(r *running, cause uint64, tracker ...string) {
 	}
 }
 
-// Status is a snapshot of every instance, sorted by name.
+// Status is a snapshot of every instance, sorted by name: the running ones,
+// and those that could not start, in FAULT with FaultReason.
 func (a *Agent) Status() []InstanceStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]InstanceStatus, 0, len(a.insts))
+	out := make([]InstanceStatus, 0, len(a.insts)+len(a.failed))
 	for _, r := range a.insts {
 		s := InstanceStatus{Snapshot: r.unit.inst.Snapshots()[r.idx]}
-		if len(r.unit.members) > 1 {
+		if len(r.unit.members) > 1 || strings.HasPrefix(r.unit.name, "group:") {
 			s.SyncGroup = strings.TrimPrefix(r.unit.name, "group:")
 		}
 		for _, v := range r.plan.router.VIPs {
@@ -572,7 +870,35 @@ func (a *Agent) Status() []InstanceStatus {
 		}
 		out = append(out, s)
 	}
+	for _, f := range a.failed {
+		s := InstanceStatus{Snapshot: router.Snapshot{Name: f.name, VRID: uint8(f.vrid), Interface: f.ifname, Family: f.family,
+			State: vrrp.StateFault, LastReason: event.ReasonFault}, SyncGroup: f.syncGroup, FaultReason: f.reason}
+		if a.cfg != nil {
+			for i := range a.cfg.Instances {
+				if in := &a.cfg.Instances[i]; in.Name == f.name {
+					s.BasePriority, s.Priority = in.Priority, in.Priority
+					for _, v := range in.VIPs {
+						s.VIPs = append(s.VIPs, v.Prefix.String())
+					}
+				}
+			}
+		}
+		out = append(out, s)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Failed lists the instances that could not start, as "vrrp_instance NAME:
+// reason", sorted.
+func (a *Agent) Failed() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.failed))
+	for _, f := range a.failed {
+		out = append(out, "vrrp_instance "+f.name+": "+f.reason)
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -582,6 +908,8 @@ type InstanceStatus struct {
 	SyncGroup string
 	VIPs      []string
 	Trackers  []TrackerStatus
+	// FaultReason says why an instance that could not start is in FAULT.
+	FaultReason string
 }
 
 // TrackerStatus is one tracker's share of an instance's priority.
@@ -596,65 +924,48 @@ type TrackerStatus struct {
 	Fault  bool   `json:"fault,omitempty"`
 }
 
-// announcer sends gratuitous ARPs / NAs through one packet socket per interface.
-type announcer struct{ a *Agent }
-
-func (an announcer) Announce(ifname string, vip netip.Addr) error {
-	an.a.anncMu.Lock()
-	g, ok := an.a.annc[ifname]
-	if !ok {
-		var err error
-		if g, err = netif.NewGratuitous(ifname); err != nil {
-			an.a.anncMu.Unlock()
-			return err
-		}
-		an.a.annc[ifname] = g
-	}
-	an.a.anncMu.Unlock()
-	return g.Announce(vip)
-}
-
 // socket returns the shared VRRP socket of an interface and family,
-// opening it on first use.
+// opening it and starting its read loop on first use.
 func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if s, ok := a.socks[k]; ok {
 		s.users++
 		return s, nil
 	}
 	cfg := netif.Config{Group: group, Unknown: a.unknownVRID(k)}
-	var conn *netif.Conn
-	var err error
-	if k.family == vrrp.IPv4 {
-		conn, err = netif.ListenIPv4(k.ifname, cfg)
-	} else {
-		conn, err = netif.ListenIPv6(k.ifname, cfg)
-	}
+	conn, err := a.plat.Listen(k.ifname, k.family == vrrp.IPv6, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("VRRP socket on %s (%v): %w", k.ifname, k.family, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sock{conn: conn, cancel: cancel, done: make(chan struct{}), users: 1}
-	go func() {
-		defer close(s.done)
-		_ = conn.Run(ctx)
-	}()
+	s := &sock{conn: conn, users: 1}
+	s.task = goTask(a.log, fmt.Sprintf("socket %s %v", k.ifname, k.family), func(ctx context.Context) error {
+		// Close ends the read loop at once; cancelling alone may wait for
+		// a packet on a quiet link.
+		go func() { <-ctx.Done(); _ = conn.Close() }()
+		return untilCancelled(ctx, conn.Run(ctx))
+	})
 	a.socks[k] = s
 	return s, nil
 }
 
-// releaseSocket closes a socket when its last instance stops.
-func (a *Agent) releaseSocket(k sockKey) {
-	s, ok := a.socks[k]
-	if !ok {
-		return
+// releaseSockets closes each socket whose last instance stopped.
+func (a *Agent) releaseSockets(keys []sockKey) {
+	var stop []*task
+	a.mu.Lock()
+	for _, k := range keys {
+		s, ok := a.socks[k]
+		if !ok {
+			continue
+		}
+		if s.users--; s.users > 0 {
+			continue
+		}
+		stop = append(stop, s.task)
+		delete(a.socks, k)
 	}
-	if s.users--; s.users > 0 {
-		return
-	}
-	s.cancel()
-	s.conn.Close()
-	<-s.done
-	delete(a.socks, k)
+	a.mu.Unlock()
+	stopAll(stop)
 }
 
 // removeStale removes the config's VIPs that are already on their
@@ -672,7 +983,7 @@ func (a *Agent) removeStale(c *config.Config) {
 			}
 		}
 	}
-	removed, err := a.sys.RemoveStale(want)
+	removed, err := a.plat.RemoveStale(want)
 	if err != nil {
 		a.log.Warn("removing stale VIPs", "err", err)
 	}
