@@ -316,6 +316,7 @@ func (a *Agent) shutdown() {
 	if err := a.plat.Close(); err != nil {
 		a.log.Warn("closing the platform", "err", err)
 	}
+	a.plat = nil // a Reload from now on finds the agent stopped
 }
 
 // stopAll cancels every task first, so they stop in parallel, then waits.
