@@ -237,7 +237,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.addrs = newSerialAddrs(plat)
 	a.startLinks()
 	a.removeStale(c)
-	err = a.apply(ctx, c)
+	err = a.apply(ctx, c, true)
 	a.seq.Unlock()
 	a.loaded(start, err)
 	if err != nil {
@@ -388,7 +388,7 @@ func (a *Agent) retryFailed(ctx context.Context) {
 	if n == 0 || c == nil || ctx.Err() != nil {
 		return
 	}
-	if err := a.apply(ctx, c); err != nil {
+	if err := a.apply(ctx, c, false); err != nil {
 		a.log.Debug("instances still failing", "err", err)
 		return
 	}
@@ -421,7 +421,7 @@ func (a *Agent) ReloadContext(ctx context.Context) error {
 		a.seq.Unlock()
 		return errors.New("agent: not running")
 	}
-	err = a.apply(ctx, c)
+	err = a.apply(ctx, c, true)
 	a.seq.Unlock()
 	a.loaded(start, err)
 	if err != nil {
@@ -454,10 +454,12 @@ type unitPlan struct {
 //     follow.
 //
 // What cannot start is recorded as failed (FAULT with its reason) and
-// returned, wrapped in ErrPartial; everything else is applied.
-func (a *Agent) apply(ctx context.Context, c *config.Config) error {
+// returned, wrapped in ErrPartial; everything else is applied. loaded is
+// false when the running config is applied again to start what failed:
+// then OnConfig and the load balancer are not told again.
+func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error {
 	want, failed := a.plan(c)
-	if a.opts.OnConfig != nil {
+	if loaded && a.opts.OnConfig != nil {
 		a.opts.OnConfig(c)
 	}
 	a.mu.Lock()
@@ -512,7 +514,9 @@ func (a *Agent) apply(ctx context.Context, c *config.Config) error {
 			}
 		}
 	}
-	a.syncBalancer(c)
+	if loaded {
+		a.syncBalancer(c)
+	}
 	return a.setFailed(failed)
 }
 

@@ -15,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/agent/agenttest"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/event/eventtest"
 	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
+	"github.com/keepwatch/keepwatch/metrics"
 )
 
 // These tests run the whole agent (config file, reload by difference,
@@ -618,4 +621,53 @@ func get(t *testing.T, h http.Handler) (int, string) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	b, _ := io.ReadAll(w.Result().Body)
 	return w.Code, string(b)
+}
+
+// TestNoAddressLeavesFault: an instance whose interface has no IPv4 address
+// is in FAULT, with keepwatch_vrrp_state{state="fault"} 1; when the address
+// appears and the link reports up, it starts and leaves FAULT.
+func TestNoAddressLeavesFault(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Options{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := inst{name: "VI_2", ifname: "eth2", vrid: 52, prio: 100, vips: []string{"203.0.113.100/24"}}
+	n := start(t, conf(in), func(p *agenttest.Platform) { p.AddLink("eth2", netip.Addr{}, netip.Addr{}) })
+	for _, e := range n.rec.Events() {
+		m.Emit(e)
+	}
+	if s := n.status("VI_2"); s.State != vrrp.StateFault || !strings.Contains(s.FaultReason, "no address") {
+		t.Errorf("VI_2: %v %q, want FAULT for the missing address", s.State, s.FaultReason)
+	}
+	state := func(st string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "keepwatch_vrrp_state" {
+				continue
+			}
+			for _, mm := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range mm.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["vrrp_instance"] == "VI_2" && labels["state"] == st {
+					return mm.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	if got := state("fault"); got != 1 {
+		t.Errorf(`keepwatch_vrrp_state{vrrp_instance="VI_2",state="fault"} = %v, want 1`, got)
+	}
+	n.plat.SetAddress("eth2", netip.MustParseAddr("203.0.113.2"))
+	n.plat.SetLink("eth2", true)
+	n.waitState("VI_2", vrrp.StateMaster)
+	if got := n.a.Failed(); len(got) != 0 {
+		t.Errorf("still failed: %v", got)
+	}
 }
