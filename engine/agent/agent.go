@@ -492,9 +492,18 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 	}
 	a.stopUnits(stop)
 
+	var errs []error
 	for _, up := range update {
 		u := cur[up.name]
-		if err := a.updateUnit(ctx, u, up); err != nil {
+		err := a.updateUnit(ctx, u, up)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			// The instance did not take the update in time (stuck in
+			// netlink?): it keeps running its previous config, and the
+			// reload is reported failed. Restarting it would wait for it too.
+			errs = append(errs, fmt.Errorf("%s: not updated, still running the previous config: %w", up.name, err))
+		default:
 			// Not applicable in place after all: restart it.
 			a.log.Warn("updating in place failed: restarting", "unit", up.name, "err", err)
 			a.stopUnits([]*unit{u})
@@ -517,7 +526,12 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 	if loaded {
 		a.syncBalancer(c)
 	}
-	return a.setFailed(failed)
+	if err := a.setFailed(failed); err != nil {
+		errs = append(errs, err)
+	} else if len(errs) > 0 {
+		errs = []error{fmt.Errorf("%w: %w", ErrPartial, errors.Join(errs...))}
+	}
+	return errors.Join(errs...)
 }
 
 // plan builds every instance's plan and groups them into units (planUnits)
@@ -945,10 +959,18 @@ func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
 	}
 	s := &sock{conn: conn, users: 1}
 	s.task = goTask(a.log, fmt.Sprintf("socket %s %v", k.ifname, k.family), func(ctx context.Context) error {
-		// Close ends the read loop at once; cancelling alone may wait for
-		// a packet on a quiet link.
-		go func() { <-ctx.Done(); _ = conn.Close() }()
-		return untilCancelled(ctx, conn.Run(ctx))
+		// Close ends the read loop at once (cancelling alone may wait for
+		// a packet on a quiet link), and the socket is closed when the
+		// task is done, before shutdown moves on to the platform.
+		closed := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close(); close(closed) })
+		err := conn.Run(ctx)
+		if stop() {
+			_ = conn.Close()
+		} else {
+			<-closed
+		}
+		return untilCancelled(ctx, err)
 	})
 	a.socks[k] = s
 	return s, nil

@@ -671,3 +671,47 @@ func TestNoAddressLeavesFault(t *testing.T) {
 		t.Errorf("still failed: %v", got)
 	}
 }
+
+// TestStuckInstanceNeverBlocksAgent: while an instance is stuck in netlink
+// (adding its VIP on takeover), tracker reports, status and another
+// instance's reload still go through: nothing the agent does under its lock
+// waits for an instance.
+func TestStuckInstanceNeverBlocksAgent(t *testing.T) {
+	vi2 := inst{name: "VI_2", ifname: "eth1", vrid: 52, prio: 200, vips: []string{"198.51.100.100/24"}}
+	n := start(t, conf(vi1, vi2), func(p *agenttest.Platform) { p.Hold() })
+	defer n.plat.Release()
+	time.Sleep(150 * time.Millisecond) // both past their down timers, stuck adding VIPs
+	quick := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatalf("%s blocked behind a stuck instance", what)
+		}
+	}
+	quick("a link report", func() { n.plat.SetLink("eth1", false) })
+	quick("status", func() { n.a.Status() })
+	quick("a reload of a stuck instance's tracker", func() {
+		in := vi1
+		in.extra = "  track_interface {\n    eth1 weight -30\n  }\n"
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		n.write(conf(in, vi2))
+		_ = n.a.ReloadContext(ctx) // may time out waiting for VI_1: that is the point
+	})
+	quick("a reload of a stuck instance's priority", func() {
+		in := vi1
+		in.prio = 150
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		n.write(conf(in, vi2))
+		if err := n.a.ReloadContext(ctx); !errors.Is(err, agent.ErrPartial) || !strings.Contains(err.Error(), "VI_1") {
+			t.Errorf("reload while VI_1 is stuck: %v, want ErrPartial naming VI_1", err)
+		}
+	})
+	n.plat.Release()
+	n.waitState("VI_2", vrrp.StateFault)
+	n.waitState("VI_1", vrrp.StateMaster)
+}

@@ -32,6 +32,7 @@ type Platform struct {
 	watch   map[int]func(netif.LinkEvent)
 	watchID int
 	failVM  error
+	gate    chan struct{} // AddAddress waits for it to close, when set
 	closed  bool
 }
 
@@ -140,12 +141,35 @@ func (p *Platform) Listen(ifname string, v6 bool, cfg netif.Config) (netif.Socke
 	return s, nil
 }
 
-// AddAddress installs a in Net.
+// AddAddress installs a in Net (after Release, if Hold was called).
 func (p *Platform) AddAddress(a netif.Address) error {
+	p.mu.Lock()
+	gate := p.gate
+	p.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	p.mu.Lock()
 	p.record("add %s %s", a.Prefix, a.Dev)
 	p.mu.Unlock()
 	return p.Net.AddAddress(a)
+}
+
+// Hold makes AddAddress wait, as a stuck netlink call would, until Release.
+func (p *Platform) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gate = make(chan struct{})
+}
+
+// Release lets waiting and later AddAddress calls through.
+func (p *Platform) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
 }
 
 // RemoveAddress removes a from Net.
