@@ -46,6 +46,8 @@ type inst struct {
 	interval string // advert_int
 	vips     []string
 	extra    string // more lines inside the block
+	version  int    // 3 when 0
+	state    string // BACKUP when empty
 }
 
 func (in inst) String() string {
@@ -55,9 +57,15 @@ func (in inst) String() string {
 	if in.interval == "" {
 		in.interval = "0.02"
 	}
+	if in.version == 0 {
+		in.version = 3
+	}
+	if in.state == "" {
+		in.state = "BACKUP"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "vrrp_instance %s {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n  version 3\n",
-		in.name, in.ifname, in.vrid, in.prio, in.interval)
+	fmt.Fprintf(&b, "vrrp_instance %s {\n  state %s\n  interface %s\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n  version %d\n",
+		in.name, in.state, in.ifname, in.vrid, in.prio, in.interval, in.version)
 	b.WriteString(in.extra)
 	b.WriteString("  virtual_ipaddress {\n")
 	for _, v := range in.vips {
@@ -322,7 +330,7 @@ func TestReloadInPlace(t *testing.T) {
 					t.Errorf("routes %v rules %v, want one each", n.plat.Net.Routes(), n.plat.Net.Rules())
 				}
 			}},
-		{name: "authentication", after: func() inst {
+		{name: "authentication ignored by v3", after: func() inst {
 			in := vi1
 			in.extra = "  authentication {\n    auth_type PASS\n    auth_pass secret\n  }\n"
 			return in
@@ -714,4 +722,37 @@ func TestStuckInstanceNeverBlocksAgent(t *testing.T) {
 	n.plat.Release()
 	n.waitState("VI_2", vrrp.StateFault)
 	n.waitState("VI_1", vrrp.StateMaster)
+}
+
+// TestReloadAuthV2: a VRRPv2 master's adverts carry the authentication a
+// reload adds (auth PASS, RFC 3768 §5.3.6), with no state change.
+func TestReloadAuthV2(t *testing.T) {
+	owner := inst{name: "VI_2", vrid: 52, prio: 255, state: "MASTER", version: 2, interval: "1", vips: []string{"192.0.2.52/24"}}
+	n := master(t, owner)
+	auth := func() (vrrp.AuthType, string) {
+		var a vrrp.Advertisement
+		a.Family = vrrp.IPv4
+		sent := n.plat.Socket("eth0", false).Sent()
+		if len(sent) == 0 {
+			return 0, ""
+		}
+		if err := a.UnmarshalBinary(sent[len(sent)-1].Packet[20:]); err != nil {
+			t.Fatal(err)
+		}
+		return a.AuthType, strings.TrimRight(string(a.AuthData[:]), "\x00")
+	}
+	in := owner
+	in.extra = "  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n"
+	if err := n.reload(conf(in)); err != nil {
+		t.Fatal(err)
+	}
+	n.plat.Socket("eth0", false).Sent() // forget the adverts before the reload
+	n.waitFor(3*time.Second, "an advert with auth PASS s3cret", func() bool {
+		typ, pass := auth()
+		return typ == vrrp.AuthPass && pass == "s3cret"
+	})
+	want := []string{"init->backup startup", "backup->master owner"}
+	if got := n.transitions("VI_2"); !slices.Equal(got, want) {
+		t.Errorf("transitions %v, want %v", got, want)
+	}
 }
