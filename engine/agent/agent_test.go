@@ -756,3 +756,18 @@ func TestReloadAuthV2(t *testing.T) {
 		t.Errorf("transitions %v, want %v", got, want)
 	}
 }
+
+// TestLinkWatchResubscribes: when the link subscription fails, the agent
+// subscribes again, and the dump that follows brings the state it missed.
+func TestLinkWatchResubscribes(t *testing.T) {
+	in := vi1
+	in.extra = "  track_interface {\n    eth1 weight -30\n  }\n"
+	n := master(t, in)
+	n.plat.FailWatch(errors.New("netlink: no buffer space available"))
+	// Missed while unsubscribed: only the new subscription's dump reports it.
+	n.plat.SetLink("eth1", false)
+	n.waitFor(3*time.Second, "priority 170 after the missed eth1 down", func() bool { return n.status("VI_1").Priority == 170 })
+	if got := n.plat.Grep("watch ended"); len(got) != 1 {
+		t.Errorf("subscriptions ended: %v, want the failed one", got)
+	}
+}

@@ -33,7 +33,10 @@ type Platform struct {
 	watchID int
 	failVM  error
 	gate    chan struct{} // AddAddress waits for it to close, when set
-	closed  bool
+
+	watchFail  chan error
+	watchEnded chan struct{}
+	closed     bool
 }
 
 type link struct {
@@ -50,7 +53,7 @@ var _ agent.Platform = (*Platform)(nil)
 
 // New returns a platform without interfaces.
 func New() *Platform {
-	return &Platform{links: map[string]*link{}, socks: map[sockKey]*Socket{}, watch: map[int]func(netif.LinkEvent){}}
+	return &Platform{links: map[string]*link{}, socks: map[sockKey]*Socket{}, watch: map[int]func(netif.LinkEvent){}, watchFail: make(chan error), watchEnded: make(chan struct{})}
 }
 
 func (p *Platform) record(format string, a ...any) {
@@ -235,11 +238,30 @@ func (p *Platform) WatchLinks(ctx context.Context, fn func(netif.LinkEvent)) err
 	for _, ev := range now {
 		fn(ev)
 	}
-	<-ctx.Done()
+	var err error
+	failed := false
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case err = <-p.watchFail:
+		failed = true
+	}
 	p.mu.Lock()
 	delete(p.watch, id)
+	p.record("watch ended")
 	p.mu.Unlock()
-	return ctx.Err()
+	if failed {
+		p.watchEnded <- struct{}{}
+	}
+	return err
+}
+
+// FailWatch makes a running WatchLinks return err, as a netlink
+// subscription that broke (ENOBUFS, a closed socket).
+// It returns once that subscription is gone.
+func (p *Platform) FailWatch(err error) {
+	p.watchFail <- err
+	<-p.watchEnded
 }
 
 // Links lists the interfaces.
