@@ -278,6 +278,7 @@ func (n *node) assertStayed(name string, kept ...string) {
 // TestReloadInPlace: each change that is not one of identity is applied to
 // the running master without a state change (issue 9 §1).
 func TestReloadInPlace(t *testing.T) {
+	t.Parallel()
 	unicast := func(peers ...string) inst {
 		in := vi1
 		in.extra = "  unicast_peer {\n    " + strings.Join(peers, "\n    ") + "\n  }\n"
@@ -371,6 +372,7 @@ func TestReloadInPlace(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			before := vi1
 			if tc.before != nil {
 				before = *tc.before
@@ -407,6 +409,7 @@ func TestReloadInPlace(t *testing.T) {
 // master keeps its VIP until the backup preempts (RFC 9568 §6.4.2): a
 // handover caused by the config, through the protocol, not a resignation.
 func TestReloadLoweredPriorityLoses(t *testing.T) {
+	t.Parallel()
 	n := master(t, vi1)
 	n.peer(51, 190, 20*time.Millisecond, "192.0.2.100/24")
 	time.Sleep(40 * time.Millisecond)
@@ -428,6 +431,7 @@ func TestReloadLoweredPriorityLoses(t *testing.T) {
 // restarts the instance, which resigns with priority 0 first; another
 // instance is untouched.
 func TestReloadIdentityRestarts(t *testing.T) {
+	t.Parallel()
 	vi2 := inst{name: "VI_2", vrid: 52, prio: 200, vips: []string{"192.0.2.200/24"}}
 	cases := []struct {
 		name  string
@@ -440,6 +444,7 @@ func TestReloadIdentityRestarts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			n := master(t, vi1, vi2)
 			n.waitState("VI_2", vrrp.StateMaster)
 			if err := n.reload(conf(tc.after, vi2)); err != nil {
@@ -473,6 +478,7 @@ func TestReloadIdentityRestarts(t *testing.T) {
 // TestReloadSyncGroup: a change of a sync group's membership restarts that
 // group only; a priority change inside a group is applied in place.
 func TestReloadSyncGroup(t *testing.T) {
+	t.Parallel()
 	a := inst{name: "A", vrid: 1, prio: 200, vips: []string{"192.0.2.11/24"}}
 	b := inst{name: "B", vrid: 2, prio: 200, vips: []string{"192.0.2.12/24"}}
 	c := inst{name: "C", vrid: 3, prio: 200, vips: []string{"192.0.2.13/24"}}
@@ -523,6 +529,7 @@ func TestReloadSyncGroup(t *testing.T) {
 // its reason (status, a transition event, /-/ready 503), the others run;
 // it starts once the interface appears.
 func TestFailedStart(t *testing.T) {
+	t.Parallel()
 	bad := inst{name: "VI_9", ifname: "eth9", vrid: 59, prio: 100, vips: []string{"192.0.2.9/24"}}
 	n := start(t, conf(vi1, bad))
 	n.waitState("VI_1", vrrp.StateMaster)
@@ -556,6 +563,7 @@ func TestFailedStart(t *testing.T) {
 // TestReloadPartial: a reload that cannot start one instance applies the
 // rest and is reported failed.
 func TestReloadPartial(t *testing.T) {
+	t.Parallel()
 	n := master(t, vi1)
 	bad := inst{name: "VI_9", ifname: "eth9", vrid: 59, prio: 100, vips: []string{"192.0.2.9/24"}}
 	in := vi1
@@ -578,6 +586,7 @@ func TestReloadPartial(t *testing.T) {
 
 // TestReloadBadConfig: a config with errors changes nothing.
 func TestReloadBadConfig(t *testing.T) {
+	t.Parallel()
 	n := master(t, vi1)
 	err := n.reload("vrrp_instance VI_1 {\n  virtual_router_id 300\n")
 	if !errors.Is(err, agent.ErrConfig) {
@@ -595,6 +604,7 @@ func TestReloadBadConfig(t *testing.T) {
 // TestShutdownOrder: masters resign (priority 0) and remove their VIPs,
 // then the sockets close, then the platform.
 func TestShutdownOrder(t *testing.T) {
+	t.Parallel()
 	vi6 := inst{name: "VI_6", vrid: 56, prio: 200, vips: []string{"2001:db8::100/64"}}
 	n := master(t, vi1, vi6)
 	n.waitState("VI_6", vrrp.StateMaster)
@@ -635,6 +645,7 @@ func get(t *testing.T, h http.Handler) (int, string) {
 // is in FAULT, with keepwatch_vrrp_state{state="fault"} 1; when the address
 // appears and the link reports up, it starts and leaves FAULT.
 func TestNoAddressLeavesFault(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, metrics.Options{Version: "test"})
 	if err != nil {
@@ -685,6 +696,7 @@ func TestNoAddressLeavesFault(t *testing.T) {
 // instance's reload still go through: nothing the agent does under its lock
 // waits for an instance.
 func TestStuckInstanceNeverBlocksAgent(t *testing.T) {
+	t.Parallel()
 	vi2 := inst{name: "VI_2", ifname: "eth1", vrid: 52, prio: 200, vips: []string{"198.51.100.100/24"}}
 	n := start(t, conf(vi1, vi2), func(p *agenttest.Platform) { p.Hold() })
 	defer n.plat.Release()
@@ -727,6 +739,7 @@ func TestStuckInstanceNeverBlocksAgent(t *testing.T) {
 // TestReloadAuthV2: a VRRPv2 master's adverts carry the authentication a
 // reload adds (auth PASS, RFC 3768 §5.3.6), with no state change.
 func TestReloadAuthV2(t *testing.T) {
+	t.Parallel()
 	owner := inst{name: "VI_2", vrid: 52, prio: 255, state: "MASTER", version: 2, interval: "1", vips: []string{"192.0.2.52/24"}}
 	n := master(t, owner)
 	auth := func() (vrrp.AuthType, string) {
@@ -760,6 +773,7 @@ func TestReloadAuthV2(t *testing.T) {
 // TestLinkWatchResubscribes: when the link subscription fails, the agent
 // subscribes again, and the dump that follows brings the state it missed.
 func TestLinkWatchResubscribes(t *testing.T) {
+	t.Parallel()
 	in := vi1
 	in.extra = "  track_interface {\n    eth1 weight -30\n  }\n"
 	n := master(t, in)
