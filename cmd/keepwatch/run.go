@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/ipvs"
 	"github.com/keepwatch/keepwatch/engine/lb"
+	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/metrics"
 	"github.com/keepwatch/keepwatch/tracing"
 	"github.com/keepwatch/keepwatch/tracing/logsink"
@@ -128,7 +130,12 @@ func runAgent(ctx context.Context, f runFlags) error {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
 	bal = lb.New(lb.Options{Sink: sink, Log: log})
-	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal})
+	// The host's network; the agent closes it when it stops.
+	host, err := netif.OpenHost()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host})
 
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
-	"reflect"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +29,9 @@ type Options struct {
 	// Sink receives every event (metrics, tracing, logs, notify).
 	Sink event.Sink
 	Log  *slog.Logger
-	// Lookup finds interface addresses; nil uses the host's.
-	Lookup AddrLookup
+	// Platform is the operating system: sockets, addresses, links. Run
+	// closes it when it returns. Nil opens the host's (netif.OpenHost).
+	Platform Platform
 	// OnConfig, if set, is called with every config the agent starts
 	// running (at start and after each accepted reload), before it is applied.
 	OnConfig func(*config.Config)
@@ -43,38 +40,49 @@ type Options struct {
 	// Balancer runs the config's virtual servers (health checks and IPVS);
 	// nil makes one (with Sink and Log) when a config has virtual servers.
 	Balancer *lb.Balancer
+	// RetryInterval is how often instances that could not start are tried
+	// again (besides whenever an interface comes up); 0 means 5 s.
+	RetryInterval time.Duration
 }
 
-// Agent runs a configuration and reloads it by difference.
+// Agent runs a configuration and reloads it by difference. It supervises
+// its tasks (agent/task.go): instances, sockets, trackers, the load
+// balancer and the link watch, and stops them in one order (shutdown).
 type Agent struct {
 	opts Options
 	log  *slog.Logger
 	sink event.Sink
 
-	mu    sync.Mutex
-	cfg   *config.Config
-	sys   *netif.System
+	plat  Platform
 	addrs *serialAddrs // address changes, on one goroutine
-	socks map[sockKey]*sock
-	// annc has its own lock: instance goroutines take it while a.mu may be
-	// held by someone waiting for an instance to stop.
-	anncMu   sync.Mutex
-	annc     map[string]*netif.Gratuitous
+
+	// seq serialises the supervisor's sequences: start, each reload, each
+	// retry of failed instances, shutdown. Only they start and stop tasks.
+	seq sync.Mutex
+
+	// mu guards the maps below. It is held only briefly and never across a
+	// call that waits for an instance, a socket or a tracker: trackers
+	// report under it, and calls into instances never block.
+	mu       sync.Mutex
+	cfg      *config.Config
+	socks    map[sockKey]*sock
 	insts    map[instanceKey]*running
 	units    map[string]*unit
+	failed   map[string]*failure // by instance name
 	trackers map[trackerKey]*runningTracker
 	states   map[trackerKey]track.State
 
-	ctx    context.Context
 	ready  atomic.Bool
 	groups *groups
+	retry  chan struct{} // an interface came up: try failed instances again
+
+	links *task
 
 	// The load balancer: started by the first config with virtual servers,
 	// reloaded with the instances, stopped after them.
-	lbMu     sync.Mutex
-	lb       *lb.Balancer
-	lbCancel context.CancelFunc
-	lbDone   chan struct{}
+	lbMu   sync.Mutex
+	lb     *lb.Balancer
+	lbTask *task
 }
 
 type sockKey struct {
@@ -83,10 +91,9 @@ type sockKey struct {
 }
 
 type sock struct {
-	conn   *netif.Conn
-	cancel context.CancelFunc
-	done   chan struct{}
-	users  int
+	conn  netif.Socket
+	task  *task
+	users int
 }
 
 // unit is one router goroutine: a lone instance, or a sync group's members.
@@ -94,8 +101,7 @@ type unit struct {
 	name    string
 	members []*running
 	inst    *router.Instance
-	cancel  context.CancelFunc
-	done    chan struct{}
+	task    *task
 }
 
 // running is one instance inside a unit.
@@ -108,15 +114,25 @@ type running struct {
 	lastFault bool
 }
 
+// failure is an instance the agent could not start: it is shown in FAULT
+// with its reason (status, metrics, /-/ready) and tried again.
+type failure struct {
+	name      string
+	vrid      int
+	ifname    string
+	family    vrrp.Family
+	syncGroup string
+	reason    string
+}
+
 type trackerKey struct {
 	kind track.Kind
 	name string
 }
 
 type runningTracker struct {
-	spec   any // the config it was started from, to compare on reload
-	cancel context.CancelFunc
-	done   chan struct{}
+	spec any // the config it was started from, to compare on reload
+	task *task
 }
 
 // New returns an agent; Run starts it.
@@ -127,19 +143,21 @@ func New(opts Options) *Agent {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Lookup == nil {
-		opts.Lookup = primaryAddr
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = 5 * time.Second
 	}
 	g := newGroups(opts.OnGroup)
 	return &Agent{
 		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g, lb: opts.Balancer,
-		socks: map[sockKey]*sock{}, annc: map[string]*netif.Gratuitous{},
-		insts: map[instanceKey]*running{}, units: map[string]*unit{}, trackers: map[trackerKey]*runningTracker{},
-		states: map[trackerKey]track.State{},
+		socks: map[sockKey]*sock{}, insts: map[instanceKey]*running{}, units: map[string]*unit{},
+		failed: map[string]*failure{}, trackers: map[trackerKey]*runningTracker{}, states: map[trackerKey]track.State{},
+		retry: make(chan struct{}, 1),
 	}
 }
 
-// Ready reports whether the config is loaded and the instances' sockets are open.
+// Ready reports whether the config is loaded and the agent is running it
+// (the instances that could start have started). Failed instances do not
+// make it false: ReadyHandler reports them.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 
 // Config returns the config being run.
@@ -152,8 +170,11 @@ func (a *Agent) Config() *config.Config {
 // ErrConfig is returned (wrapped) when a config has errors.
 var ErrConfig = errors.New("config has errors")
 
+// ErrPartial is returned (wrapped) by Reload when the config was loaded but
+// could not be applied whole: the instances named in the error are in FAULT.
+var ErrPartial = errors.New("config applied in part")
+
 func (a *Agent) load() (*config.Config, error) {
-	start := time.Now()
 	c, ds := loader.Load(a.opts.Path, loader.Options{ConfigID: a.opts.ConfigID})
 	for _, d := range ds {
 		lvl := slog.LevelWarn
@@ -171,181 +192,241 @@ func (a *Agent) load() (*config.Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w (%d)", a.opts.Path, ErrConfig, n)
 	}
-	a.sink.Emit(event.Event{Kind: event.KindConfigLoaded, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Duration: time.Since(start), OK: true})
 	return c, nil
 }
 
+// loaded reports a config applied whole (KindConfigLoaded), or one that was
+// not (KindReloadRejected with what failed: keepwatch_config_last_reload_
+// successful 0).
+func (a *Agent) loaded(start time.Time, err error) {
+	if err != nil {
+		a.sink.Emit(event.Event{Kind: event.KindReloadRejected, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Err: err})
+		return
+	}
+	a.sink.Emit(event.Event{Kind: event.KindConfigLoaded, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Duration: time.Since(start), OK: true})
+}
+
 // Run loads the config, starts everything and blocks until ctx is
-// cancelled; then every master resigns (priority 0) and removes its VIPs.
+// cancelled; then it stops everything in order (shutdown). An instance that
+// cannot start (its interface is missing or has no address) does not stop
+// the agent: it is in FAULT with its reason, and is tried again when an
+// interface comes up and every RetryInterval.
 func (a *Agent) Run(ctx context.Context) error {
+	start := time.Now()
 	c, err := a.load()
 	if err != nil {
+		if a.opts.Platform != nil {
+			_ = a.opts.Platform.Close()
+		}
 		return err
 	}
-	sys, err := netif.Open()
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	a.sys = sys
-	defer sys.Close()
-	a.addrs = newSerialAddrs(sys)
-	// Deferred after sys.Close is registered, so it runs first: every
-	// instance has stopped by then (stopAll), so no call can follow.
-	defer a.addrs.close()
-	a.ctx = ctx
-
-	// Link state drives track_interface and the instances' own interfaces.
-	linkCtx, linkCancel := context.WithCancel(context.Background())
-	linksKnown := make(chan struct{})
-	var once sync.Once
-	go func() {
-		err := sys.WatchLinks(linkCtx, func(ev netif.LinkEvent) {
-			a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: ev.Up && !ev.Deleted}, 0)
-			a.sink.Emit(event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: ev.Up && !ev.Deleted})
-			once.Do(func() { close(linksKnown) })
-		})
-		if err != nil && linkCtx.Err() == nil {
-			a.log.Error("link watch stopped", "err", err)
+	plat := a.opts.Platform
+	if plat == nil {
+		h, err := netif.OpenHost()
+		if err != nil {
+			return fmt.Errorf("netlink: %w", err)
 		}
-		once.Do(func() { close(linksKnown) })
-	}()
-	select {
-	case <-linksKnown:
-	case <-time.After(2 * time.Second):
-	}
-	// Seed every interface's state now, so instances do not start in FAULT
-	// waiting for the link watch to report their interface.
-	if ifs, err := net.Interfaces(); err == nil {
-		for _, ifi := range ifs {
-			up := ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
-			a.onTracker(track.KindInterface, ifi.Name, track.State{Known: true, Up: up}, 0)
-		}
+		plat = h
 	}
 
+	a.seq.Lock()
+	a.plat = plat
+	a.addrs = newSerialAddrs(plat)
+	a.startLinks()
 	a.removeStale(c)
-	if err := a.apply(c); err != nil {
-		linkCancel()
-		a.stopAll()
-		return err
+	err = a.apply(ctx, c, true)
+	a.seq.Unlock()
+	a.loaded(start, err)
+	if err != nil {
+		a.log.Error("config applied in part: the instances that failed are in FAULT", "err", err)
 	}
 	// Parsing and building left garbage that a steady state, which
 	// allocates almost nothing, would keep for a long time.
 	debug.FreeOSMemory()
 	a.ready.Store(true)
-	<-ctx.Done()
-	a.ready.Store(false)
-	a.stopAll()
-	// After the instances: masters have resigned before the real servers
-	// leave the table.
-	a.stopBalancer()
-	linkCancel()
-	return nil
+
+	tick := time.NewTicker(a.opts.RetryInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.ready.Store(false)
+			a.seq.Lock()
+			defer a.seq.Unlock()
+			a.shutdown()
+			return nil
+		case <-a.retry:
+			a.retryFailed(ctx)
+		case <-tick.C:
+			a.retryFailed(ctx)
+		}
+	}
+}
+
+// shutdown stops everything, in the one order that keeps the network right:
+//
+//  1. instances, all at once: each master sends its priority-0 advert and
+//     removes its VIPs, so a backup takes over after Skew_Time (RFC 9568
+//     §6.4.3 "shutdown", reference §2.4);
+//  2. trackers: nothing follows them any more;
+//  3. the load balancer: real servers leave the table after the VIPs
+//     have moved (omega, lvs_flush_on_stop);
+//  4. the VRRP sockets, which no instance reads now;
+//  5. the link watch, the address worker, and the platform (announcers,
+//     netlink).
+//
+// The sinks belong to the caller (cmd/keepwatch), which stops them after
+// Run returns, so the STOP transitions and notifications still go out.
+func (a *Agent) shutdown() {
+	a.mu.Lock()
+	us := make([]*unit, 0, len(a.units))
+	for _, u := range a.units {
+		us = append(us, u)
+	}
+	a.mu.Unlock()
+	a.stopUnits(us) // 1
+
+	a.mu.Lock()
+	var ts []*task
+	for k, t := range a.trackers {
+		ts = append(ts, t.task)
+		delete(a.trackers, k)
+	}
+	a.mu.Unlock()
+	stopAll(ts) // 2
+
+	a.stopBalancer() // 3
+
+	a.mu.Lock()
+	var ss []*task
+	for k, s := range a.socks {
+		ss = append(ss, s.task)
+		delete(a.socks, k)
+	}
+	a.mu.Unlock()
+	stopAll(ss) // 4
+
+	if a.links != nil { // 5
+		_ = a.links.stop()
+	}
+	a.addrs.close()
+	if err := a.plat.Close(); err != nil {
+		a.log.Warn("closing the platform", "err", err)
+	}
+	a.plat = nil // a Reload from now on finds the agent stopped
+}
+
+// stopAll cancels every task first, so they stop in parallel, then waits.
+func stopAll(ts []*task) {
+	for _, t := range ts {
+		t.cancel()
+	}
+	for _, t := range ts {
+		_ = t.stop()
+	}
+}
+
+// startLinks starts the link watch and seeds every interface's state, so
+// instances do not start in FAULT waiting for it. The watch subscribes
+// again after an error; the subscription's dump resynchronises the state.
+func (a *Agent) startLinks() {
+	if ls, err := a.plat.Links(); err == nil {
+		for _, ev := range ls {
+			a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: ev.Up && !ev.Deleted}, 0)
+		}
+	} else {
+		a.log.Warn("listing interfaces", "err", err)
+	}
+	a.links = goTask(a.log, "link watch", func(ctx context.Context) error {
+		for {
+			err := a.plat.WatchLinks(ctx, a.onLink)
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Warn("link watch failed: subscribing again", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	})
+}
+
+func (a *Agent) onLink(ev netif.LinkEvent) {
+	up := ev.Up && !ev.Deleted
+	a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: up}, 0)
+	a.sink.Emit(event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: up})
+	if !up {
+		return
+	}
+	a.mu.Lock()
+	waiting := false
+	for _, f := range a.failed {
+		waiting = waiting || f.ifname == ev.Name || strings.HasPrefix(f.reason, "use_vmac")
+	}
+	a.mu.Unlock()
+	if waiting {
+		select {
+		case a.retry <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// retryFailed applies the running config again when some instances could
+// not start: those that can now start do, the rest is untouched.
+func (a *Agent) retryFailed(ctx context.Context) {
+	a.seq.Lock()
+	defer a.seq.Unlock()
+	a.mu.Lock()
+	c, n := a.cfg, len(a.failed)
+	a.mu.Unlock()
+	if n == 0 || c == nil || ctx.Err() != nil {
+		return
+	}
+	if err := a.apply(ctx, c, false); err != nil {
+		a.log.Debug("instances still failing", "err", err)
+		return
+	}
+	a.log.Info("every instance is running", "was_failing", n)
 }
 
 // Reload reads the config again. A config with errors is rejected, counted
 // and logged, and the agent keeps running the old one with every VIP it
-// holds (DESIGN.md §1).
+// holds (DESIGN.md §1). A config that loads is applied by difference
+// (apply); if part of it cannot be applied, the reload is reported failed
+// (ErrPartial, keepwatch_config_last_reload_successful 0) and what could
+// not start is in FAULT with its reason.
 func (a *Agent) Reload() error {
+	return a.ReloadContext(context.Background())
+}
+
+// ReloadContext is Reload; ctx bounds the wait for each running instance to
+// take its update.
+func (a *Agent) ReloadContext(ctx context.Context) error {
+	start := time.Now()
 	c, err := a.load()
-	if err == nil {
-		err = a.apply(c)
-	}
 	if err != nil {
 		// The log sink reports the KindReloadRejected event at error level.
 		a.log.Debug("reload rejected: keeping the running config", "err", err)
-		a.sink.Emit(event.Event{Kind: event.KindReloadRejected, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Err: err})
+		a.loaded(start, err)
+		return err
+	}
+	a.seq.Lock()
+	if a.plat == nil {
+		a.seq.Unlock()
+		return errors.New("agent: not running")
+	}
+	err = a.apply(ctx, c, true)
+	a.seq.Unlock()
+	a.loaded(start, err)
+	if err != nil {
+		a.log.Error("reload applied in part", "path", a.opts.Path, "err", err)
 		return err
 	}
 	debug.FreeOSMemory()
 	a.log.Info("reloaded", "path", a.opts.Path)
-	return nil
-}
-
-// apply makes the running set match c: unchanged instances keep running
-// untouched (state, VIPs, counters), changed ones restart, removed ones
-// stop. A sync group runs as one unit and restarts whole when any member
-// or its membership changes.
-func (a *Agent) apply(c *config.Config) error {
-	plans := map[instanceKey]*plan{}
-	byName := map[string]*plan{}
-	var order []instanceKey
-	for i := range c.Instances {
-		p, err := buildPlan(c, &c.Instances[i], a.opts.Lookup)
-		if err != nil {
-			return err
-		}
-		plans[p.key] = p
-		byName[p.router.FSM.Name] = p
-		order = append(order, p.key)
-	}
-	// Units: each sync group with its members, then every other instance alone.
-	type unitPlan struct {
-		name  string
-		plans []*plan
-	}
-	var want []unitPlan
-	grouped := map[string]bool{}
-	for _, sg := range c.SyncGroups {
-		up := unitPlan{name: "group:" + sg.Name}
-		for _, m := range sg.Members {
-			if p, ok := byName[m]; ok && !grouped[m] {
-				up.plans = append(up.plans, p)
-				grouped[m] = true
-			}
-		}
-		if len(up.plans) > 0 {
-			want = append(want, up)
-		}
-	}
-	for _, k := range order {
-		if p := plans[k]; !grouped[p.router.FSM.Name] {
-			want = append(want, unitPlan{name: "instance:" + p.router.FSM.Name, plans: []*plan{p}})
-		}
-	}
-	if a.opts.OnConfig != nil {
-		a.opts.OnConfig(c)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.cfg = c
-	keep := map[string]bool{}
-	for _, up := range want {
-		u, ok := a.units[up.name]
-		if !ok || len(u.members) != len(up.plans) {
-			continue
-		}
-		same := true
-		for k, p := range up.plans {
-			same = same && u.members[k].plan.key == p.key && reflect.DeepEqual(u.members[k].plan.router, p.router)
-		}
-		if !same {
-			continue
-		}
-		keep[up.name] = true
-		for k, p := range up.plans {
-			r := u.members[k]
-			if !reflect.DeepEqual(p.refs, r.plan.refs) {
-				r.plan.refs = p.refs
-				r.set = a.newSet(p)
-				a.pushPriority(r, 0)
-			}
-		}
-	}
-	for name, u := range a.units {
-		if !keep[name] {
-			a.stopUnit(u)
-		}
-	}
-	a.syncTrackers(c)
-	for _, up := range want {
-		if keep[up.name] {
-			continue
-		}
-		if err := a.startUnit(up.name, up.plans); err != nil {
-			a.log.Error("starting", "unit", up.name, "err", err)
-		}
-	}
-	a.syncBalancer(c)
 	return nil
 }
 
@@ -354,7 +435,7 @@ func (a *Agent) apply(c *config.Config) error {
 func (a *Agent) syncBalancer(c *config.Config) {
 	a.lbMu.Lock()
 	defer a.lbMu.Unlock()
-	if a.lbDone != nil {
+	if a.lbTask != nil {
 		if err := a.lb.Update(c); err != nil {
 			a.log.Error("reloading virtual servers", "err", err)
 		}
@@ -367,18 +448,12 @@ func (a *Agent) syncBalancer(c *config.Config) {
 		a.lb = lb.New(lb.Options{Sink: a.sink, Log: a.log})
 	}
 	b := a.lb
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	a.lbCancel, a.lbDone = cancel, done
-	go func() {
-		defer close(done)
-		if err := b.Run(ctx, c); err != nil {
-			a.log.Error("load balancer stopped", "err", err)
-		}
-	}()
+	a.lbTask = goTask(a.log, "load balancer", func(ctx context.Context) error {
+		return untilCancelled(ctx, b.Run(ctx, c))
+	})
 	select { // so a reload right after start reaches a running balancer
 	case <-b.Started():
-	case <-done:
+	case <-a.lbTask.done:
 	}
 }
 
@@ -387,9 +462,8 @@ func (a *Agent) syncBalancer(c *config.Config) {
 func (a *Agent) stopBalancer() {
 	a.lbMu.Lock()
 	defer a.lbMu.Unlock()
-	if a.lbDone != nil {
-		a.lbCancel()
-		<-a.lbDone
+	if a.lbTask != nil {
+		_ = a.lbTask.stop()
 	}
 }
 
@@ -408,117 +482,6 @@ func (a *Agent) VirtualServers() []lb.VirtualServerStatus {
 	return st
 }
 
-func (a *Agent) newSet(p *plan) *track.Set {
-	s := track.NewSet(p.router.FSM.Priority, p.refs)
-	for k, st := range a.states {
-		s.Update(k.kind, k.name, st)
-	}
-	return s
-}
-
-func (a *Agent) startUnit(name string, plans []*plan) error {
-	var members []router.Member
-	var socks []sockKey
-	release := func() {
-		for _, k := range socks {
-			a.releaseSocket(k)
-		}
-	}
-	for _, p := range plans {
-		if p.vmac != nil {
-			if err := a.sys.AddVMAC(*p.vmac); err != nil {
-				release()
-				return fmt.Errorf("vrrp_instance %s: use_vmac: %w", p.router.FSM.Name, err)
-			}
-		}
-		sk := sockKey{p.router.FSM.Interface, p.router.FSM.Family}
-		s, err := a.socket(sk, p.sockGroup)
-		if err != nil {
-			release()
-			return err
-		}
-		socks = append(socks, sk)
-		members = append(members, router.Member{Config: p.router, Conn: s.conn})
-	}
-	inst, err := router.NewGroup(name, members, router.Deps{Addrs: a.addrs, Announcer: announcer{a}, Sink: a.sink, Log: a.log})
-	if err != nil {
-		release()
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	u := &unit{name: name, inst: inst, cancel: cancel, done: make(chan struct{})}
-	for k, p := range plans {
-		r := &running{unit: u, idx: k, plan: p, lastPrio: p.router.FSM.Priority}
-		r.set = a.newSet(p)
-		u.members = append(u.members, r)
-		a.insts[p.key] = r
-	}
-	a.units[name] = u
-	if len(plans) > 1 {
-		var names []string
-		for _, p := range plans {
-			names = append(names, p.router.FSM.Name)
-		}
-		a.groups.set(strings.TrimPrefix(name, "group:"), names)
-	}
-	go func() {
-		defer close(u.done)
-		_ = inst.Run(ctx)
-	}()
-	for _, r := range u.members {
-		a.pushPriority(r, 0)
-	}
-	return nil
-}
-
-func (a *Agent) stopUnit(u *unit) {
-	u.cancel()
-	<-u.done
-	delete(a.units, u.name)
-	if len(u.members) > 1 {
-		a.groups.remove(strings.TrimPrefix(u.name, "group:"))
-	}
-	for _, r := range u.members {
-		delete(a.insts, r.plan.key)
-		a.releaseSocket(sockKey{r.plan.router.FSM.Interface, r.plan.router.FSM.Family})
-		if r.plan.vmac != nil {
-			if err := a.sys.RemoveVMAC(*r.plan.vmac); err != nil {
-				a.log.Warn("removing VMAC", "interface", r.plan.vmac.LinkName(), "err", err)
-			}
-		}
-	}
-}
-
-// stopAll stops every instance (masters resign first), then trackers and sockets.
-func (a *Agent) stopAll() {
-	a.mu.Lock()
-	var trackersDone []chan struct{}
-	defer func() {
-		a.mu.Unlock()
-		// Outside the lock: a stopping tracker may be waiting for it.
-		for _, d := range trackersDone {
-			<-d
-		}
-	}()
-	for _, u := range a.units {
-		u.cancel()
-	}
-	for _, u := range a.units {
-		a.stopUnit(u)
-	}
-	for k, t := range a.trackers {
-		t.cancel()
-		trackersDone = append(trackersDone, t.done)
-		delete(a.trackers, k)
-	}
-	a.anncMu.Lock()
-	for name, g := range a.annc {
-		g.Close()
-		delete(a.annc, name)
-	}
-	a.anncMu.Unlock()
-}
-
 // onTracker records a tracker's new state and hands every instance that
 // follows it its new priority or fault.
 func (a *Agent) onTracker(kind track.Kind, name string, st track.State, cause uint64) {
@@ -533,7 +496,8 @@ func (a *Agent) onTracker(kind track.Kind, name string, st track.State, cause ui
 	}
 }
 
-// pushPriority tells an instance about a changed effective priority or fault.
+// pushPriority tells an instance about a changed effective priority or
+// fault; mu held. It never blocks (router.Instance.SetPriority).
 func (a *Agent) pushPriority(r *running, cause uint64, tracker ...string) {
 	p, fault := r.set.Priority()
 	if p != r.lastPrio {
@@ -551,142 +515,4 @@ func (a *Agent) pushPriority(r *running, cause uint64, tracker ...string) {
 		r.lastFault = fault
 		r.unit.inst.SetFault(r.idx, fault, cause)
 	}
-}
-
-// Status is a snapshot of every instance, sorted by name.
-func (a *Agent) Status() []InstanceStatus {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := make([]InstanceStatus, 0, len(a.insts))
-	for _, r := range a.insts {
-		s := InstanceStatus{Snapshot: r.unit.inst.Snapshots()[r.idx]}
-		if len(r.unit.members) > 1 {
-			s.SyncGroup = strings.TrimPrefix(r.unit.name, "group:")
-		}
-		for _, v := range r.plan.router.VIPs {
-			s.VIPs = append(s.VIPs, v.Prefix.String())
-		}
-		for _, c := range r.set.Contributions() {
-			s.Trackers = append(s.Trackers, TrackerStatus{Kind: c.Ref.Kind.String(), Name: c.Ref.Name, Weight: c.Ref.Weight,
-				Known: c.State.Known, Up: c.State.Up, Value: c.State.Value, Delta: c.Delta, Fault: c.Fault})
-		}
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// InstanceStatus is one instance in the status API.
-type InstanceStatus struct {
-	router.Snapshot
-	SyncGroup string
-	VIPs      []string
-	Trackers  []TrackerStatus
-}
-
-// TrackerStatus is one tracker's share of an instance's priority.
-type TrackerStatus struct {
-	Kind   string `json:"kind"`
-	Name   string `json:"name"`
-	Weight int    `json:"weight"`
-	Known  bool   `json:"known"`
-	Up     bool   `json:"up"`
-	Value  int64  `json:"value,omitempty"`
-	Delta  int    `json:"priority_delta"`
-	Fault  bool   `json:"fault,omitempty"`
-}
-
-// announcer sends gratuitous ARPs / NAs through one packet socket per interface.
-type announcer struct{ a *Agent }
-
-func (an announcer) Announce(ifname string, vip netip.Addr) error {
-	an.a.anncMu.Lock()
-	g, ok := an.a.annc[ifname]
-	if !ok {
-		var err error
-		if g, err = netif.NewGratuitous(ifname); err != nil {
-			an.a.anncMu.Unlock()
-			return err
-		}
-		an.a.annc[ifname] = g
-	}
-	an.a.anncMu.Unlock()
-	return g.Announce(vip)
-}
-
-// socket returns the shared VRRP socket of an interface and family,
-// opening it on first use.
-func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
-	if s, ok := a.socks[k]; ok {
-		s.users++
-		return s, nil
-	}
-	cfg := netif.Config{Group: group, Unknown: a.unknownVRID(k)}
-	var conn *netif.Conn
-	var err error
-	if k.family == vrrp.IPv4 {
-		conn, err = netif.ListenIPv4(k.ifname, cfg)
-	} else {
-		conn, err = netif.ListenIPv6(k.ifname, cfg)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("VRRP socket on %s (%v): %w", k.ifname, k.family, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &sock{conn: conn, cancel: cancel, done: make(chan struct{}), users: 1}
-	go func() {
-		defer close(s.done)
-		_ = conn.Run(ctx)
-	}()
-	a.socks[k] = s
-	return s, nil
-}
-
-// releaseSocket closes a socket when its last instance stops.
-func (a *Agent) releaseSocket(k sockKey) {
-	s, ok := a.socks[k]
-	if !ok {
-		return
-	}
-	if s.users--; s.users > 0 {
-		return
-	}
-	s.cancel()
-	s.conn.Close()
-	<-s.done
-	delete(a.socks, k)
-}
-
-// removeStale removes the config's VIPs that are already on their
-// interfaces at start: left by a crashed earlier run, they would make two
-// hosts answer for them (keepalived does the same at startup).
-func (a *Agent) removeStale(c *config.Config) {
-	var want []netif.Address
-	for i := range c.Instances {
-		in := &c.Instances[i]
-		for _, list := range [][]config.Address{in.VIPs, in.ExcludedVIPs} {
-			for _, v := range list {
-				if na, err := address(v, in.Interface); err == nil {
-					want = append(want, na)
-				}
-			}
-		}
-	}
-	removed, err := a.sys.RemoveStale(want)
-	if err != nil {
-		a.log.Warn("removing stale VIPs", "err", err)
-	}
-	for _, r := range removed {
-		a.log.Info("removed a VIP left by an earlier run", "address", r.Prefix.String(), "interface", r.Dev)
-	}
-}
-
-// unknownVRID reports adverts for a VRID no instance on the interface runs
-// (drop reason vrid_unknown): another cluster sharing the segment, or a
-// peer whose config disagrees with ours.
-func (a *Agent) unknownVRID(k sockKey) netif.Handler {
-	return netif.HandlerFunc(func(p *netif.Packet) {
-		a.sink.Emit(event.Event{Kind: event.KindAdvertDropped, ID: event.NewID(), Time: time.Now(), VRID: p.VRID(),
-			Interface: k.ifname, Family: k.family, Reason: event.DropVRIDUnknown, Addr: p.Src})
-	})
 }

@@ -2,8 +2,8 @@ package agent
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
+	"reflect"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -17,37 +17,6 @@ import (
 // AddrLookup finds an interface's primary address of a family; tests and
 // namespaces substitute their own.
 type AddrLookup func(ifname string, family vrrp.Family) (netip.Addr, error)
-
-// primaryAddr returns the first global address of the family on ifname
-// (IPv6: the link-local address, the source of VRRPv3 adverts, RFC 9568 §5.1.2.1).
-func primaryAddr(ifname string, family vrrp.Family) (netip.Addr, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if family == vrrp.IPv4 && ip.Is4() {
-			return ip, nil
-		}
-		if family == vrrp.IPv6 && ip.Is6() && ip.IsLinkLocalUnicast() {
-			return ip, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("interface %s has no %v address", ifname, family)
-}
 
 // instanceKey is what identifies an instance across a reload, as keepalived
 // matches them (reference §0 item 7): VRID, family, interface, and whether
@@ -311,3 +280,9 @@ func trackRefs(c *config.Config, in *config.Instance) []track.Ref {
 	}
 	return refs
 }
+
+// equalRouter reports whether two router configs are the same, so an
+// unchanged instance is not even asked to update.
+func equalRouter(a, b router.Config) bool { return reflect.DeepEqual(a, b) }
+
+func equalRefs(a, b []track.Ref) bool { return reflect.DeepEqual(a, b) }

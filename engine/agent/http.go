@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/lb"
@@ -38,6 +39,9 @@ type InstanceReport struct {
 	AdvertInterval    float64         `json:"adver_int"`
 	MasterDownSeconds float64         `json:"master_down_interval"`
 	Trackers          []TrackerStatus `json:"trackers,omitempty"`
+	// FaultReason says why an instance that could not start (its interface
+	// is missing, has no address, ...) is in FAULT.
+	FaultReason string `json:"fault_reason,omitempty"`
 }
 
 // StatusHandler serves /api/v1/status.
@@ -51,7 +55,8 @@ func (a *Agent) StatusHandler() http.Handler {
 			ir := InstanceReport{Name: s.Name, VRID: s.VRID, Interface: s.Interface, Family: s.Family.String(),
 				State: s.State.String(), BasePriority: s.BasePriority, EffectivePriority: s.Priority,
 				VIPs: s.VIPs, VIPsHeld: s.VIPsHeld, LastReason: string(s.LastReason),
-				AdvertInterval: s.AdvertInterval.Seconds(), MasterDownSeconds: s.MasterDown.Seconds(), Trackers: s.Trackers}
+				AdvertInterval: s.AdvertInterval.Seconds(), MasterDownSeconds: s.MasterDown.Seconds(), Trackers: s.Trackers,
+				FaultReason: s.FaultReason}
 			if s.Master.IsValid() {
 				ir.MasterAddress, ir.MasterPriority = s.Master.String(), s.MasterPriority
 			}
@@ -70,11 +75,22 @@ func (a *Agent) StatusHandler() http.Handler {
 	})
 }
 
-// ReadyHandler answers 200 once the config is loaded and sockets are open.
+// ReadyHandler answers 200 "ready" once the config is loaded and every
+// instance runs. Before that it answers 503 "not ready"; while some
+// instances could not start, 503 with one line per instance naming it and
+// why ("vrrp_instance VI_2: interface eth9 has no IPv4 address"): the agent
+// runs the others, but a load balancer or an orchestrator asking whether
+// this node does all it is configured to do is told it does not.
 func (a *Agent) ReadyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.Ready() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if failed := a.Failed(); len(failed) > 0 {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: instances in FAULT, could not start:\n" + strings.Join(failed, "\n") + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -11,11 +11,18 @@ import (
 // about 30 MiB of stacks. One worker holds one such stack. A takeover waits
 // for its turn, microseconds against the netlink call's 200 µs.
 type serialAddrs struct {
-	sys  *netif.System
+	sys  addrSystem
 	work chan func()
 }
 
-func newSerialAddrs(sys *netif.System) *serialAddrs {
+// addrSystem is the part of the Platform serialAddrs serialises.
+type addrSystem interface {
+	netif.Addresses
+	netif.Routes
+	netif.Rules
+}
+
+func newSerialAddrs(sys addrSystem) *serialAddrs {
 	s := &serialAddrs{sys: sys, work: make(chan func())}
 	go func() {
 		for f := range s.work {

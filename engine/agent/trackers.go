@@ -9,12 +9,13 @@ import (
 	"github.com/keepwatch/keepwatch/engine/track"
 )
 
-// syncTrackers starts the trackers the config's instances follow and stops
-// the others; a tracker whose config did not change keeps running, with its
-// state. Called with a.mu held; it never waits for a tracker to stop (a
-// stopping tracker may be waiting for a.mu to report), and reports from a
-// stopped tracker are ignored.
-func (a *Agent) syncTrackers(c *config.Config) {
+// syncTrackers starts the trackers the config's instances follow and
+// returns the others, to be stopped; a tracker whose config did not change
+// keeps running, with its state. Called with a.mu held, so it never waits
+// for a tracker to stop (a stopping tracker may be waiting for a.mu to
+// report): the caller stops them after unlocking. Reports from a replaced
+// tracker are ignored.
+func (a *Agent) syncTrackers(c *config.Config) []*task {
 	used := map[trackerKey]bool{}
 	for _, r := range a.insts {
 		for _, ref := range r.plan.refs {
@@ -42,26 +43,26 @@ func (a *Agent) syncTrackers(c *config.Config) {
 			want[k] = p
 		}
 	}
+	var stale []*task
 	for k, rt := range a.trackers {
 		if spec, ok := want[k]; ok && reflect.DeepEqual(spec, rt.spec) {
 			delete(want, k)
 			continue
 		}
-		rt.cancel()
+		stale = append(stale, rt.task)
 		delete(a.trackers, k)
 		delete(a.states, k)
 	}
 	for k, spec := range want {
 		a.startTracker(c, k, spec)
 	}
+	return stale
 }
 
 func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
-	ctx, cancel := context.WithCancel(context.Background())
-	rt := &runningTracker{spec: spec, cancel: cancel, done: make(chan struct{})}
-	a.trackers[k] = rt
+	rt := &runningTracker{spec: spec}
 	report := func(st track.State) { a.onTrackerFrom(rt, k, st) }
-	var run func()
+	var run func(ctx context.Context) error
 	switch s := spec.(type) {
 	case config.Script:
 		user, group := s.User, s.Group
@@ -77,27 +78,20 @@ func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
 		if t.Interval == 0 {
 			t.Interval = config.DefaultScriptInterval
 		}
-		run = func() { t.Run(ctx) }
+		run = func(ctx context.Context) error { t.Run(ctx); return nil }
 	case config.TrackFile:
 		t := &track.File{Name: s.Name, Path: s.File, Init: s.InitFile, InitOverwrite: s.InitOverwrite, Sink: a.sink, OnChange: report}
-		run = func() {
-			if err := t.Run(ctx); err != nil {
-				a.log.Error("track_file", "name", s.Name, "err", err)
-			}
-		}
+		run = func(ctx context.Context) error { return untilCancelled(ctx, t.Run(ctx)) }
 	case config.TrackProcess:
 		t := &track.Process{Name: s.Name, Process: s.Process, Args: s.Args, ParamMatch: s.ParamMatch,
 			FullCommand: s.FullCommand, Quorum: s.Quorum, QuorumMax: s.QuorumMax, Delay: max(s.Delay, s.TerminateDelay, s.ForkDelay),
 			OnChange: report}
-		run = func() { t.Run(ctx) }
+		run = func(ctx context.Context) error { t.Run(ctx); return nil }
 	default:
-		cancel()
 		return
 	}
-	go func() {
-		defer close(rt.done)
-		run()
-	}()
+	a.trackers[k] = rt
+	rt.task = goTask(a.log, k.kind.String()+" "+k.name, run)
 }
 
 // onTrackerFrom applies a report if its tracker is still the running one.

@@ -123,7 +123,14 @@ type Instance struct {
 
 	rx   chan *rxBuf
 	free chan *rxBuf
-	ctl  chan control
+	// The agent's calls (update.go): the latest priority and fault per
+	// member wait in box, kick wakes the goroutine; a reload's update waits
+	// in upd. exited is closed when Run returns.
+	boxMu  sync.Mutex
+	box    []pending
+	kick   chan struct{}
+	upd    chan *updateReq
+	exited chan struct{}
 	// queued counts adverts in rx not yet stepped: while any wait, later
 	// ones queue behind them rather than overtake them on the socket
 	// goroutine.
@@ -180,21 +187,6 @@ type rxBuf struct {
 	ip     receive.IP
 }
 
-type controlKind uint8
-
-const (
-	ctlPriority controlKind = iota + 1
-	ctlFault
-	ctlFaultCleared
-)
-
-type control struct {
-	kind     controlKind
-	member   int
-	priority int
-	cause    uint64
-}
-
 // causeWindow is how long a priority change counts as the cause of a
 // transition that received adverts bring about.
 const causeWindow = 10 * time.Second
@@ -229,12 +221,15 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	inst := &Instance{
-		deps: deps,
-		log:  deps.Log,
-		name: name,
-		rx:   make(chan *rxBuf, rxQueue*len(members)),
-		free: make(chan *rxBuf, rxQueue*len(members)),
-		ctl:  make(chan control, 16*len(members)),
+		deps:   deps,
+		log:    deps.Log,
+		name:   name,
+		rx:     make(chan *rxBuf, rxQueue*len(members)),
+		free:   make(chan *rxBuf, rxQueue*len(members)),
+		box:    make([]pending, len(members)),
+		kick:   make(chan struct{}, 1),
+		upd:    make(chan *updateReq),
+		exited: make(chan struct{}),
 	}
 	for range rxQueue * len(members) {
 		inst.free <- new(rxBuf)
@@ -301,22 +296,6 @@ func (i *Instance) Snapshots() []Snapshot {
 		out[k] = m.snap
 	}
 	return out
-}
-
-// SetPriority hands member its new effective priority from its trackers;
-// cause is the event ID of the tracker change.
-func (i *Instance) SetPriority(member, p int, cause uint64) {
-	i.ctl <- control{kind: ctlPriority, member: member, priority: p, cause: cause}
-}
-
-// SetFault puts member in FAULT (an interface or weight-0 tracker is down)
-// or takes it out.
-func (i *Instance) SetFault(member int, fault bool, cause uint64) {
-	k := ctlFaultCleared
-	if fault {
-		k = ctlFault
-	}
-	i.ctl <- control{kind: k, member: member, cause: cause}
 }
 
 // HandleVRRP is called on the socket's read goroutine. An advert that can
@@ -439,6 +418,7 @@ func (i *Instance) takeoverPending() bool {
 // Run starts the instance and blocks until ctx is cancelled. On the way out
 // a master sends its priority-0 advert and removes its VIPs (reference §2.4).
 func (i *Instance) Run(ctx context.Context) error {
+	defer close(i.exited)
 	i.mu.Lock()
 	i.origin = time.Now()
 	i.timer = time.NewTimer(time.Hour)
@@ -512,21 +492,10 @@ func (i *Instance) Run(ctx context.Context) error {
 			i.arm(false)
 			i.mu.Unlock()
 			i.free <- b
-		case c := <-i.ctl:
-			i.mu.Lock()
-			i.cause = c.cause
-			now := i.now()
-			switch c.kind {
-			case ctlPriority:
-				i.ms[c.member].prioCause, i.ms[c.member].prioAt = c.cause, time.Now()
-				i.step(now, c.member, fsm.Input{Kind: fsm.InputPriority, Priority: c.priority})
-			case ctlFault:
-				i.step(now, c.member, fsm.Input{Kind: fsm.InputFault})
-			case ctlFaultCleared:
-				i.step(now, c.member, fsm.Input{Kind: fsm.InputFaultCleared})
-			}
-			i.arm(false)
-			i.mu.Unlock()
+		case <-i.kick:
+			i.applyPending()
+		case r := <-i.upd:
+			r.err <- i.update(r.cfgs)
 		}
 	}
 }

@@ -1,0 +1,150 @@
+package lab_test
+
+import (
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/deploy/lab"
+)
+
+// TestReloadInPlace applies each kind of in-place reload (issue 9 §1) to
+// the master of a two-node cluster by SIGHUP, while a watcher samples who
+// holds the VIP every 2 ms: it must never be absent from the master nor
+// present on the backup. Then an identity change (use_vmac) restarts the
+// instance, which resigns with priority 0 first: the backup takes over at
+// once and the master preempts back.
+func TestReloadInPlace(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "reloadip", lab.Options{Nodes: 2, Params: lab.Params{Family: 4}})
+	n1, n2 := c.Node(1), c.Node(2)
+	waitHolders(t, c, []int{1}, 10*time.Second, vip4)
+	base, err := os.ReadFile(n1.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`interface (\S+)`).FindSubmatch(base)
+	if link == nil {
+		t.Fatalf("no interface in node 1's config:\n%s", base)
+	}
+	ifname := string(link[1])
+	extra := netip.MustParseAddr("192.0.2.101")
+	insert := func(cfg, lines string) string {
+		return strings.Replace(cfg, "  virtual_ipaddress {", lines+"  virtual_ipaddress {", 1)
+	}
+	cur := string(base)
+	steps := []struct {
+		name string
+		edit func(string) string
+		// after checks the master once the reload is in.
+		after func(t *testing.T)
+	}{
+		{"priority 150 to 120", func(s string) string { return strings.Replace(s, "priority 150", "priority 120", 1) },
+			func(t *testing.T) {
+				if s := instance(t, n1, "VI_4"); s.BasePriority != 120 || s.State != "master" {
+					t.Errorf("node 1: %+v, want master at 120", s)
+				}
+			}},
+		{"advert interval", func(s string) string {
+			return regexp.MustCompile(`advert_int \S+`).ReplaceAllString(s, "advert_int 0.2")
+		}, nil},
+		{"VIP added", func(s string) string {
+			return strings.Replace(s, "  virtual_ipaddress {\n", "  virtual_ipaddress {\n    192.0.2.101/24\n", 1)
+		}, func(t *testing.T) {
+			waitAddr(t, n1, extra, true)
+			if held, _ := n2.Holds(extra); held {
+				t.Error("node 2 holds the added VIP")
+			}
+		}},
+		{"VIP removed", func(s string) string { return strings.Replace(s, "    192.0.2.101/24\n", "", 1) },
+			func(t *testing.T) { waitAddr(t, n1, extra, false) }},
+		{"virtual route", func(s string) string {
+			return insert(s, "  virtual_routes {\n    blackhole 203.0.113.0/24\n  }\n")
+		}, nil},
+		{"tracked interface with weight", func(s string) string {
+			return insert(s, "  track_interface {\n    "+ifname+" weight -10\n  }\n")
+		}, nil},
+		{"notify script", func(s string) string { return insert(s, "  notify_master \"/bin/true\"\n") }, nil},
+		{"preempt_delay and garp", func(s string) string { return insert(s, "  preempt_delay 1\n  garp_master_repeat 2\n") }, nil},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			last := metric(t, n1, "keepwatch_config_last_reload_success_timestamp_seconds")
+			w := c.Watch(2*time.Millisecond, nil)
+			cur = st.edit(cur)
+			if err := n1.WriteConfig([]byte(cur)); err != nil {
+				t.Fatal(err)
+			}
+			if err := n1.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for metric(t, n1, "keepwatch_config_last_reload_success_timestamp_seconds") == last {
+				if time.Now().After(deadline) {
+					t.Fatalf("the reload did not succeed within 5 s:\n%s", n1.Log())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond) // several Master_Down_Intervals
+			tl := w.Stop()
+			for _, r := range tl.Records {
+				if !slices.Equal(r.Holders[0], []int{1}) {
+					t.Errorf("at %s %s was held by %v, want node 1 only:\n%s", r.At, vip4, r.Holders[0], tl.Format())
+					break
+				}
+			}
+			if s := instance(t, n1, "VI_4"); s.State != "master" || !s.VIPHeld {
+				t.Errorf("node 1 after the reload: %+v", s)
+			}
+			if st.after != nil {
+				st.after(t)
+			}
+		})
+	}
+
+	t.Run("identity change hands over with priority 0", func(t *testing.T) {
+		zero := metric(t, n2, "keepwatch_vrrp_priority_zero_received_total", "vrrp_instance", "VI_4")
+		w := c.Watch(2*time.Millisecond, nil)
+		cur = insert(cur, "  use_vmac\n")
+		if err := n1.WriteConfig([]byte(cur)); err != nil {
+			t.Fatal(err)
+		}
+		if err := n1.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitHolders(t, c, []int{2}, 3*time.Second, vip4)
+		waitHolders(t, c, []int{1}, 5*time.Second, vip4) // preempts back
+		tl := w.Stop()
+		if got := metric(t, n2, "keepwatch_vrrp_priority_zero_received_total", "vrrp_instance", "VI_4"); got <= zero {
+			t.Errorf("node 2 received no priority-0 advert (%v, was %v):\n%s", got, zero, tl.Format())
+		}
+		for _, o := range tl.Overlaps() {
+			if o.Duration() > 300*time.Millisecond {
+				t.Errorf("both nodes held the VIP for %s:\n%s", o, tl.Format())
+			}
+		}
+	})
+}
+
+func waitAddr(t *testing.T, n *lab.Node, a netip.Addr, present bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		held, err := n.Holds(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held == present {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d: %s held %v after 3 s, want %v", n.Index, a, held, present)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,42 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/keepwatch/keepwatch/engine/netif"
+)
+
+// Platform is everything the agent needs from the operating system. The
+// host's is engine/netif's Host (cmd/keepwatch passes it); tests pass
+// engine/agent/agenttest's fake, which records what it is asked and needs
+// no root. Every method may be called from any goroutine.
+type Platform interface {
+	// Listen opens the VRRP socket of an interface and family (v6); the
+	// agent shares one per (interface, family) between its instances.
+	Listen(ifname string, v6 bool, cfg netif.Config) (netif.Socket, error)
+	// Addresses, routes and rules a master holds (idempotent).
+	netif.Addresses
+	netif.Routes
+	netif.Rules
+	// Announce sends one gratuitous ARP / unsolicited NA for addr on ifname.
+	Announce(ifname string, addr netip.Addr) error
+	// WatchLinks calls fn with every interface's state, then with each
+	// change, until ctx is done (it then returns ctx.Err()) or the
+	// subscription fails (the agent subscribes again).
+	WatchLinks(ctx context.Context, fn func(netif.LinkEvent)) error
+	// Links is every interface's state now.
+	Links() ([]netif.LinkEvent, error)
+	// VMAC interfaces (use_vmac), created before the instance starts.
+	netif.VMACs
+	// RemoveStale removes those of want already present at start (left by
+	// an earlier run that crashed) and returns them.
+	RemoveStale(want []netif.Address) ([]netif.Address, error)
+	// PrimaryAddress is the interface's first IPv4 address, or (v6) its
+	// link-local address: the source of adverts.
+	PrimaryAddress(ifname string, v6 bool) (netip.Addr, error)
+	// Close releases what the platform holds; Run calls it last.
+	Close() error
+}
+
+var _ Platform = (*netif.Host)(nil)

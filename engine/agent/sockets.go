@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/netif"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+)
+
+// socket returns the shared VRRP socket of an interface and family,
+// opening it and starting its read loop on first use.
+func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s, ok := a.socks[k]; ok {
+		s.users++
+		return s, nil
+	}
+	cfg := netif.Config{Group: group, Unknown: a.unknownVRID(k)}
+	conn, err := a.plat.Listen(k.ifname, k.family == vrrp.IPv6, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("VRRP socket on %s (%v): %w", k.ifname, k.family, err)
+	}
+	s := &sock{conn: conn, users: 1}
+	s.task = goTask(a.log, fmt.Sprintf("socket %s %v", k.ifname, k.family), func(ctx context.Context) error {
+		// Close ends the read loop at once (cancelling alone may wait for
+		// a packet on a quiet link), and the socket is closed when the
+		// task is done, before shutdown moves on to the platform.
+		closed := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close(); close(closed) })
+		err := conn.Run(ctx)
+		if stop() {
+			_ = conn.Close()
+		} else {
+			<-closed
+		}
+		return untilCancelled(ctx, err)
+	})
+	a.socks[k] = s
+	return s, nil
+}
+
+// releaseSockets closes each socket whose last instance stopped.
+func (a *Agent) releaseSockets(keys []sockKey) {
+	var stop []*task
+	a.mu.Lock()
+	for _, k := range keys {
+		s, ok := a.socks[k]
+		if !ok {
+			continue
+		}
+		if s.users--; s.users > 0 {
+			continue
+		}
+		stop = append(stop, s.task)
+		delete(a.socks, k)
+	}
+	a.mu.Unlock()
+	stopAll(stop)
+}
+
+// removeStale removes the config's VIPs that are already on their
+// interfaces at start: left by a crashed earlier run, they would make two
+// hosts answer for them (keepalived does the same at startup).
+func (a *Agent) removeStale(c *config.Config) {
+	var want []netif.Address
+	for i := range c.Instances {
+		in := &c.Instances[i]
+		for _, list := range [][]config.Address{in.VIPs, in.ExcludedVIPs} {
+			for _, v := range list {
+				if na, err := address(v, in.Interface); err == nil {
+					want = append(want, na)
+				}
+			}
+		}
+	}
+	removed, err := a.plat.RemoveStale(want)
+	if err != nil {
+		a.log.Warn("removing stale VIPs", "err", err)
+	}
+	for _, r := range removed {
+		a.log.Info("removed a VIP left by an earlier run", "address", r.Prefix.String(), "interface", r.Dev)
+	}
+}
+
+// unknownVRID reports adverts for a VRID no instance on the interface runs
+// (drop reason vrid_unknown): another cluster sharing the segment, or a
+// peer whose config disagrees with ours.
+func (a *Agent) unknownVRID(k sockKey) netif.Handler {
+	return netif.HandlerFunc(func(p *netif.Packet) {
+		a.sink.Emit(event.Event{Kind: event.KindAdvertDropped, ID: event.NewID(), Time: time.Now(), VRID: p.VRID(),
+			Interface: k.ifname, Family: k.family, Reason: event.DropVRIDUnknown, Addr: p.Src})
+	})
+}

@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+)
+
+// task is one goroutine the agent started: an instance, a socket's read
+// loop, a tracker, the load balancer, the link watch. Its one rule, as in
+// corerad's Task: run returns nil when its context is cancelled; any other
+// return is the task failing, and is logged. Each task has its own context,
+// not the caller's, because the agent stops its tasks in an order
+// (Agent.shutdown), not all at once.
+type task struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done is closed
+}
+
+func goTask(log *slog.Logger, name string, run func(ctx context.Context) error) *task {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &task{name: name, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		if err := run(ctx); err != nil {
+			t.err = err
+			log.Error("task stopped", "task", name, "err", err)
+		}
+	}()
+	return t
+}
+
+// stop cancels the task and waits for it; it returns the task's error.
+func (t *task) stop() error {
+	t.cancel()
+	<-t.done
+	return t.err
+}
+
+// untilCancelled maps the error of a function that returns when ctx is
+// done to the task rule: nil once ctx is cancelled.
+func untilCancelled(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

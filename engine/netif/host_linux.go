@@ -1,0 +1,136 @@
+package netif
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// Socket is an open VRRP socket as its owner sees it: send, route received
+// adverts by VRID, read (Run, until ctx is done or Close) and close.
+type Socket interface {
+	Sender
+	Registrar
+	Run(ctx context.Context) error
+	Close() error
+}
+
+var _ Socket = (*Conn)(nil)
+
+// Host is the host's network as one value, for the agent's platform
+// interface (engine/agent.Platform): the rtnetlink System, VRRP sockets,
+// one gratuitous ARP / NA socket per interface, the link watch and the
+// interfaces' primary addresses. It is a thin adapter over the functions of
+// this package; it adds only the per-interface announcer cache.
+type Host struct {
+	*System
+	mu   sync.Mutex
+	annc map[string]*Gratuitous
+}
+
+// OpenHost opens the calling thread's network namespace.
+func OpenHost() (*Host, error) {
+	s, err := Open()
+	if err != nil {
+		return nil, err
+	}
+	return &Host{System: s, annc: map[string]*Gratuitous{}}, nil
+}
+
+// Listen opens the VRRP socket of ifname (IPv6 if v6).
+func (h *Host) Listen(ifname string, v6 bool, cfg Config) (Socket, error) {
+	if v6 {
+		return ListenIPv6(ifname, cfg)
+	}
+	return ListenIPv4(ifname, cfg)
+}
+
+// Announce sends one gratuitous ARP (IPv4) or unsolicited NA (IPv6) for
+// addr on ifname, opening the interface's packet socket on first use.
+func (h *Host) Announce(ifname string, addr netip.Addr) error {
+	h.mu.Lock()
+	g, ok := h.annc[ifname]
+	if !ok {
+		var err error
+		if g, err = NewGratuitous(ifname); err != nil {
+			h.mu.Unlock()
+			return err
+		}
+		h.annc[ifname] = g
+	}
+	h.mu.Unlock()
+	return g.Announce(addr)
+}
+
+// CloseAnnouncers closes the packet sockets Announce opened.
+func (h *Host) CloseAnnouncers() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name, g := range h.annc {
+		g.Close()
+		delete(h.annc, name)
+	}
+}
+
+// RemoveStale is System.RemoveStale.
+func (h *Host) RemoveStale(want []Address) ([]Address, error) { return h.System.RemoveStale(want) }
+
+// Links returns every interface's current usability, as WatchLinks
+// reports it (up: IFF_UP and IFF_RUNNING).
+func (h *Host) Links() ([]LinkEvent, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("netif: interfaces: %w", err)
+	}
+	out := make([]LinkEvent, 0, len(ifs))
+	for _, ifi := range ifs {
+		out = append(out, LinkEvent{Name: ifi.Name, Index: ifi.Index, Up: ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0})
+	}
+	return out, nil
+}
+
+// ErrNoAddress is returned by PrimaryAddress when the interface has no
+// address of the family.
+var ErrNoAddress = errors.New("netif: no address of the family")
+
+// PrimaryAddress is the first IPv4 address of ifname, or (v6) its
+// link-local address, the source of VRRPv3 adverts (RFC 9568 §5.1.2.1).
+func (h *Host) PrimaryAddress(ifname string, v6 bool) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", ifname, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", ifname, err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if !v6 && ip.Is4() || v6 && ip.Is6() && ip.IsLinkLocalUnicast() {
+			return ip, nil
+		}
+	}
+	fam := "IPv4"
+	if v6 {
+		fam = "IPv6 link-local"
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no %s address: %w", ifname, fam, ErrNoAddress)
+}
+
+// Close closes the announcers and the netlink socket.
+func (h *Host) Close() error {
+	h.CloseAnnouncers()
+	h.System.Close()
+	return nil
+}
