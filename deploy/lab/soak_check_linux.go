@@ -439,7 +439,7 @@ func (s *soak) checkResources(rep *SoakReport, end time.Duration) {
 			}
 		}
 		rep.Checks = append(rep.Checks, fmt.Sprintf("resources n%d pid %d over %s (%d+%d samples): %s",
-			l.node, l.pid, (l.end - l.start).Round(time.Second), len(first), len(last), strings.Join(parts, ", ")))
+			l.node, l.pid, (l.end-l.start).Round(time.Second), len(first), len(last), strings.Join(parts, ", ")))
 	}
 }
 
