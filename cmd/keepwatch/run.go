@@ -192,14 +192,10 @@ func runAgent(ctx context.Context, f runFlags) error {
 	return nil
 }
 
-// sigJSON is keepalived's SIGJSON, SIGRTMIN+2: 36 on Linux, where glibc's
-// SIGRTMIN is 34 (keepalived's signals.h; `kill -s RTMIN+2` sends it).
-const sigJSON = syscall.Signal(36)
-
 // handledSignals are the signals the agent answers as keepalived does
-// (keepalived(8)): HUP reloads; TERM and INT stop; USR1, USR2 and SIGJSON
-// ask for the data, stats and JSON dumps.
-var handledSignals = []os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, sigJSON}
+// (keepalived(8)): HUP reloads; TERM and INT stop; dumpSignals (dump.go:
+// USR1, USR2, SIGRTMIN+2 JSON) ask for keepalived's dumps.
+var handledSignals = append([]os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT}, dumpSignals...)
 
 // signalLoop handles every signal, one at a time, until done is closed
 // (the agent's Run has returned). It is the only caller of a.Reload, so a
@@ -211,7 +207,7 @@ var handledSignals = []os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT
 //     and performed once it is; a burst of HUPs is one reload of the newest
 //     file; a HUP after TERM or INT is ignored with a log line.
 //   - TERM or INT stops the agent; another one while it stops is logged.
-//   - USR1, USR2 and SIGJSON are handed to dumpOnSignal at any moment.
+//   - dumpSignals are handed to dumpOnSignal at any moment.
 func signalLoop(ctx context.Context, sigs <-chan os.Signal, a *agent.Agent, log *slog.Logger, stop context.CancelFunc, done <-chan struct{}) {
 	var (
 		stopping, pending, started bool
