@@ -7,10 +7,11 @@ PKGS      := ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 60s
+SOAK      ?= 10m
 STATICCHECK_VERSION ?= v0.6.1
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build deps test unit lint fuzz fuzz-short bench dashboards vectors clean
+.PHONY: all build deps test unit lint fuzz fuzz-short bench soak dashboards vectors clean
 
 all: build
 
@@ -49,6 +50,14 @@ fuzz-short:
 
 bench:
 	./deploy/bench.sh
+
+# soak runs the chaos soak (deploy/lab TestSoak, root) for SOAK (make soak
+# SOAK=30m; SOAK_KEEPALIVED=1 makes node 3 the Debian keepalived). make test
+# runs it for 60 s with the rest of the network tier. No test timeout: the
+# run's length is the caller's choice, and the lab's daemons die with it.
+soak:
+	KEEPWATCH_SOAK=$(SOAK) KEEPWATCH_SOAK_KEEPALIVED=$(SOAK_KEEPALIVED) \
+	  $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./deploy/lab
 
 # dashboards regenerates dashboards/*.json from the Go code (a test fails when they differ).
 dashboards:

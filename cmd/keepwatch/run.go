@@ -76,6 +76,15 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// Signals are caught before anything else happens, so one that arrives
+	// during start-up is handled by the loop below (queued or acted on)
+	// instead of taking Go's default action (SIGHUP, SIGTERM: exit at once).
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, handledSignals...)
+	// Not signal.Stop: that would restore the default actions, and a HUP
+	// arriving between the agent's end and the process's exit would kill it
+	// (exit status 129 after a clean shutdown). Late signals are ignored.
+	defer signal.Ignore(handledSignals...)
 	log, flush, err := newLogger(f.logFormat, f.logLevel)
 	if err != nil {
 		return err
@@ -164,29 +173,116 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}()
 	defer srv.Close()
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	agentDone := make(chan struct{})
+	loopDone := make(chan struct{})
 	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = a.Reload()
-			}
-		}
+		defer close(loopDone)
+		signalLoop(ctx, sigs, a, log, stop, agentDone)
 	}()
+	// The loop may still be in a reload or a dump when Run returns: wait for
+	// it, so nothing touches the agent after runAgent returns.
+	defer func() { close(agentDone); <-loopDone }()
 	go notifyWhenReady(ctx, a.Ready)
 	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
+	if ctx.Err() != nil {
+		// TERM during the set-up above: nothing has started, nothing to undo.
+		log.Info("stopped before start")
+		return nil
+	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent stopped", "err", err)
 		return exitError{1}
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// handledSignals are the signals the agent answers as keepalived does
+// (keepalived(8)): HUP reloads; TERM and INT stop; dumpSignals (dump.go:
+// USR1, USR2, SIGRTMIN+2 JSON) ask for keepalived's dumps.
+var handledSignals = append([]os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT}, dumpSignals...)
+
+// signalLoop handles every signal, one at a time, until done is closed
+// (the agent's Run has returned). It is the only caller of a.Reload, so a
+// reload never overlaps another, and stop (which ends Run, whose shutdown
+// removes every VIP) is only called between reloads: a reload can never
+// start an instance after shutdown has stopped them all.
+//
+//   - A HUP before the agent is ready (its first config applied) is queued
+//     and performed once it is; a burst of HUPs is one reload of the newest
+//     file; a HUP after TERM or INT is ignored with a log line.
+//   - TERM or INT stops the agent; another one while it stops is logged.
+//   - dumpSignals are handed to dumpOnSignal at any moment.
+func signalLoop(ctx context.Context, sigs <-chan os.Signal, a *agent.Agent, log *slog.Logger, stop context.CancelFunc, done <-chan struct{}) {
+	var (
+		stopping, pending, started bool
+		poll                       *time.Ticker
+	)
+	defer func() {
+		if poll != nil {
+			poll.Stop()
+		}
+	}()
+	for {
+		// Ready is latched: the agent may later report itself not ready
+		// (shutting down), but a reload is only unsafe before the first
+		// config is in place.
+		started = started || a.Ready()
+		stopping = stopping || ctx.Err() != nil
+		if pending && !stopping && started && len(sigs) == 0 {
+			// Signals already queued are handled first: a TERM behind a
+			// HUP wins, and a burst of HUPs collapses into this one reload.
+			pending = false
+			_ = a.Reload()
+			continue
+		}
+		var tick <-chan time.Time
+		if pending && !started {
+			if poll == nil {
+				poll = time.NewTicker(20 * time.Millisecond)
+			}
+			tick = poll.C
+		}
+		select {
+		case <-done:
+			if pending {
+				log.Warn("reload not performed: the agent stopped", "signal", syscall.SIGHUP.String())
+			}
+			return
+		case <-tick:
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				if stopping {
+					log.Info("already stopping", "signal", sig.String())
+					continue
+				}
+				stopping = true
+				if pending {
+					pending = false
+					log.Info("queued reload dropped: stopping", "signal", sig.String())
+				}
+				log.Info("stopping", "signal", sig.String())
+				stop()
+			case syscall.SIGHUP:
+				switch {
+				case stopping:
+					log.Info("reload ignored: stopping", "signal", sig.String())
+				case !started && !a.Ready():
+					if !pending {
+						log.Info("reload queued until start-up completes", "signal", sig.String())
+					}
+					pending = true
+				default:
+					pending = true
+				}
+			default:
+				dumpOnSignal(sig, a, log)
+			}
+		}
+	}
 }
 
 // ipvsStats is the balancer's kernel counters in metrics' terms. Without

@@ -54,6 +54,13 @@ type Params struct {
 	// Instances > 0 replaces the instances by that many IPv4 ones (VI_1…,
 	// VRID 1…, VIP 198.51.100.N/24), for footprint benchmarks.
 	Instances int
+	// TrackInterface, if set, is tracked by every instance
+	// (track_interface, no weight): the instance is FAULT while that
+	// interface is down or missing. The chaos soak deletes and recreates it.
+	TrackInterface string
+	// Extra are more virtual addresses, each added to the instance of its
+	// family (VI_4, VI_6) after VIP4 or VIP6: the soak's VIP-list edits.
+	Extra []netip.Prefix
 }
 
 func (p Params) withDefaults() Params {
@@ -78,8 +85,9 @@ type InstanceInfo struct {
 	VRID   int
 	Family int
 	VIP    netip.Prefix
-	Src    netip.Addr   // unicast_src_ip
-	Peers  []netip.Addr // unicast peers
+	Extra  []netip.Prefix // more virtual addresses (Params.Extra)
+	Src    netip.Addr     // unicast_src_ip
+	Peers  []netip.Addr   // unicast peers
 }
 
 // TemplateData is what a template sees for one node.
@@ -116,14 +124,23 @@ func instances(p Params, self int, v4, v6 []netip.Addr) []InstanceInfo {
 		}
 		return out
 	}
+	extra := func(v6 bool) []netip.Prefix {
+		var out []netip.Prefix
+		for _, x := range p.Extra {
+			if x.Addr().Is6() == v6 {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
 	var out []InstanceInfo
 	vrid := p.VRID
 	if p.Family != 6 {
-		out = append(out, InstanceInfo{Name: "VI_4", VRID: vrid, Family: 4, VIP: VIP4, Src: v4[self-1], Peers: peers(v4)})
+		out = append(out, InstanceInfo{Name: "VI_4", VRID: vrid, Family: 4, VIP: VIP4, Extra: extra(false), Src: v4[self-1], Peers: peers(v4)})
 		vrid++
 	}
 	if p.Family != 4 {
-		out = append(out, InstanceInfo{Name: "VI_6", VRID: vrid, Family: 6, VIP: VIP6, Src: v6[self-1], Peers: peers(v6)})
+		out = append(out, InstanceInfo{Name: "VI_6", VRID: vrid, Family: 6, VIP: VIP6, Extra: extra(true), Src: v6[self-1], Peers: peers(v6)})
 	}
 	return out
 }

@@ -171,6 +171,7 @@ func TestTemplates(t *testing.T) {
 		"sync":     {SyncGroup: true, FaultFile: true},
 		"script":   {Family: 4, TrackScript: "/usr/bin/test ! -e /nonexistent", ScriptWeight: -60},
 		"scale250": {Instances: 250, Interval: 50 * time.Millisecond},
+		"soak":     {TrackInterface: "lo", Extra: SoakExtra},
 	} {
 		p = p.withDefaults()
 		b, err := tmpl.Render(TemplateData{Index: 1, Link: gocmp.Or(link, "eth0"), IPv4: v4[0], IPv6: v6[0], Priority: 150, Dir: dir, P: p,
