@@ -64,15 +64,12 @@ func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
 	var run func()
 	switch s := spec.(type) {
 	case config.Script:
-		user, group := s.User, s.Group
-		if user == "" {
-			user, group = c.Global.ScriptUser, c.Global.ScriptGroup
-		}
 		argv := s.Args
 		if len(argv) == 0 {
 			argv = config.SplitCommand(s.Command)
 		}
-		t := &track.Script{Name: s.Name, Spec: script.Spec{Argv: argv, User: user, Group: group, Timeout: s.Timeout},
+		pol := script.Policy{User: c.Global.ScriptUser, Group: c.Global.ScriptGroup, Security: c.Global.EnableScriptSecurity}
+		t := &track.Script{Name: s.Name, Spec: script.Spec{Argv: argv, User: s.User, Group: s.Group, Policy: pol, Timeout: s.Timeout},
 			Interval: s.Interval, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail, Sink: a.sink, OnChange: report}
 		if t.Interval == 0 {
 			t.Interval = config.DefaultScriptInterval
