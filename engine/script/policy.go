@@ -53,10 +53,9 @@ func (p Policy) Resolve(own, group string) (Identity, error) {
 	if err == nil {
 		return id, nil
 	}
-	var unknown user.UnknownUserError
-	if !errors.As(err, &unknown) {
-		return Identity{}, err
-	}
+	// Missing, or no user database at all (a minimal VM or container):
+	// keepalived falls back the same way for both ("Unable to resolve
+	// default script username - ignoring").
 	if p.Security {
 		return Identity{}, ErrNoDefaultUser
 	}
