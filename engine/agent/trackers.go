@@ -76,7 +76,7 @@ func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
 		}
 		run = func() { t.Run(ctx) }
 	case config.TrackFile:
-		t := &track.File{Name: s.Name, Path: s.File, Init: s.InitFile, InitOverwrite: s.InitOverwrite, Sink: a.sink, OnChange: report}
+		t := &track.File{Name: s.Name, Path: s.File, Init: s.InitFile, InitOverwrite: s.InitOverwrite, Sink: a.sink, OnChange: report, Log: a.log}
 		run = func() {
 			if err := t.Run(ctx); err != nil {
 				a.log.Error("track_file", "name", s.Name, "err", err)

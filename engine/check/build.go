@@ -134,6 +134,7 @@ func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServe
 		for _, tf := range c.TrackFiles {
 			if tf.Name == f.TrackFile {
 				chk.TrackFile = tf.File
+				chk.TrackInit, chk.TrackInitOverwrite = tf.InitFile, tf.InitOverwrite
 				// FILE_CHECK without its own weight takes the track_file's
 				// (check_file.c file_end_handler).
 				if f.Weight == 0 {

@@ -39,8 +39,11 @@ type Target struct {
 	Virtualhost string
 	// HeloName is the SMTP HELO argument, already defaulted.
 	HeloName string
-	// TrackFile is the path FILE_CHECK reads (the track_file's file).
-	TrackFile string
+	// TrackFile is the path FILE_CHECK reads (the track_file's file), and
+	// TrackInit / TrackInitOverwrite its track_file's init_file.
+	TrackFile          string
+	TrackInit          *int
+	TrackInitOverwrite bool
 
 	// ClientCert is the client certificate SSL_GET presents: the global
 	// ssl block's certificate and key; nil for none.

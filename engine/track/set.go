@@ -20,7 +20,9 @@ type State struct {
 	// so it adds nothing and faults nothing.
 	Disabled bool
 	// Err says why the tracker is disabled, or why a track_file could not
-	// be read ("" when it was).
+	// be read ("" when it was). A track_file in error (a FIFO, device or
+	// directory in its place) faults the instances that track it: its
+	// value is unknown, and keepalived itself would block on it forever.
 	Err string
 	// Cause is the ID of the event that produced this state (the script
 	// run, the file change), so what it changes can name it as cause.
@@ -90,6 +92,9 @@ func (s *Set) Contributions() []Contribution {
 func contribution(r Ref, st State) (int, bool) {
 	if st.Disabled {
 		return 0, false
+	}
+	if st.Known && st.Err != "" {
+		return 0, true // a tracked file that cannot be read: FAULT
 	}
 	if !st.Known {
 		return 0, r.Weight == 0

@@ -140,12 +140,15 @@ func TestReadValue(t *testing.T) {
 	for body, want := range map[string]int64{"5": 5, " 42 \n": 42, "-3x": -3, "junk": 0, "1000": 254, "-999": -254, "0x1f": 31, "": 0} {
 		p := filepath.Join(dir, "v")
 		os.WriteFile(p, []byte(body), 0o644)
-		if got := ReadValue(p); got != want {
-			t.Errorf("ReadValue(%q) = %d, want %d", body, got, want)
+		if got, err := ReadValue(p); got != want || err != nil {
+			t.Errorf("ReadValue(%q) = %d, %v; want %d", body, got, err, want)
+		}
+		if got := ParseValue([]byte(body)); got != want {
+			t.Errorf("ParseValue(%q) = %d, want %d", body, got, want)
 		}
 	}
-	if got := ReadValue(filepath.Join(dir, "missing")); got != 0 {
-		t.Errorf("missing file = %d", got)
+	if got, err := ReadValue(filepath.Join(dir, "missing")); got != 0 || err != nil {
+		t.Errorf("missing file = %d, %v; want 0 and no error", got, err)
 	}
 }
 
