@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keepwatch/keepwatch/engine/script"
 )
 
 // TestReadRegularHostile: what another process can put where a tracked
@@ -191,5 +193,40 @@ func TestSetDisabled(t *testing.T) {
 	s.Update(KindScript, "w", State{Disabled: true, Err: "unsafe permissions"})
 	if p, fault := s.Priority(); p != 100 || fault {
 		t.Errorf("disabled scripts: priority %d fault %v, want 100 and no fault", p, fault)
+	}
+}
+
+// TestScriptDisabled: under enable_script_security a vrrp_script in a
+// directory anyone can write is not run and reports Disabled (with why);
+// once the directory is fixed it runs again, without a reload.
+func TestScriptDisabled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root in CI")
+		}
+		t.Skip("needs root (root-owned script paths)")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	marker := filepath.Join(dir, "ran")
+	sh := filepath.Join(dir, "chk.sh")
+	os.WriteFile(sh, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755)
+	st := newStates()
+	s := &Script{Name: "chk", Spec: script.Spec{Argv: []string{sh}, Policy: script.Policy{User: "root", Security: true},
+		Timeout: 5 * time.Second}, Interval: 50 * time.Millisecond, OnChange: st.on}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	got := st.next(t, 5*time.Second)
+	if !got.Disabled || !strings.Contains(got.Err, "unsafe permissions") {
+		t.Fatalf("first state = %+v, want disabled as unsafe", got)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the unsafe script ran")
+	}
+	os.Chmod(dir, 0o755)
+	if got := st.next(t, 5*time.Second); got.Disabled || !got.Up {
+		t.Fatalf("after the fix = %+v, want up", got)
 	}
 }
