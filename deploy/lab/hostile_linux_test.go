@@ -21,9 +21,10 @@ type hostileStatus struct {
 		Name     string `json:"iname"`
 		State    string `json:"state"`
 		Trackers []struct {
-			Name  string `json:"name"`
-			Fault bool   `json:"fault"`
-			Error string `json:"error"`
+			Name     string `json:"name"`
+			Fault    bool   `json:"fault"`
+			Disabled bool   `json:"disabled"`
+			Error    string `json:"error"`
 		} `json:"trackers"`
 	} `json:"vrrp_instances"`
 	ScriptSecurity []struct {
@@ -218,5 +219,51 @@ func TestTrackFileHostile(t *testing.T) {
 	}
 	if !strings.Contains(n1.Log(), "init_file not written") {
 		t.Error("the refused init_file is not logged")
+	}
+
+	// enable_script_security: VI_4 now tracks a script in a directory
+	// anyone can write. It is disabled (not run, no FAULT although its
+	// weight is 0), shown in status with its file:line, and counted.
+	unsafeDir := filepath.Join(n1.Dir, "unsafe")
+	os.Mkdir(unsafeDir, 0o777)
+	os.Chmod(unsafeDir, 0o777)
+	ran := filepath.Join(unsafeDir, "ran")
+	chk := filepath.Join(unsafeDir, "chk.sh")
+	os.WriteFile(chk, []byte("#!/bin/sh\ntouch "+ran+"\n"), 0o755)
+	conf, err := os.ReadFile(n1.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(conf), "global_defs {\n", "global_defs {\n  script_user root\n  enable_script_security\n", 1)
+	text = strings.Replace(text, "vrrp_instance VI_4 {\n", "vrrp_instance VI_4 {\n  track_script {\n    unsafe_chk\n  }\n", 1)
+	text += "\nvrrp_script unsafe_chk {\n  script \"" + chk + "\"\n  interval 1\n}\n"
+	if err := n1.WriteConfig([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	doc = p.waitFor(t, "the unsafe script listed in status", 10*time.Second, func(d hostileStatus) bool {
+		return len(d.ScriptSecurity) > 0
+	})
+	f := doc.ScriptSecurity[0]
+	if !f.Disabled || f.Kind != "vrrp_script" || f.Path != chk || !strings.HasPrefix(f.At, n1.Config+":") {
+		t.Errorf("script_security = %+v, want %s disabled at %s:LINE", doc.ScriptSecurity, chk, n1.Config)
+	}
+	p.waitFor(t, "the unsafe tracker disabled, VI_4 not faulted", 10*time.Second, func(d hostileStatus) bool {
+		for _, in := range d.Instances {
+			for _, tr := range in.Trackers {
+				if in.Name == "VI_4" && tr.Name == "unsafe_chk" {
+					return tr.Disabled && strings.Contains(tr.Error, "unsafe permissions") && in.State == "master"
+				}
+			}
+		}
+		return false
+	})
+	if v := metric(t, n1, "keepwatch_script_security_violations_total", "kind", "track"); v < 1 {
+		t.Errorf("keepwatch_script_security_violations_total{kind=track} = %v, want >= 1", v)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the unsafe script ran")
 	}
 }
