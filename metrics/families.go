@@ -93,6 +93,7 @@ type families struct {
 	configLoads       *prometheus.CounterVec
 	notifyRuns        *prometheus.CounterVec
 	mails             *prometheus.CounterVec
+	scriptSecurity    *prometheus.CounterVec
 }
 
 func newFamilies() *families {
@@ -148,6 +149,7 @@ func newFamilies() *families {
 		configLoads:       c("config", "loads_total", "Configuration loads and reloads, by result; a failed reload leaves the old configuration running.", lResult),
 		notifyRuns:        c("notify", "script_runs_total", "Notify script runs, by script and result.", lScript, lResult),
 		mails:             c("notify", "mails_total", "SMTP alerts, by result.", lResult),
+		scriptSecurity:    c("script", "security_violations_total", "Script runs refused because enable_script_security found the script writable by a non-root user, by kind (track, notify, check).", "kind"),
 	}
 }
 
@@ -161,5 +163,6 @@ func (f *families) collectors() []prometheus.Collector {
 		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,
 		f.buildInfo, f.reloadSuccessful, f.reloadSuccessTime, f.configLoads, f.notifyRuns, f.mails,
+		f.scriptSecurity,
 	}
 }

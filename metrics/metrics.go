@@ -61,11 +61,17 @@ type Metrics struct {
 	changes                    [3]prometheus.Counter // added, changed, removed
 	configLoads                resultPair
 	mailOK, mailFail           prometheus.Counter
+	insecure                   [3]prometheus.Counter // track, notify, check
 
 	declMu sync.Mutex // serialises Declare
 }
 
 var _ event.Sink = (*Metrics)(nil)
+
+// reasonInsecure is the Reason of a script run, notify run or MISC_CHECK
+// probe that enable_script_security refused (engine/script ReasonInsecure;
+// metrics does not import the engine's runners).
+const reasonInsecure event.Reason = "insecure"
 
 // New builds the metrics and registers them with reg. It registers nothing
 // globally: the caller owns the registry.
@@ -103,6 +109,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.configLoads.fail = f.configLoads.WithLabelValues(resultFailure)
 	m.mailOK = f.mails.WithLabelValues(resultSuccess)
 	m.mailFail = f.mails.WithLabelValues(resultFailure)
+	for i, k := range [...]string{"track", "notify", "check"} {
+		m.insecure[i] = f.scriptSecurity.WithLabelValues(k)
+	}
 	return m, nil
 }
 
@@ -133,6 +142,9 @@ func (m *Metrics) Emit(e event.Event) {
 		}
 		m.instanceFor(&e).emit(m, &e)
 	case event.KindScriptRun:
+		if e.Reason == reasonInsecure {
+			m.insecure[0].Inc()
+		}
 		s := m.scriptFor(e.Name)
 		s.up.Set(b2f(e.OK))
 		s.runs.inc(e.OK)
@@ -146,6 +158,9 @@ func (m *Metrics) Emit(e event.Event) {
 			return m.f.fileValue.WithLabelValues(valid(e.Name))
 		}).Set(float64(e.Value))
 	case event.KindProbe:
+		if e.Reason == reasonInsecure {
+			m.insecure[2].Inc()
+		}
 		p := m.probeFor(e.Service, e.Name)
 		p.results.inc(e.OK)
 		p.duration.Observe(e.Duration.Seconds())
@@ -179,6 +194,9 @@ func (m *Metrics) Emit(e event.Event) {
 		m.configLoads.inc(false)
 		m.f.reloadSuccessful.Set(0)
 	case event.KindNotifyRun:
+		if e.Reason == reasonInsecure {
+			m.insecure[1].Inc()
+		}
 		m.notify.loadOrCreate(e.Name, func() *resultPair {
 			return newResultPair(m.f.notifyRuns, e.Name)
 		}).inc(e.OK)

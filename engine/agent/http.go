@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/lb"
 )
 
@@ -18,6 +20,10 @@ type StatusDoc struct {
 	// VirtualServers are the load balancer's virtual servers: quorum, real
 	// servers with address, port, weight and state, their checkers.
 	VirtualServers []lb.VirtualServerStatus `json:"virtual_servers"`
+	// ScriptSecurity lists the running config's scripts that will not run
+	// (disabled) or run unsafely (no enable_script_security), with their
+	// file:line, as config validation found them for this config.
+	ScriptSecurity []config.ScriptFinding `json:"script_security,omitempty"`
 }
 
 // InstanceReport is one instance in /api/v1/status: keepalived's JSON dump
@@ -46,10 +52,23 @@ type InstanceReport struct {
 
 // StatusHandler serves /api/v1/status.
 func (a *Agent) StatusHandler() http.Handler {
+	// Script findings stat every script's path: computed once per config.
+	var (
+		scriptsMu sync.Mutex
+		scriptsOf *config.Config
+		findings  []config.ScriptFinding
+	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		doc := StatusDoc{Config: a.opts.Path, Ready: a.Ready(), Instances: []InstanceReport{}}
 		if c := a.Config(); c != nil {
 			doc.RouterID = c.Global.RouterID
+			scriptsMu.Lock()
+			if scriptsOf != c {
+				scriptsOf = c
+				findings, _ = c.ScriptFindings()
+			}
+			doc.ScriptSecurity = findings
+			scriptsMu.Unlock()
 		}
 		for _, s := range a.Status() {
 			ir := InstanceReport{Name: s.Name, VRID: s.VRID, Interface: s.Interface, Family: s.Family.String(),

@@ -25,7 +25,8 @@ func (a *Agent) Status() []InstanceStatus {
 		}
 		for _, c := range r.set.Contributions() {
 			s.Trackers = append(s.Trackers, TrackerStatus{Kind: c.Ref.Kind.String(), Name: c.Ref.Name, Weight: c.Ref.Weight,
-				Known: c.State.Known, Up: c.State.Up, Value: c.State.Value, Delta: c.Delta, Fault: c.Fault})
+				Known: c.State.Known, Up: c.State.Up, Value: c.State.Value, Delta: c.Delta, Fault: c.Fault,
+				Disabled: c.State.Disabled, Error: c.State.Err})
 		}
 		out = append(out, s)
 	}
@@ -81,4 +82,9 @@ type TrackerStatus struct {
 	Value  int64  `json:"value,omitempty"`
 	Delta  int    `json:"priority_delta"`
 	Fault  bool   `json:"fault,omitempty"`
+	// Disabled: a vrrp_script script security (or a missing script or
+	// user) keeps from running; it counts for nothing, as in keepalived.
+	Disabled bool `json:"disabled,omitempty"`
+	// Error says why it is disabled, or why a track_file cannot be read.
+	Error string `json:"error,omitempty"`
 }

@@ -65,22 +65,19 @@ func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
 	var run func(ctx context.Context) error
 	switch s := spec.(type) {
 	case config.Script:
-		user, group := s.User, s.Group
-		if user == "" {
-			user, group = c.Global.ScriptUser, c.Global.ScriptGroup
-		}
 		argv := s.Args
 		if len(argv) == 0 {
 			argv = config.SplitCommand(s.Command)
 		}
-		t := &track.Script{Name: s.Name, Spec: script.Spec{Argv: argv, User: user, Group: group, Timeout: s.Timeout},
+		pol := script.Policy{User: c.Global.ScriptUser, Group: c.Global.ScriptGroup, Security: c.Global.EnableScriptSecurity}
+		t := &track.Script{Name: s.Name, Spec: script.Spec{Argv: argv, User: s.User, Group: s.Group, Policy: pol, Timeout: s.Timeout},
 			Interval: s.Interval, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail, Sink: a.sink, OnChange: report}
 		if t.Interval == 0 {
 			t.Interval = config.DefaultScriptInterval
 		}
 		run = func(ctx context.Context) error { t.Run(ctx); return nil }
 	case config.TrackFile:
-		t := &track.File{Name: s.Name, Path: s.File, Init: s.InitFile, InitOverwrite: s.InitOverwrite, Sink: a.sink, OnChange: report}
+		t := &track.File{Name: s.Name, Path: s.File, Init: s.InitFile, InitOverwrite: s.InitOverwrite, Sink: a.sink, OnChange: report, Log: a.log}
 		run = func(ctx context.Context) error { return untilCancelled(ctx, t.Run(ctx)) }
 	case config.TrackProcess:
 		t := &track.Process{Name: s.Name, Process: s.Process, Args: s.Args, ParamMatch: s.ParamMatch,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
+	runner "github.com/keepwatch/keepwatch/engine/script"
 )
 
 // DefaultHeloName is SMTP_CHECK's HELO argument without helo_name
@@ -102,6 +103,7 @@ func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServe
 		FWMark:  ck.FWMark,
 		Timeout: d.ConnectTimeout,
 		HTTP:    ck.HTTP, Misc: ck.Misc, DNS: ck.DNS, UDP: ck.UDP, File: ck.File,
+		Scripts: runner.Policy{User: c.Global.ScriptUser, Group: c.Global.ScriptGroup, Security: c.Global.EnableScriptSecurity},
 	}
 	if ck.BindTo.IsValid() || ck.BindPort != 0 {
 		t.Bind = netip.AddrPortFrom(ck.BindTo, uint16(ck.BindPort))
@@ -132,6 +134,7 @@ func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServe
 		for _, tf := range c.TrackFiles {
 			if tf.Name == f.TrackFile {
 				chk.TrackFile = tf.File
+				chk.TrackInit, chk.TrackInitOverwrite = tf.InitFile, tf.InitOverwrite
 				// FILE_CHECK without its own weight takes the track_file's
 				// (check_file.c file_end_handler).
 				if f.Weight == 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
+	runner "github.com/keepwatch/keepwatch/engine/script"
 )
 
 // Target is everything one probe needs: where to connect, how, and the
@@ -38,8 +39,11 @@ type Target struct {
 	Virtualhost string
 	// HeloName is the SMTP HELO argument, already defaulted.
 	HeloName string
-	// TrackFile is the path FILE_CHECK reads (the track_file's file).
-	TrackFile string
+	// TrackFile is the path FILE_CHECK reads (the track_file's file), and
+	// TrackInit / TrackInitOverwrite its track_file's init_file.
+	TrackFile          string
+	TrackInit          *int
+	TrackInitOverwrite bool
 
 	// ClientCert is the client certificate SSL_GET presents: the global
 	// ssl block's certificate and key; nil for none.
@@ -47,9 +51,12 @@ type Target struct {
 
 	HTTP *config.HTTPCheck
 	Misc *config.MiscSpec
-	DNS  *config.DNSSpec
-	UDP  *config.UDPSpec
-	File *config.FileSpec
+	// Scripts is global_defs' script_user and enable_script_security,
+	// which MISC_CHECK's misc_path runs under.
+	Scripts runner.Policy
+	DNS     *config.DNSSpec
+	UDP     *config.UDPSpec
+	File    *config.FileSpec
 
 	// udpPattern is UDP.ReplyPattern compiled (NewTarget fills it).
 	udpPattern *Pattern
@@ -112,6 +119,7 @@ const (
 	ReasonFile        event.Reason = "file"        // FILE_CHECK value says down
 	ReasonCanceled    event.Reason = "canceled"    // the scheduler was stopped mid-probe
 	ReasonConfig      event.Reason = "config"      // the checker cannot run as configured
+	ReasonInsecure    event.Reason = "insecure"    // MISC_CHECK script refused by enable_script_security
 )
 
 // Reasons lists every error class, so collectors can initialise series.

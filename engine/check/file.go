@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"strconv"
+
+	"github.com/keepwatch/keepwatch/engine/track"
 )
 
 // IPVS weights (linux/ip_vs.h holds a weight in an int; keepalived limits
@@ -18,10 +20,6 @@ const (
 	faultWeight = -MaxWeight - 1
 )
 
-// maxTrackFile bounds how much of a track file is read; the value is its
-// first number.
-const maxTrackFile = 4096
-
 // ProbeFile is FILE_CHECK: the tracked file holds an integer (a missing,
 // empty or unreadable file counts as 0, keepalived's initial value). With
 // no weight, a non-zero value is down (with `reverse`, zero is down). With a
@@ -30,12 +28,17 @@ const maxTrackFile = 4096
 // contribution at or below IPVS_WEIGHT_FAULT is down (keepalived
 // track_file.c process_update_checker_track_file_status). keepalived
 // watches the file with inotify; keepwatch reads it every delay_loop, at
-// most FilePoll apart (FromConfig caps it).
+// most FilePoll apart (FromConfig caps it). The file is read with
+// track.ReadRegular (at most track.MaxFileRead bytes, never blocking): a
+// FIFO, device or directory in its place fails the checker.
 func ProbeFile(_ context.Context, t *Target) Result {
 	if t.File == nil || t.TrackFile == "" {
 		return fail(ReasonConfig, errors.New("FILE_CHECK without a track_file"))
 	}
-	v := readTrackFile(t.TrackFile)
+	v, err := readTrackFile(t.TrackFile)
+	if err != nil {
+		return fail(ReasonFile, fmt.Errorf("track_file %q: %w", t.TrackFile, err))
+	}
 	if t.File.Weight == 0 {
 		if (v != 0) != t.File.Reverse {
 			return fail(ReasonFile, fmt.Errorf("track_file %q value %d", t.TrackFile, v))
@@ -55,22 +58,28 @@ func ProbeFile(_ context.Context, t *Target) Result {
 }
 
 // readTrackFile returns the integer at the start of the file at path, 0 if
-// there is none.
-func readTrackFile(path string) int64 {
-	f, err := os.Open(path)
+// there is none or the file does not exist (keepalived's initial value);
+// an error for a file that is not a regular file or cannot be read.
+func readTrackFile(path string) (int64, error) {
+	b, err := track.ReadRegular(path, track.MaxFileRead)
 	if err != nil {
-		return 0
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
 	}
-	defer f.Close()
-	buf := make([]byte, maxTrackFile)
-	n, _ := f.Read(buf)
-	fields := bytes.Fields(buf[:n])
+	return parseFileValue(b), nil
+}
+
+// parseFileValue is FILE_CHECK's reading of the file's content: its first
+// word as a decimal C int, out of range saturating, anything else 0.
+func parseFileValue(b []byte) int64 {
+	fields := bytes.Fields(b)
 	if len(fields) == 0 {
 		return 0
 	}
 	v, err := strconv.ParseInt(string(fields[0]), 10, 32)
 	if err != nil {
-		// keepalived reads the value as a C int; out of range saturates.
 		if errors.Is(err, strconv.ErrRange) {
 			return v
 		}

@@ -32,13 +32,18 @@ func ProbeMisc(ctx context.Context, t *Target) Result {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	if t.Misc.Path.User != "" {
-		if _, err := runner.Credential(t.Misc.Path.User, t.Misc.Path.Group); err != nil {
-			return fail(ReasonConfig, fmt.Errorf("misc_check: %w", err))
-		}
-	}
-	r := runner.Run(ctx, runner.Spec{Argv: argv, User: t.Misc.Path.User, Group: t.Misc.Path.Group, Timeout: timeout, Reap: true})
+	r := runner.Run(ctx, runner.Spec{Argv: argv, User: t.Misc.Path.User, Group: t.Misc.Path.Group,
+		Policy: t.Scripts, Timeout: timeout, Reap: true})
 	switch {
+	case r.Refused && r.Class() == runner.ReasonInsecure:
+		// keepalived disables an unsafe misc_path (check_misc.c
+		// check_misc_script_security); keepwatch refuses each run, so the
+		// checker stays down until the permissions are fixed.
+		return fail(ReasonInsecure, fmt.Errorf("misc_path %q: %w", argv[0], r.Err))
+	case r.Refused && (errors.Is(r.Err, runner.ErrNotFound) || errors.Is(r.Err, runner.ErrNotExecutable) || errors.Is(r.Err, runner.ErrWrongType)):
+		return fail(ReasonExec, fmt.Errorf("misc_path %q: %w", argv[0], r.Err))
+	case r.Refused:
+		return fail(ReasonConfig, fmt.Errorf("misc_path %q: %w", argv[0], r.Err))
 	case r.TimedOut:
 		return fail(ReasonTimeout, fmt.Errorf("misc_path %q: timed out after %v", argv[0], timeout))
 	case ctx.Err() != nil:

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/track"
 )
 
 // DefaultMaxConcurrent bounds the probes in flight at once when
@@ -59,6 +61,9 @@ type Options struct {
 	// Probers overrides the probe of a checker type (tests); nil entries
 	// fall back to Probers.
 	Probers map[config.CheckerType]Prober
+	// Log receives what is not a probe result, such as an init_file that
+	// could not be written; nil discards it.
+	Log *slog.Logger
 }
 
 // Scheduler runs the checkers of a set of real servers, each on its own
@@ -199,12 +204,33 @@ func (s *Scheduler) Inherit(old *Scheduler) {
 // (Reason "startup", or "reload" after Inherit), FILE_CHECKs already evaluated, since keepalived knows
 // a tracked file's value at start.
 func (s *Scheduler) Run(ctx context.Context) error {
+	// FILE_CHECK files are read before s.mu is taken: a read, however
+	// quick (track.ReadRegular cannot block), must never hold the lock
+	// Status and the probes need.
+	first := map[*job]Result{}
+	inited := map[string]bool{}
+	for _, srv := range s.servers {
+		for _, j := range srv.checkers {
+			if j.c.Type == config.FileCheck {
+				if t := &j.c.Target; t.TrackInit != nil && !inited[t.TrackFile] && s.startReason != event.ReasonReload {
+					// track_file's init_file, as keepalived's checker
+					// process applies it (track_file.c), never through a
+					// symbolic link (track.WriteInit).
+					inited[t.TrackFile] = true
+					if _, err := track.WriteInit(t.TrackFile, *t.TrackInit, t.TrackInitOverwrite); err != nil && s.opts.Log != nil {
+						s.opts.Log.Error("FILE_CHECK: init_file not written", "file", t.TrackFile, "err", err)
+					}
+				}
+				first[j] = j.run(ctx)
+			}
+		}
+	}
 	now := time.Now()
 	s.mu.Lock()
 	for _, srv := range s.servers {
 		for _, j := range srv.checkers {
 			if j.c.Type == config.FileCheck {
-				s.apply(j, j.run(ctx), 0, false)
+				s.apply(j, first[j], 0, false)
 				j.due = now.Add(j.c.DelayLoop)
 			} else {
 				j.due = now

@@ -12,7 +12,8 @@ type ValidateOptions struct {
 	// InterfaceExists reports whether a network interface exists; nil skips
 	// the check (keepalived warns about missing interfaces, reference §1.1).
 	InterfaceExists func(name string) bool
-	// Stat is used for script-security checks; nil means os.Stat.
+	// Stat is not used any more: script checks (ScriptFindings) walk the
+	// real file system, as keepalived does. Kept for callers that set it.
 	Stat func(path string) (os.FileInfo, error)
 }
 
@@ -265,39 +266,39 @@ func (v *validator) scripts() {
 			v.errf(s.Pos, "rise", "vrrp_script %q: rise and fall must be at least 1", s.Name)
 		}
 	}
-	if v.c.Global.EnableScriptSecurity {
-		v.scriptSecurity()
-	}
+	v.scriptSecurity()
 }
 
-// scriptSecurity refuses scripts that a non-root user could change, as
-// keepalived does under enable_script_security (keepalived.conf(5) SCRIPTS).
+// scriptSecurity reports what keepalived reports as it loads scripts
+// (ScriptFindings): each disabled script at its line, as a warning since
+// keepalived runs on without it (keepalived -t exits 5, verified 2.2.7);
+// without enable_script_security, each unsafe root script, and once the
+// "SECURITY VIOLATION" that makes keepalived -t exit 6 whenever scripts
+// are configured (vrrp_daemon.c vrrp_script_security).
 func (v *validator) scriptSecurity() {
-	stat := v.opts.Stat
-	if stat == nil {
-		stat = os.Stat
-	}
-	check := func(s *Script) {
-		if s == nil || len(s.Args) == 0 {
-			return
+	found, anyScript := v.c.ScriptFindings()
+	insecure := 0
+	for i := range found {
+		f := &found[i]
+		if f.Disabled {
+			v.warnf(f.Pos, f.Kind, "%s script '%s' will not run: %s - disabling", f.Kind, f.Path, f.Reason)
+			continue
 		}
-		fi, err := stat(s.Args[0])
-		if err != nil {
-			return // a missing script is an environment problem, reported at run time
-		}
-		if fi.Mode().Perm()&0o022 != 0 {
-			v.ds.Add(s.Pos, Security, "script", "unsafe permissions found for script '%s' - disabling", s.Args[0])
-		}
+		insecure++
+		v.warnf(f.Pos, f.Kind, "unsafe permissions found for %s script '%s': %s", f.Kind, f.Path, f.Reason)
 	}
-	for i := range v.c.Scripts {
-		check(&v.c.Scripts[i])
+	if v.c.Global.EnableScriptSecurity || !anyScript {
+		return
 	}
-	for i := range v.c.Instances {
-		n := &v.c.Instances[i].Notify
-		for _, s := range []*Script{n.Master, n.Backup, n.Fault, n.Stop, n.Deleted, n.Any, n.MasterRxLowerPri} {
-			check(s)
-		}
+	pos := v.c.Global.Pos
+	if refs := v.c.ScriptRefs(); len(refs) > 0 && pos.Line == 0 {
+		pos = refs[0].Script.Pos
 	}
+	msg := "SECURITY VIOLATION - scripts are being executed but script_security not enabled."
+	if insecure > 0 {
+		msg += fmt.Sprintf(" There are insecure scripts (%d).", insecure)
+	}
+	v.ds.Add(pos, Security, "enable_script_security", "%s", msg)
 }
 
 func (v *validator) virtualServers() {

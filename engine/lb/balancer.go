@@ -282,7 +282,7 @@ func (b *Balancer) install(p *plan) {
 }
 
 func (b *Balancer) startScheduler(servers []check.RealServer, old *check.Scheduler) {
-	s := check.New(servers, check.Options{Sink: event.SinkFunc(b.onEvent), Lateness: b.opts.Lateness, MaxConcurrent: b.opts.MaxConcurrent})
+	s := check.New(servers, check.Options{Sink: event.SinkFunc(b.onEvent), Lateness: b.opts.Lateness, MaxConcurrent: b.opts.MaxConcurrent, Log: b.opts.Log})
 	if old != nil {
 		s.Inherit(old)
 	}

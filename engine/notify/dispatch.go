@@ -2,10 +2,6 @@ package notify
 
 import (
 	"context"
-	"errors"
-	"os"
-	"os/exec"
-	"os/user"
 	"slices"
 	"strconv"
 	"time"
@@ -20,7 +16,6 @@ import (
 // server's lane.
 type job struct {
 	spec     script.Spec
-	secure   bool // enable_script_security applies
 	instance string
 	service  string
 	target   string
@@ -29,7 +24,7 @@ type job struct {
 
 // ReasonInsecure is the Reason of a KindNotifyRun refused by
 // enable_script_security.
-const ReasonInsecure event.Reason = "insecure"
+const ReasonInsecure event.Reason = script.ReasonInsecure
 
 func (d *dispatcher) handle(it item) {
 	p := d.n.plan.Load()
@@ -189,14 +184,10 @@ func argv(s *config.Script, extra ...string) []string {
 
 // run queues s on lane key. The script's own user wins, else script_user.
 func (d *dispatcher) run(p *plan, key string, s *config.Script, stop bool, j job, extra ...string) {
-	j.spec = script.Spec{Argv: argv(s, extra...), User: s.User, Group: s.Group, Timeout: d.n.opts.ScriptTimeout}
-	if j.spec.User == "" {
-		j.spec.User, j.spec.Group = p.scriptUser, p.scriptGroup
-	}
+	j.spec = script.Spec{Argv: argv(s, extra...), User: s.User, Group: s.Group, Policy: p.scripts, Timeout: d.n.opts.ScriptTimeout}
 	if stop {
 		j.spec.Timeout = d.n.opts.StopTimeout
 	}
-	j.secure = p.security
 	l, ok := d.lanes[key]
 	if !ok {
 		l = make(chan job, d.n.opts.LaneSize)
@@ -221,20 +212,21 @@ func (d *dispatcher) lane(l chan job) {
 	}
 }
 
-// runJob runs j unless enable_script_security refuses it, and returns the
-// result and its error class.
+// runJob runs j (script.Run refuses it under enable_script_security when it
+// is unsafe) and returns the result and its error class.
 func (n *Notifier) runJob(ctx context.Context, j job) (script.Result, string) {
-	if len(j.spec.Argv) == 0 || j.spec.Argv[0] == "" {
-		return script.Result{ExitCode: -1, Err: errors.New("empty command")}, "exec"
-	}
-	if j.secure {
-		if err := secure(j.spec); err != nil {
-			n.log.Warn("notify: refusing insecure script", "script", j.spec.Argv[0], "err", err)
-			return script.Result{ExitCode: -1, Err: err}, string(ReasonInsecure)
-		}
-	}
 	r := script.Run(ctx, j.spec)
+	if r.Refused {
+		n.log.Warn("notify: not running script", "script", firstArg(j.spec.Argv), "err", r.Err)
+	}
 	return r, r.Class()
+}
+
+func firstArg(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	return argv[0]
 }
 
 func (n *Notifier) report(j job, r script.Result, class string) {
@@ -245,27 +237,6 @@ func (n *Notifier) report(j job, r script.Result, class string) {
 	n.sink.Emit(event.Event{Kind: event.KindNotifyRun, ID: event.NewID(), Cause: j.cause, Time: time.Now(),
 		Name: name, Instance: j.instance, Service: j.service, Target: j.target,
 		OK: class == "", ExitCode: r.ExitCode, Duration: r.Duration, Reason: event.Reason(class), Err: r.Err})
-}
-
-// secure applies enable_script_security: a script that runs as root must
-// pass script.CheckSecure (keepalived checks only root-run scripts).
-func secure(s script.Spec) error {
-	root := os.Geteuid() == 0
-	if s.User != "" {
-		u, err := user.Lookup(s.User)
-		if err != nil {
-			return err
-		}
-		root = u.Uid == "0"
-	}
-	if !root {
-		return nil
-	}
-	path, err := exec.LookPath(s.Argv[0])
-	if err != nil {
-		return err
-	}
-	return script.CheckSecure(path)
 }
 
 func (d *dispatcher) writeFIFO(i int, line []byte) {
@@ -334,11 +305,7 @@ func (n *Notifier) openFIFOs(p *plan) *fifoSet {
 		}
 		fs.f[i] = ff
 		if fc.Script != nil {
-			j := job{spec: script.Spec{Argv: argv(fc.Script, fc.Path), User: fc.Script.User, Group: fc.Script.Group}}
-			if j.spec.User == "" {
-				j.spec.User, j.spec.Group = p.scriptUser, p.scriptGroup
-			}
-			j.secure = p.security
+			j := job{spec: script.Spec{Argv: argv(fc.Script, fc.Path), User: fc.Script.User, Group: fc.Script.Group, Policy: p.scripts}}
 			fs.scripts.Add(1)
 			go func() {
 				defer fs.scripts.Done()

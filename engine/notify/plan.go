@@ -4,12 +4,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/user"
 	"strconv"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/check"
 	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/script"
 )
 
 // plan is a config compiled for the notifier: what to run and send for each
@@ -20,8 +20,7 @@ type plan struct {
 	groups    map[string]*target
 	services  map[string]*service // by check.ServiceName
 
-	scriptUser, scriptGroup string // global default (keepalived_script if it exists)
-	security                bool   // enable_script_security
+	scripts script.Policy // script_user, enable_script_security
 
 	mail          *mailConfig // nil: no mail can be sent
 	noEmailFaults bool
@@ -75,16 +74,6 @@ func localName() string {
 	return h
 }
 
-// defaultScriptUser is keepalived's default script_user: keepalived_script
-// if that user exists, else the user keepalived runs as (keepalived.conf(5)
-// SCRIPTS); "" means this process's own user.
-func defaultScriptUser() string {
-	if _, err := user.Lookup("keepalived_script"); err == nil {
-		return "keepalived_script"
-	}
-	return ""
-}
-
 // smtpAlert resolves one smtp_alert switch: the object's own setting, else
 // the specific global (smtp_alert_vrrp / smtp_alert_checker), else the
 // global smtp_alert, else def (false for VRRP and virtual servers, true for
@@ -105,9 +94,7 @@ func compile(c *config.Config) *plan {
 		instances:     make(map[string]*target, len(c.Instances)),
 		groups:        make(map[string]*target, len(c.SyncGroups)),
 		services:      make(map[string]*service, len(c.VirtualServers)),
-		scriptUser:    g.ScriptUser,
-		scriptGroup:   g.ScriptGroup,
-		security:      g.EnableScriptSecurity,
+		scripts:       script.Policy{User: g.ScriptUser, Group: g.ScriptGroup, Security: g.EnableScriptSecurity},
 		noEmailFaults: g.NoEmailFaults,
 		rsInit:        g.RSInitNotifies,
 		fifos:         [3]*config.FIFO{g.NotifyFIFO, g.VRRPNotifyFIFO, g.LVSNotifyFIFO},
@@ -118,9 +105,6 @@ func compile(c *config.Config) *plan {
 		if p.fifos[i] != nil && p.fifos[fifoAll] != nil && p.fifos[i].Path == p.fifos[fifoAll].Path {
 			p.fifos[i] = nil
 		}
-	}
-	if p.scriptUser == "" {
-		p.scriptUser = defaultScriptUser()
 	}
 	for i := range c.Instances {
 		in := &c.Instances[i]

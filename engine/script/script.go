@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -17,10 +15,12 @@ type Spec struct {
 	// Argv is the command and its arguments; Argv[0] is executed directly,
 	// never through a shell (a shell script runs because of its #! line).
 	Argv []string
-	// User and Group to run as ("" = this process's). keepalived's
-	// script_user default is applied by the caller.
+	// User and Group are the script's own `user [group]`; "" leaves the
+	// choice to Policy (script_user, keepalived_script, this process).
 	User, Group string
-	// Env is added to the environment of this process.
+	// Policy is global_defs' script_user and enable_script_security.
+	Policy Policy
+	// Env is added to the environment the script gets (Environ).
 	Env []string
 	// Timeout kills the process group when exceeded; 0 means no limit.
 	Timeout time.Duration
@@ -35,17 +35,25 @@ type Result struct {
 	ExitCode int // -1 when the command could not run or was killed
 	Duration time.Duration
 	TimedOut bool
-	Err      error // nil when the command ran and exited (whatever its code)
+	// Refused is set when the script was not started: its user cannot be
+	// resolved or Check refused it (Err says why).
+	Refused bool
+	Err     error // nil when the command ran and exited (whatever its code)
 }
 
 // OK reports whether the command ran and exited 0.
 func (r Result) OK() bool { return r.Err == nil && !r.TimedOut && r.ExitCode == 0 }
+
+// ReasonInsecure is the Class of a run refused by script security.
+const ReasonInsecure = "insecure"
 
 // Class is a low-cardinality error class for metrics and events.
 func (r Result) Class() string {
 	switch {
 	case r.TimedOut:
 		return "timeout"
+	case r.Refused && errors.Is(r.Err, ErrInsecure):
+		return ReasonInsecure
 	case r.Err != nil:
 		return "exec"
 	case r.ExitCode != 0:
@@ -54,24 +62,45 @@ func (r Result) Class() string {
 	return ""
 }
 
-// Run executes s and waits for it, or for the timeout, or for ctx. The
-// command runs in its own process group so that a timeout also ends the
-// children it started (keepalived kills the group the same way).
+// Prepare resolves who s runs as and applies Check, as keepalived does when
+// it loads a script and keepwatch again before each run. It returns the
+// path to execute. Without enable_script_security an unsafe script is
+// allowed (keepalived only warns), but one that is missing or not
+// executable is not.
+func Prepare(s Spec) (Identity, string, error) {
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		return Identity{}, "", fmt.Errorf("%w: empty command", ErrNotFound)
+	}
+	id, err := s.Policy.Resolve(s.User, s.Group)
+	if err != nil {
+		return id, "", err
+	}
+	path, err := Check(s.Argv[0], id)
+	if err != nil && errors.Is(err, ErrInsecure) && !s.Policy.Security {
+		return id, s.Argv[0], nil
+	}
+	return id, path, err
+}
+
+// Run executes s and waits for it, or for the timeout, or for ctx. It is
+// the one way keepwatch starts a script (vrrp_script, MISC_CHECK, notify
+// and FIFO scripts), and starts it as keepalived does (lib/notify.c
+// system_call_script, set_script_env): after Prepare, as the resolved user
+// and group with that group as its only group (setgroups(1, &gid): none of
+// this process's supplementary groups), in its own process group so that a
+// timeout also ends the children it started, with stdin, stdout and stderr
+// on /dev/null, no other inherited descriptor, and keepalived's
+// environment (this process's) less keepwatch's own settings (Environ).
 func Run(ctx context.Context, s Spec) Result {
 	start := time.Now()
-	if len(s.Argv) == 0 || s.Argv[0] == "" {
-		return Result{ExitCode: -1, Err: errors.New("empty command")}
+	id, path, err := Prepare(s)
+	if err != nil {
+		return Result{ExitCode: -1, Refused: true, Err: err}
 	}
-	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
-	cmd.Env = append(os.Environ(), s.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if s.User != "" {
-		cred, err := Credential(s.User, s.Group)
-		if err != nil {
-			return Result{ExitCode: -1, Err: err}
-		}
-		cmd.SysProcAttr.Credential = cred
-	}
+	cmd := exec.Command(path, s.Argv[1:]...)
+	cmd.Env = append(Environ(os.Environ()), s.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: credential(id)}
+	closeOnExec()
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: -1, Duration: time.Since(start), Err: err}
 	}
@@ -100,6 +129,17 @@ func Run(ctx context.Context, s Spec) Result {
 	}
 }
 
+// credential is what the child switches to. As root, always (keepalived
+// calls setgroups(1, &gid) even for a root script, dropping root's other
+// groups); as another user only when id differs, since it could not
+// switch anyway.
+func credential(id Identity) *syscall.Credential {
+	if os.Geteuid() != 0 && id.UID == uint32(os.Geteuid()) && id.GID == uint32(os.Getegid()) {
+		return nil
+	}
+	return &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: []uint32{id.GID}}
+}
+
 func exited(err error, d time.Duration) Result {
 	if err == nil {
 		return Result{Duration: d}
@@ -120,66 +160,13 @@ func killGroup(cmd *exec.Cmd) {
 	}
 }
 
-// Credential resolves a user and optional group to the credential a child
-// runs with; the group defaults to the user's primary group.
+// Credential resolves a user and optional group (the group defaults to
+// the user's primary group), for files keepwatch creates for another user
+// such as notify FIFOs.
 func Credential(name, group string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
+	id, err := lookup(name, group)
 	if err != nil {
-		return nil, fmt.Errorf("script user %q: %w", name, err)
+		return nil, err
 	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("script user %q: uid %q: %w", name, u.Uid, err)
-	}
-	gidStr := u.Gid
-	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err != nil {
-			return nil, fmt.Errorf("script group %q: %w", group, err)
-		}
-		gidStr = g.Gid
-	}
-	gid, err := strconv.ParseUint(gidStr, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("script group %q: gid %q: %w", group, gidStr, err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
-}
-
-// ErrInsecure is returned by CheckSecure for a script that a non-root user
-// could change.
-var ErrInsecure = errors.New("unsafe permissions")
-
-// CheckSecure applies enable_script_security (keepalived.conf(5) SCRIPTS): a
-// script run as root must not be writable by anyone but root, and neither
-// may any directory on its path.
-func CheckSecure(path string) error {
-	for p := path; ; {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if ok && st.Uid != 0 {
-			return fmt.Errorf("%w: %s is owned by uid %d", ErrInsecure, p, st.Uid)
-		}
-		// Group or world write, except on sticky directories such as /tmp.
-		if fi.Mode().Perm()&0o022 != 0 && !(fi.IsDir() && fi.Mode()&os.ModeSticky != 0) {
-			return fmt.Errorf("%w: %s is writable by group or others", ErrInsecure, p)
-		}
-		parent := parentDir(p)
-		if parent == p {
-			return nil
-		}
-		p = parent
-	}
-}
-
-func parentDir(p string) string {
-	for i := len(p) - 1; i > 0; i-- {
-		if p[i] == '/' {
-			return p[:i]
-		}
-	}
-	return "/"
+	return &syscall.Credential{Uid: id.UID, Gid: id.GID}, nil
 }

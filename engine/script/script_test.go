@@ -2,7 +2,6 @@ package script
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,34 +91,6 @@ func containsState(stat string, st byte) bool {
 		}
 	}
 	return false
-}
-
-func TestCheckSecure(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root in CI")
-		}
-		t.Skip("needs root (files owned by root)")
-	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	good := filepath.Join(dir, "good.sh")
-	os.WriteFile(good, []byte("#!/bin/sh\n"), 0o755)
-	if err := CheckSecure(good); err != nil {
-		t.Errorf("root-owned 0755 script: %v", err)
-	}
-	bad := filepath.Join(dir, "bad.sh")
-	os.WriteFile(bad, []byte("#!/bin/sh\n"), 0o777)
-	os.Chmod(bad, 0o777)
-	if err := CheckSecure(bad); !errors.Is(err, ErrInsecure) {
-		t.Errorf("world-writable script: %v, want ErrInsecure", err)
-	}
-	os.Chown(good, 1000, 1000)
-	if err := CheckSecure(good); !errors.Is(err, ErrInsecure) {
-		t.Errorf("script owned by uid 1000: %v, want ErrInsecure", err)
-	}
 }
 
 // TestReap: with Reap, what the command left in its group dies with it.

@@ -40,6 +40,7 @@ func (s *Script) Run(ctx context.Context) {
 		s.OnChange(State{Known: true, Up: false})
 	}
 	okRun, failRun := 0, 0
+	disabled := false
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
@@ -50,13 +51,24 @@ func (s *Script) Run(ctx context.Context) {
 		id := event.NewID()
 		sink.Emit(event.Event{Kind: event.KindScriptRun, ID: id, Time: time.Now(), Name: s.Name, OK: r.OK(),
 			ExitCode: r.ExitCode, Duration: r.Duration, Reason: event.Reason(r.Class()), Err: r.Err})
-		if r.OK() {
+		switch {
+		case r.Refused:
+			// Not run: script security, a missing script or user. The
+			// check is repeated each interval, so fixing the permissions
+			// brings the script back without a reload.
+			if !disabled {
+				disabled, known, okRun, failRun = true, false, 0, 0
+				s.change(State{Known: true, Disabled: true, Err: r.Err.Error(), Cause: id})
+			}
+		case r.OK():
+			disabled = false
 			okRun, failRun = okRun+1, 0
 			if (!known || !up) && okRun >= rise {
 				known, up = true, true
 				s.change(State{Known: true, Up: true, Cause: id})
 			}
-		} else {
+		default:
+			disabled = false
 			failRun, okRun = failRun+1, 0
 			if (!known || up) && failRun >= fall {
 				known, up = true, false

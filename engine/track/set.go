@@ -14,6 +14,16 @@ type State struct {
 	Known bool  // false until the tracker first reports (a script that has not run yet)
 	Up    bool  // scripts, interfaces, processes
 	Value int64 // files
+	// Disabled is set for a vrrp_script that script security or a missing
+	// user or file keeps from running: keepalived removes such a script
+	// from the instances that track it (vrrp_daemon.c vrrp_script_security),
+	// so it adds nothing and faults nothing.
+	Disabled bool
+	// Err says why the tracker is disabled, or why a track_file could not
+	// be read ("" when it was). A track_file in error (a FIFO, device or
+	// directory in its place) faults the instances that track it: its
+	// value is unknown, and keepalived itself would block on it forever.
+	Err string
 	// Cause is the ID of the event that produced this state (the script
 	// run, the file change), so what it changes can name it as cause.
 	Cause uint64
@@ -80,6 +90,12 @@ func (s *Set) Contributions() []Contribution {
 }
 
 func contribution(r Ref, st State) (int, bool) {
+	if st.Disabled {
+		return 0, false
+	}
+	if st.Known && st.Err != "" {
+		return 0, true // a tracked file that cannot be read: FAULT
+	}
 	if !st.Known {
 		return 0, r.Weight == 0
 	}

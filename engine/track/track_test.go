@@ -53,7 +53,9 @@ func TestScriptRiseFall(t *testing.T) {
 
 	rec := &eventtest.Recorder{}
 	st := newStates()
-	s := &Script{Name: "chk", Spec: script.Spec{Argv: []string{sh}}, Interval: 30 * time.Millisecond,
+	// An explicit timeout well above the interval: on a loaded machine a
+	// script can take longer than 30ms to start.
+	s := &Script{Name: "chk", Spec: script.Spec{Argv: []string{sh}, Timeout: time.Second}, Interval: 30 * time.Millisecond,
 		Rise: 2, Fall: 3, Sink: rec, OnChange: st.on}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -84,13 +86,13 @@ func TestScriptRiseFall(t *testing.T) {
 	if fails != 3 {
 		t.Errorf("down after %d failures, want fall=3", fails)
 	}
-	// A hanging script times out (timeout defaults to the interval) and counts as failed.
+	// A hanging script times out and counts as failed.
 	os.WriteFile(codeFile, []byte("0"), 0o644)
 	if got := st.next(t, 2*time.Second); !got.Up {
 		t.Fatalf("want up again, got %+v", got)
 	}
 	os.WriteFile(filepath.Join(dir, "hang"), nil, 0o644)
-	if got := st.next(t, 3*time.Second); got.Up {
+	if got := st.next(t, 10*time.Second); got.Up {
 		t.Fatalf("want down on timeouts, got %+v", got)
 	}
 	if _, ok := rec.Wait(time.Second, func(e event.Event) bool { return e.Kind == event.KindScriptRun && e.Reason == "timeout" }); !ok {
@@ -138,12 +140,15 @@ func TestReadValue(t *testing.T) {
 	for body, want := range map[string]int64{"5": 5, " 42 \n": 42, "-3x": -3, "junk": 0, "1000": 254, "-999": -254, "0x1f": 31, "": 0} {
 		p := filepath.Join(dir, "v")
 		os.WriteFile(p, []byte(body), 0o644)
-		if got := ReadValue(p); got != want {
-			t.Errorf("ReadValue(%q) = %d, want %d", body, got, want)
+		if got, err := ReadValue(p); got != want || err != nil {
+			t.Errorf("ReadValue(%q) = %d, %v; want %d", body, got, err, want)
+		}
+		if got := ParseValue([]byte(body)); got != want {
+			t.Errorf("ParseValue(%q) = %d, want %d", body, got, want)
 		}
 	}
-	if got := ReadValue(filepath.Join(dir, "missing")); got != 0 {
-		t.Errorf("missing file = %d", got)
+	if got, err := ReadValue(filepath.Join(dir, "missing")); got != 0 || err != nil {
+		t.Errorf("missing file = %d, %v; want 0 and no error", got, err)
 	}
 }
 
