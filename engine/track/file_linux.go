@@ -28,29 +28,14 @@ type File struct {
 	OnChange      func(State)
 }
 
-// ReadValue parses a track file as keepalived does: strtol with base 0 on
-// the first bytes, 0 on any error, clamped to [-254, 254].
+// ReadValue reads a track file and parses it with ParseValue; 0 when it
+// cannot be read.
 func ReadValue(path string) int64 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	if len(b) > 127 {
-		b = b[:127]
-	}
-	s := strings.TrimSpace(string(b))
-	// strtol stops at the first character that is not part of the number.
-	end := 0
-	for end < len(s) && (s[end] == '-' || s[end] == '+' || s[end] == 'x' || s[end] == 'X' ||
-		(s[end] >= '0' && s[end] <= '9') || (s[end] >= 'a' && s[end] <= 'f') || (s[end] >= 'A' && s[end] <= 'F')) {
-		end++
-	}
-	for ; end > 0; end-- {
-		if v, err := strconv.ParseInt(s[:end], 0, 64); err == nil {
-			return min(max(v, -254), 254)
-		}
-	}
-	return 0
+	return ParseValue(b)
 }
 
 // Run blocks until ctx is cancelled. It reports the initial value first.
