@@ -267,8 +267,8 @@ func TestHTTPSlowClients(t *testing.T) {
 	if scrapes["200"] == 0 {
 		t.Errorf("no scrape succeeded during the attack: %v", scrapes)
 	}
-	// Bounded: four scrapes and four status answers in flight at most,
-	// each held at most WriteTimeout. (Unbounded, 130 slow readers of
+	// Bounded: MetricsConcurrency scrapes and StatusConcurrency status
+	// answers in flight at most, each held at most WriteTimeout. (Unbounded, 130 slow readers of
 	// 13 MB IPVS scrapes would hold 1.7 GB.)
 	if limit := rssBase + 400<<20; peak.Load() > limit {
 		t.Errorf("RSS under attack %.0f MiB, more than 400 MiB over the %.0f MiB before", mib(peak.Load()), mib(rssBase))

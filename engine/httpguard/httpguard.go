@@ -41,13 +41,18 @@ const (
 )
 
 // Concurrency bounds for the expensive endpoints. /metrics and
-// /api/v1/status build their whole answer in memory (13 MB and several MB
-// at 10,000 real servers), so their concurrency bounds the agent's memory;
-// four is two Prometheus replicas (an HA pair) and two people. The other
-// endpoints (health, readiness, the landing page) are cheap and unbounded.
+// /api/v1/status build their whole answer in memory (13 MB and 4 MB at
+// 10,000 real servers), so their concurrency bounds the agent's memory and,
+// as much, its CPU: Go's scheduler has no priorities, so every answer being
+// built at once delays the VRRP timers' goroutines. Measured with 10,000
+// real servers (deploy/lab TestHTTPSlowClients), four status answers built
+// at once made adverts up to 250 ms late, one at a time 56 ms (the host's
+// own noise). Two scrapes at once serve a Prometheus HA pair; status is
+// for people and `keepwatch status`, one at a time. The other endpoints
+// (health, readiness, the landing page) are cheap and unbounded.
 const (
-	MetricsConcurrency = 4
-	StatusConcurrency  = 4
+	MetricsConcurrency = 2
+	StatusConcurrency  = 1
 	// QueueWait is how long a request over the bound waits for a slot
 	// before it is refused with 503: long enough to ride out another
 	// scrape finishing, short enough that waiting clients hold nothing
