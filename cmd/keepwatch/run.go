@@ -18,6 +18,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/httpguard"
 	"github.com/keepwatch/keepwatch/engine/ipvs"
 	"github.com/keepwatch/keepwatch/engine/lb"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -149,10 +150,13 @@ func runAgent(ctx context.Context, f runFlags) error {
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families
 	// written directly (100,000 series at 10,000 real servers).
-	mux.Handle("/metrics", m.Handler(reg))
+	// /metrics and /api/v1/status build their whole answer in memory:
+	// bounded in concurrency, so slow or many clients bound the memory
+	// too (httpguard documents the limits).
+	mux.Handle("/metrics", httpguard.Limit(m.Handler(reg), httpguard.MetricsConcurrency, httpguard.QueueWait))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("healthy\n")) })
 	mux.Handle("/-/ready", a.ReadyHandler())
-	mux.Handle("/api/v1/status", a.StatusHandler())
+	mux.Handle("/api/v1/status", httpguard.Limit(a.StatusHandler(), httpguard.StatusConcurrency, httpguard.QueueWait))
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name: "keepwatch", Description: "keepalived-compatible VRRP and IPVS agent", Version: version,
 		Links: []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/api/v1/status", Text: "Status"}},
@@ -161,7 +165,8 @@ func runAgent(ctx context.Context, f runFlags) error {
 		return err
 	}
 	mux.Handle("/", landing)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Read-header, read, write and idle timeouts and size limits.
+	srv := httpguard.Server(mux)
 	listen := []string{f.listen}
 	systemd := false
 	webCfg := f.webConfig

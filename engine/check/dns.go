@@ -62,6 +62,9 @@ func ProbeDNS(ctx context.Context, t *Target) Result {
 	if _, err := c.Write(wire); err != nil {
 		return failErr(dctx, err, ReasonIO)
 	}
+	// One datagram at a time into one buffer: however many replies a
+	// server sends, and however long, the probe holds one (truncated to
+	// the largest DNS message), and the deadline ends the wait.
 	buf := make([]byte, dns.MaxMsgSize)
 	for {
 		n, err := c.Read(buf)
@@ -69,16 +72,24 @@ func ProbeDNS(ctx context.Context, t *Target) Result {
 			// ECONNREFUSED here is the ICMP port unreachable of a down server.
 			return failErr(dctx, err, ReasonIO)
 		}
-		// Like keepalived, judge by the 12-byte header alone (RFC 1035
-		// §4.1.1): ID, QR and RCODE; the sections need not even parse.
-		if n < 12 || binary.BigEndian.Uint16(buf) != q.Id || buf[2]&0x80 == 0 {
-			continue
+		if r, done := dnsReply(buf[:n], q.Id); done {
+			return r
 		}
-		if rcode := int(buf[3] & 0x0f); rcode != dns.RcodeSuccess {
-			return fail(ReasonRcode, fmt.Errorf("%w: %s", errRcode, dns.RcodeToString[rcode]))
-		}
-		return ok
 	}
+}
+
+// dnsReply judges one datagram received for the query with ID id: done is
+// false when it is not the answer (ignored, the wait goes on). Like
+// keepalived, it judges by the 12-byte header alone (RFC 1035 §4.1.1): ID,
+// QR and RCODE; the sections need not even parse.
+func dnsReply(b []byte, id uint16) (r Result, done bool) {
+	if len(b) < 12 || binary.BigEndian.Uint16(b) != id || b[2]&0x80 == 0 {
+		return Result{}, false
+	}
+	if rcode := int(b[3] & 0x0f); rcode != dns.RcodeSuccess {
+		return fail(ReasonRcode, fmt.Errorf("%w: %s", errRcode, dns.RcodeToString[rcode])), true
+	}
+	return ok, true
 }
 
 var errRcode = errors.New("dns reply is not NOERROR")

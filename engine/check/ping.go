@@ -58,9 +58,8 @@ func ProbePing(ctx context.Context, t *Target) Result {
 		token[i] = byte(rand.Uint32())
 	}
 	var typ icmp.Type = ipv4.ICMPTypeEcho
-	proto := 1 // IANA protocol number, for icmp.ParseMessage
 	if v6 {
-		typ, proto = ipv6.ICMPTypeEchoRequest, 58
+		typ = ipv6.ICMPTypeEchoRequest
 	}
 	wm := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: token}}
 	wb, err := wm.Marshal(nil) // the kernel computes the ICMPv6 checksum
@@ -74,36 +73,65 @@ func ProbePing(ctx context.Context, t *Target) Result {
 	if _, err := c.WriteTo(wb, to); err != nil {
 		return failErr(dctx, err, ReasonConnect)
 	}
+	// One packet at a time into one buffer (a longer one is truncated):
+	// whatever arrives, and however much, the probe holds 1500 bytes and
+	// the deadline ends the wait.
 	rb := make([]byte, 1500)
+	e := echo{v6: v6, raw: raw, id: id, seq: seq, token: token, dst: dst}
 	for {
 		n, from, err := c.ReadFrom(rb)
 		if err != nil {
 			return failErr(dctx, err, ReasonIO)
 		}
-		if !sameIP(from, dst.AsSlice()) && !raw {
-			continue
-		}
-		m, err := icmp.ParseMessage(proto, rb[:n])
-		if err != nil {
-			continue
-		}
-		switch body := m.Body.(type) {
-		case *icmp.Echo:
-			if m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply {
-				continue
-			}
-			// A datagram socket's kernel rewrites the ID to the socket's
-			// port, so only a raw socket checks it.
-			if !sameIP(from, dst.AsSlice()) || body.Seq != seq || (raw && body.ID != id) || string(body.Data) != string(token) {
-				continue
-			}
-			return ok
-		case *icmp.DstUnreach:
-			if raw && quotesEcho(body.Data, v6, id, seq) {
-				return fail(ReasonUnreachable, fmt.Errorf("%w from %v", ErrPingUnreachable, from))
-			}
+		if r, done := e.reply(rb[:n], from); done {
+			return r
 		}
 	}
+}
+
+// echo is what ProbePing sent, to judge what comes back.
+type echo struct {
+	v6, raw bool // ICMPv6; a raw socket (else a datagram one)
+	id, seq int
+	token   []byte
+	dst     netip.Addr
+}
+
+// reply judges one ICMP message received from from: done is false when it
+// is not the answer to e (ignored, the wait goes on). An echo reply from
+// the target with our sequence, token and (raw socket) identifier is up;
+// a destination unreachable quoting our request (raw sockets only: the
+// kernel gives datagram sockets none) is down.
+func (e *echo) reply(b []byte, from net.Addr) (r Result, done bool) {
+	fromDst := sameIP(from, e.dst.AsSlice())
+	if !fromDst && !e.raw {
+		return Result{}, false
+	}
+	proto := 1 // IANA protocol number, for icmp.ParseMessage
+	if e.v6 {
+		proto = 58
+	}
+	m, err := icmp.ParseMessage(proto, b)
+	if err != nil {
+		return Result{}, false
+	}
+	switch body := m.Body.(type) {
+	case *icmp.Echo:
+		if m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply {
+			return Result{}, false
+		}
+		// A datagram socket's kernel rewrites the ID to the socket's
+		// port, so only a raw socket checks it.
+		if !fromDst || body.Seq != e.seq || (e.raw && body.ID != e.id) || string(body.Data) != string(e.token) {
+			return Result{}, false
+		}
+		return ok, true
+	case *icmp.DstUnreach:
+		if e.raw && quotesEcho(body.Data, e.v6, e.id, e.seq) {
+			return fail(ReasonUnreachable, fmt.Errorf("%w from %v", ErrPingUnreachable, from)), true
+		}
+	}
+	return Result{}, false
 }
 
 // listenICMP opens an ICMP datagram socket, or a raw one where the kernel

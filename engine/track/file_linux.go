@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -35,28 +34,6 @@ type File struct {
 	// Log receives init_file failures (the tracker runs on without it);
 	// nil discards them.
 	Log *slog.Logger
-}
-
-// ParseValue parses track file content as keepalived does: strtol with
-// base 0 on the first 127 bytes, 0 on any error, clamped to [-254, 254].
-// It is a pure function of its input, for fuzzing.
-func ParseValue(b []byte) int64 {
-	if len(b) > 127 {
-		b = b[:127]
-	}
-	s := strings.TrimSpace(string(b))
-	// strtol stops at the first character that is not part of the number.
-	end := 0
-	for end < len(s) && (s[end] == '-' || s[end] == '+' || s[end] == 'x' || s[end] == 'X' ||
-		(s[end] >= '0' && s[end] <= '9') || (s[end] >= 'a' && s[end] <= 'f') || (s[end] >= 'A' && s[end] <= 'F')) {
-		end++
-	}
-	for ; end > 0; end-- {
-		if v, err := strconv.ParseInt(s[:end], 0, 64); err == nil {
-			return min(max(v, -254), 254)
-		}
-	}
-	return 0
 }
 
 // ReadValue reads a track file (ReadRegular) and parses it (ParseValue). A
