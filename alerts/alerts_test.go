@@ -108,6 +108,36 @@ func TestAlertmanagerRoutes(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerGrouping: notifications group by alert name and the
+// virtual router's identity (cluster, segment, vrid, family), never by
+// VRID alone, which merges unrelated clusters that reuse a VRID.
+func TestAlertmanagerGrouping(t *testing.T) {
+	b, err := os.ReadFile(alertmanagerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Route struct {
+			GroupBy []string `yaml:"group_by"`
+			Routes  []struct {
+				GroupBy []string `yaml:"group_by"`
+			} `yaml:"routes"`
+		} `yaml:"route"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("%s: %v", alertmanagerFile, err)
+	}
+	want := []string{"alertname", "cluster", "segment", "vrid", "family"}
+	if !slices.Equal(c.Route.GroupBy, want) {
+		t.Errorf("route group_by %v, want %v", c.Route.GroupBy, want)
+	}
+	for i, r := range c.Route.Routes {
+		if r.GroupBy != nil && !slices.Equal(r.GroupBy, want) {
+			t.Errorf("route %d: group_by %v, want %v (or inherited)", i, r.GroupBy, want)
+		}
+	}
+}
+
 // ruleFile is the part of a Prometheus rule file the tests read.
 type ruleFile struct {
 	Groups []struct {
