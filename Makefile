@@ -10,7 +10,7 @@ FUZZTIME  ?= 60s
 STATICCHECK_VERSION ?= v0.6.1
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build deps test unit lint fuzz fuzz-short bench dashboards clean
+.PHONY: all build deps test unit lint fuzz fuzz-short bench dashboards mixin clean
 
 all: build
 
@@ -53,6 +53,12 @@ bench:
 # dashboards regenerates dashboards/*.json from the Go code (a test fails when they differ).
 dashboards:
 	$(GO) generate ./dashboards
+
+# mixin renders the monitoring mixin (alerts/mixin, go-jsonnet) into the committed rule file,
+# Alertmanager example and Kubernetes PrometheusRule (tests fail when they differ).
+mixin: dashboards
+	$(GO) test -count=1 ./alerts -run TestMixin -update
+	$(GO) test -count=1 ./deploy/packaging -run TestPrometheusRule -update
 
 clean:
 	rm -rf bin
