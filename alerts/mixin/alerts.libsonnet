@@ -175,6 +175,20 @@ local lib = import 'lib.libsonnet';
               description: 'keepwatch on {{ $labels.instance }} has rejected its configuration for ' + c.reloadFailedWindow + '; the previous configuration keeps running.',
             },
           },
+          // keepalived's recovery semantics (DESIGN.md §4): a bad line or
+          // item is ignored with a diagnostic and the agent keeps running,
+          // so an error in the running config is silent unless watched.
+          // keepwatch_config_diagnostics counts them by severity.
+          {
+            alert: 'KeepwatchConfigDiagnostics',
+            expr: 'keepwatch_config_diagnostics{%(selector)s,severity="error"} > 0' % c,
+            'for': c.configDiagnosticsFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The running configuration has errors the agent recovered from.',
+              description: 'keepwatch on {{ $labels.instance }} has run for ' + c.configDiagnosticsFor + ' with {{ $value }} configuration error(s) it ignored, as keepalived does: part of the configuration is not in force.',
+            },
+          },
           // absent(): no keepwatch target at all (every agent gone from
           // service discovery) would otherwise silence every other alert.
           {
