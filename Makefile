@@ -11,7 +11,7 @@ SOAK      ?= 10m
 STATICCHECK_VERSION ?= v0.6.1
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build deps test unit lint fuzz fuzz-short bench soak dashboards vectors clean
+.PHONY: all build deps test unit lint fuzz fuzz-short bench soak dashboards mixin vectors clean
 
 all: build
 
@@ -67,6 +67,12 @@ dashboards:
 # into engine/vrrp/vrrptest/testdata, the codec and announcer tests' golden input.
 vectors:
 	./deploy/vectors/capture.sh
+
+# mixin renders the monitoring mixin (alerts/mixin, go-jsonnet) into the committed rule file,
+# Alertmanager example and Kubernetes PrometheusRule (tests fail when they differ).
+mixin: dashboards
+	$(GO) test -count=1 ./alerts -run TestMixin -update
+	$(GO) test -count=1 ./deploy/packaging -run TestPrometheusRule -update
 
 clean:
 	rm -rf bin

@@ -96,12 +96,12 @@ func TestStructure(t *testing.T) {
 		panels map[string]string // title → type that must be present
 	}{
 		{"fleet.json", []string{"datasource", "job", "instance"}, map[string]string{
-			"Master by VRID and host": "state-timeline",
-			"VIP moves":               "timeseries",
-			"Split-brain VIPs":        "table",
-			"VRIDs with no master":    "table",
-			"Instances in FAULT":      "table",
-			"Failed reloads":          "stat",
+			"Master by virtual router and host": "state-timeline",
+			"VIP moves":                         "timeseries",
+			"Split-brain VIPs":                  "table",
+			"VRIDs with no master":              "table",
+			"Instances in FAULT":                "table",
+			"Failed reloads":                    "stat",
 		}},
 		{"instance.json", []string{"datasource", "job", "instance", "vrrp_instance", "vrid"}, map[string]string{
 			"State":                                     "state-timeline",

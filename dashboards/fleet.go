@@ -16,9 +16,11 @@ import (
 // which host is master, when the VIP moved, and whether any VRID has two
 // masters or none.
 //
-// A VRID is identified by (vrid, family): IPv4 and IPv6 virtual routers are
-// separate domains that do not overlap (RFC 9568 §1). Fleets that reuse a VRID on several LANs
-// should be split by the job variable.
+// A virtual router is identified by (cluster, segment, vrid, family): a
+// VRID is unique only within one L2 segment (RFC 9568 §7.3) and IPv4 and
+// IPv6 virtual routers are separate domains (RFC 9568 §1). segment comes
+// from keepwatch_vrrp_instance_info, joined on by withSegment, as the
+// alert rules do, so two pairs that both use VRID 51 stay two routers.
 func Fleet() *dashboard.DashboardBuilder {
 	s := scope{sel: hostSel}
 	return newDashboard("keepwatch-fleet", "keepwatch / Fleet",
@@ -27,13 +29,13 @@ func Fleet() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Now")).
 		WithPanel(countStat(s, "Split-brain VIPs",
 			"Virtual addresses held by more than one host right now: both answer ARP/ND for the VIP and traffic splits between them.",
-			`count(count by (address) (keepwatch_vrrp_vip_present{$sel} == 1) > 1) or vector(0)`)).
+			`count(count by (cluster, segment, address) ((keepwatch_vrrp_vip_present{$sel} == 1) `+withSegment+`) > 1) or vector(0)`)).
 		WithPanel(countStat(s, "VRIDs with no master",
-			"VRIDs (per address family) where no host is MASTER: the VIPs are unreachable.",
-			`count(max by (vrid, family) (keepwatch_vrrp_state{state="master", $sel}) == 0) or vector(0)`)).
+			"Virtual routers (cluster, segment, VRID, family) where no host is MASTER: the VIPs are unreachable.",
+			`count(max by (cluster, segment, vrid, family) (keepwatch_vrrp_state{state="master", $sel} `+withSegment+`) == 0) or vector(0)`)).
 		WithPanel(countStat(s, "VRIDs with several masters",
-			"VRIDs (per address family) where more than one host is MASTER: adverts are not getting through, or the peers disagree on the VRID's config.",
-			`count(count by (vrid, family) (keepwatch_vrrp_state{state="master", $sel} == 1) > 1) or vector(0)`)).
+			"Virtual routers (cluster, segment, VRID, family) where more than one host is MASTER: adverts are not getting through, or the peers disagree on the VRID's config.",
+			`count(sum by (cluster, segment, vrid, family) (keepwatch_vrrp_state{state="master", $sel} `+withSegment+`) > 1) or vector(0)`)).
 		WithPanel(countStat(s, "Instances in FAULT",
 			"VRRP instances in FAULT: a tracked interface is down or a tracked script failed with weight 0.",
 			`count(keepwatch_vrrp_state{state="fault", $sel} == 1) or vector(0)`)).
@@ -60,10 +62,10 @@ func Fleet() *dashboard.DashboardBuilder {
 			Thresholds(thresholds("red", 1.0, "blue"))).
 		WithRow(dashboard.NewRowBuilder("Who is master")).
 		WithPanel(timeline().
-			Title("Master by VRID and host").
-			Description("keepwatch_vrrp_state{state=\"master\"} per instance and host: a VIP move is a green bar ending on one host and starting on another; two green bars at once is split brain.").
-			Targets(s.targets(ts(`max by (vrrp_instance, vrid, family, instance) (keepwatch_vrrp_state{state="master", $sel})`,
-				"{{vrrp_instance}} vrid {{vrid}} {{family}} @ {{instance}}"))).
+			Title("Master by virtual router and host").
+			Description("keepwatch_vrrp_state{state=\"master\"} per instance and host, labelled with the virtual router's segment: a VIP move is a green bar ending on one host and starting on another; two green bars at once in one segment is split brain.").
+			Targets(s.targets(ts(`max by (segment, vrrp_instance, vrid, family, instance) (keepwatch_vrrp_state{state="master", $sel} `+withSegment+`)`,
+				"{{segment}} vrid {{vrid}} {{family}} {{vrrp_instance}} @ {{instance}}"))).
 			Mappings(valueText(map[string][2]string{"0": {"not master", "transparent"}, "1": {"MASTER", "green"}})).
 			DataLinks(drillDown()).
 			ShowValue(common.VisibilityModeNever).
@@ -102,14 +104,14 @@ func Fleet() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Problems")).
 		WithPanel(table.NewPanelBuilder().
 			Title("Split-brain VIPs").
-			Description("Virtual addresses present on more than one host, with the number of hosts.").
-			Targets(s.targets(now(`count by (address) (keepwatch_vrrp_vip_present{$sel} == 1) > 1`))).
+			Description("Virtual addresses present on more than one host of one segment, with the number of hosts.").
+			Targets(s.targets(now(`count by (cluster, segment, address) ((keepwatch_vrrp_vip_present{$sel} == 1) ` + withSegment + `) > 1`))).
 			NoValue("none").
 			Height(8).Span(third)).
 		WithPanel(table.NewPanelBuilder().
 			Title("VRIDs with no master").
-			Description("VRIDs where every host is out of MASTER.").
-			Targets(s.targets(now(`max by (vrrp_instance, vrid, family) (keepwatch_vrrp_state{state="master", $sel}) == 0`))).
+			Description("Virtual routers (cluster, segment, VRID, family) where every host is out of MASTER.").
+			Targets(s.targets(now(`max by (cluster, segment, vrid, family) (keepwatch_vrrp_state{state="master", $sel} ` + withSegment + `) == 0`))).
 			NoValue("none").
 			Height(8).Span(third)).
 		WithPanel(table.NewPanelBuilder().
@@ -120,8 +122,8 @@ func Fleet() *dashboard.DashboardBuilder {
 			Height(8).Span(third)).
 		WithPanel(timeSeries().
 			Title("Hosts holding each VIP").
-			Description("How many hosts hold each virtual address: 1 is healthy, 0 is an outage, 2 or more is split brain.").
-			Targets(s.targets(ts(`sum by (address) (keepwatch_vrrp_vip_present{$sel})`, "{{address}}"))).
+			Description("How many hosts of its segment hold each virtual address: 1 is healthy, 0 is an outage, 2 or more is split brain.").
+			Targets(s.targets(ts(`sum by (cluster, segment, address) (keepwatch_vrrp_vip_present{$sel} `+withSegment+`)`, "{{address}} ({{segment}})"))).
 			Thresholds(thresholds("red", 1.0, "green", 2.0, "red")).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
 			Unit("short").Min(0).Decimals(0).
@@ -158,6 +160,11 @@ func Fleet() *dashboard.DashboardBuilder {
 			OverrideByName("last load ok", []dashboard.DynamicConfigValue{{Id: "mappings", Value: upDown("no", "yes")}}).
 			Height(8).Span(full))
 }
+
+// withSegment joins the virtual router's segment onto a per-instance VRRP
+// series (keepwatch_vrrp_instance_info is 1, so values are unchanged): the
+// identity the fleet panels group by, as alerts/keepwatch.rules.yml does.
+const withSegment = `* on (cluster, job, instance, vrrp_instance) group_left (segment) keepwatch_vrrp_instance_info{$sel}`
 
 // countStat is a small stat of one number, green at 0 and red otherwise.
 func countStat(s scope, title, description, expr string) *stat.PanelBuilder {

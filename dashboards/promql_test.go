@@ -15,7 +15,10 @@ import (
 type family = metricstest.Family
 
 // targetLabels are the labels Prometheus adds at scrape time.
-var targetLabels = []string{"job", "instance"}
+// cluster is optional (set by relabelling, or external labels in a
+// federation): the fleet panels group and join by it, as the alert rules
+// do, and it is simply empty where unset.
+var targetLabels = []string{"job", "instance", "cluster"}
 
 // readmeFamilies parses the families table of metrics/README.md, the
 // reference of every metric keepwatch exports (a test in package metrics

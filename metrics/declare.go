@@ -30,6 +30,9 @@ type Instance struct {
 	// Interval is the configured advert_int.
 	Interval time.Duration
 	VIPs     []netip.Addr
+	// Segment is the label keepwatch_vrrp_instance_info carries: what
+	// identifies the virtual router across hosts (see Segment).
+	Segment string
 }
 
 // Script is a configured vrrp_script.

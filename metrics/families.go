@@ -24,6 +24,7 @@ const (
 	lRealServer    = "real_server"
 	lOp            = "op"
 	lSink          = "sink"
+	lSegment       = "segment"
 )
 
 // Result label values.
@@ -68,6 +69,7 @@ type families struct {
 	garps             *prometheus.CounterVec
 	nas               *prometheus.CounterVec
 	globalDropped     *prometheus.CounterVec
+	instanceInfo      *prometheus.GaugeVec
 
 	// Tracking.
 	scriptUp       *prometheus.GaugeVec
@@ -127,6 +129,7 @@ func newFamilies() *families {
 		garps:             c("vrrp", "gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses.", id...),
 		nas:               c("vrrp", "neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses.", id...),
 		globalDropped:     c("vrrp", "global_adverts_dropped_total", "VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.", lInterface, lFamily, lReason),
+		instanceInfo:      g("vrrp", "instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", with(id, lSegment)...),
 
 		scriptUp:       g("track", "script_up", "1 if the last run of the tracked script succeeded, else 0.", lScript),
 		scriptRuns:     c("track", "script_runs_total", "Runs of a tracked script, by result.", lScript, lResult),
@@ -159,6 +162,7 @@ func (f *families) collectors() []prometheus.Collector {
 		f.state, f.priority, f.effPriority, f.masterPriority, f.transitions, f.masterTransitions,
 		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
 		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.globalDropped,
+		f.instanceInfo,
 		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
 		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,

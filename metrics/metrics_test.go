@@ -44,7 +44,7 @@ func declaration() Declaration {
 	return Declaration{
 		Instances: []Instance{{
 			Name: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv4, Version: 3,
-			Priority: 100, Interval: time.Second, VIPs: []netip.Addr{vip1},
+			Priority: 100, Interval: time.Second, VIPs: []netip.Addr{vip1}, Segment: "192.0.2.0/24",
 		}},
 		Scripts: []Script{{Name: "chk_nginx"}},
 		VirtualServers: []VirtualServer{{
@@ -478,5 +478,29 @@ func TestEmitAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { m.Emit(e) }); n != 0 {
 			t.Errorf("Emit(%v): %v allocs, want 0", e.Kind, n)
 		}
+	}
+}
+
+// TestInstanceInfo: one info series per instance, carrying its segment; a
+// reload that changes the segment replaces the series rather than adding
+// one (a join on it would match twice), and dropping the instance drops it.
+func TestInstanceInfo(t *testing.T) {
+	m, reg := newTestMetrics(t)
+	info := func(want string) {
+		t.Helper()
+		head := "# HELP keepwatch_vrrp_instance_info Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.\n# TYPE keepwatch_vrrp_instance_info gauge\n"
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(head+want), "keepwatch_vrrp_instance_info"); err != nil {
+			t.Error(err)
+		}
+	}
+	info(`keepwatch_vrrp_instance_info{family="ipv4",interface="eth0",segment="192.0.2.0/24",vrid="51",vrrp_instance="VI_1"} 1` + "\n")
+	d := declaration()
+	d.Instances[0].Segment = "198.51.100.0/24"
+	m.Declare(d)
+	info(`keepwatch_vrrp_instance_info{family="ipv4",interface="eth0",segment="198.51.100.0/24",vrid="51",vrrp_instance="VI_1"} 1` + "\n")
+	d.Instances = nil
+	m.Declare(d)
+	if n := testutil.CollectAndCount(m.f.instanceInfo); n != 0 {
+		t.Errorf("%d info series after the instance was dropped, want 0", n)
 	}
 }

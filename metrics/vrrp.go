@@ -91,6 +91,7 @@ func (m *Metrics) newInstance(d Instance) *instance {
 		}
 		in.dropped[i] = f.dropped.WithLabelValues(append(lv[:4:4], string(r))...)
 	}
+	f.instanceInfo.WithLabelValues(append(lv[:4:4], valid(d.Segment))...).Set(1)
 	in.vips.update(func(vm map[netip.Addr]prometheus.Gauge) {
 		for _, a := range d.VIPs {
 			g := f.vipPresent.WithLabelValues(append(lv[:4:4], a.String())...)
@@ -127,6 +128,12 @@ func (in *instance) setDecl(d Instance) {
 // unchanged: counters and the current state are kept, as keepalived keeps
 // them across SIGHUP (reference §3.4), and new VIPs get series.
 func (in *instance) redeclare(m *Metrics, d Instance) {
+	if d.Segment != in.decl.Segment {
+		// The interface's address changed since the last declaration:
+		// one info series at a time, or joins on it would match twice.
+		m.f.instanceInfo.DeleteLabelValues(append(in.labels[:4:4], valid(in.decl.Segment))...)
+		m.f.instanceInfo.WithLabelValues(append(in.labels[:4:4], valid(d.Segment))...).Set(1)
+	}
 	in.setDecl(d)
 	in.priority.Set(float64(d.Priority))
 	if in.cur.Load() != uint32(vrrp.StateBackup) {
@@ -311,7 +318,7 @@ func (in *instance) deleteSeries(m *Metrics) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{f.state, f.priority, f.effPriority, f.masterPriority, f.transitions, f.masterTransitions,
 		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
-		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas} {
+		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.instanceInfo} {
 		v.DeletePartialMatch(match)
 	}
 }

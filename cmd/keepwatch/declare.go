@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -23,6 +24,11 @@ func declaration(c *config.Config) metrics.Declaration {
 		for _, a := range in.VIPs {
 			mi.VIPs = append(mi.VIPs, a.Prefix.Addr())
 		}
+		var peers []netip.Addr
+		for _, p := range in.UnicastPeers {
+			peers = append(peers, p.Addr)
+		}
+		mi.Segment = metrics.Segment(mi.Family, interfaceAddrs(in.Interface), mi.VIPs, in.UnicastSrc, peers)
 		d.Instances = append(d.Instances, mi)
 	}
 	for _, s := range c.Scripts {
@@ -58,4 +64,32 @@ func serviceName(vs *config.VirtualServer) string {
 		proto = "tcp"
 	}
 	return netip.AddrPortFrom(vs.Addr, uint16(vs.Port)).String() + "/" + proto
+}
+
+// interfaceAddrs lists the interface's addresses in kernel order (the
+// primary first); nil if it does not exist (yet): the instance is FAULT
+// then, and its segment is declared again at the next reload.
+func interfaceAddrs(name string) []netip.Prefix {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		bits, _ := n.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), bits))
+	}
+	return out
 }

@@ -154,9 +154,9 @@ func TestPaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	const amAddr, promAddr = "127.0.0.1:9093", "127.0.0.1:9090"
-	// The lab names each node's interface differently; the cross-host
-	// rules group by interface, so the scrape gives the peers the
-	// segment's common name, as alerts/runbook.md tells users to.
+	// The lab names each node's interface differently: the cross-host
+	// rules need no relabelling, they group by the segment the agents
+	// export (keepwatch_vrrp_instance_info).
 	promConf := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(promConf, fmt.Appendf(nil, `global:
   scrape_interval: 1s
@@ -172,11 +172,6 @@ scrape_configs:
   - job_name: keepwatch
     static_configs:
       - targets: ['%s', '%s']
-    metric_relabel_configs:
-      - source_labels: [interface]
-        regex: '.+'
-        target_label: interface
-        replacement: lab0
 `, rules, amAddr, hostPort(c.Node(1).Node), hostPort(c.Node(2).Node)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +192,7 @@ scrape_configs:
 	new2 := hostPort(c.Node(2).Node)
 	waitQuery(t, prom, `count_over_time(keepwatch_vrrp_master_transitions_total{instance="`+new2+`"}[1m]) >= 3`, 30*time.Second)
 	waitQuery(t, prom, `count(up{job="keepwatch"} == 1) == 2`, 10*time.Second)
-	waitQuery(t, prom, `vrid:keepwatch_vrrp_masters:sum{vrid="51",interface="lab0"} == 1`, 10*time.Second)
+	waitQuery(t, prom, `segment:keepwatch_vrrp_masters:sum{vrid="51",family="ipv4",segment="192.0.2.0/24"} == 1`, 10*time.Second)
 	// No critical alert, pending or firing, in a healthy cluster: a rule
 	// that paged here would page every night.
 	if v := query(t, prom, `ALERTS{severity="critical"}`); v != 0 {
@@ -256,15 +251,17 @@ func findPage(msgs []received) (received, bool) {
 	return received{}, false
 }
 
-// checkPage asserts the route (receiver page, grouped by vrid) and the
+// checkPage asserts the route (receiver page, grouped by alert name and
+// virtual router) and the
 // alert's labels and annotations.
 func checkPage(t *testing.T, r received, n *lab.Node, inst string) {
 	t.Helper()
 	if r.path != "/page" || r.msg.Receiver != "page" {
 		t.Errorf("VIPMoved went to %s (receiver %q), want /page (page)", r.path, r.msg.Receiver)
 	}
-	if r.msg.GroupLabels["vrid"] != "51" || len(r.msg.GroupLabels) != 1 {
-		t.Errorf("group labels %v, want {vrid=51}", r.msg.GroupLabels)
+	wantGroup := map[string]string{"alertname": "KeepwatchVIPMoved", "segment": "192.0.2.0/24", "vrid": "51", "family": "ipv4"}
+	if fmt.Sprint(r.msg.GroupLabels) != fmt.Sprint(wantGroup) {
+		t.Errorf("group labels %v, want %v", r.msg.GroupLabels, wantGroup)
 	}
 	for _, a := range r.msg.Alerts {
 		if a.Labels["alertname"] != "KeepwatchVIPMoved" {
@@ -272,12 +269,12 @@ func checkPage(t *testing.T, r received, n *lab.Node, inst string) {
 		}
 		want := map[string]string{
 			"alertname": "KeepwatchVIPMoved", "severity": "critical", "job": "keepwatch", "instance": inst,
-			"vrrp_instance": "VI_4", "vrid": "51", "family": "ipv4", "interface": "lab0",
+			"vrrp_instance": "VI_4", "vrid": "51", "family": "ipv4", "interface": n.Link, "segment": "192.0.2.0/24",
 		}
 		if fmt.Sprint(a.Labels) != fmt.Sprint(want) {
 			t.Errorf("labels %v, want %v", a.Labels, want)
 		}
-		wantDesc := "VI_4 (VRID 51 ipv4 on lab0) became MASTER on " + inst + " 1 time(s) in the last 5 minutes."
+		wantDesc := "VI_4 (VRID 51 ipv4 on " + n.Link + ") became MASTER on " + inst + " 1 time(s) in the last 5 minutes (segment 192.0.2.0/24)."
 		if a.Annotations["description"] != wantDesc {
 			t.Errorf("description %q, want %q", a.Annotations["description"], wantDesc)
 		}
