@@ -85,16 +85,13 @@ func (c levelCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 // syslogFacility parses keepalived's -S argument (keepalived(8)): 0-7 for
 // LOG_LOCAL0-7, local0-local7, user or daemon (the default).
 func syslogFacility(s string) (syslog.Priority, error) {
-	switch s := strings.ToLower(s); {
-	case s == "" || s == "daemon":
+	switch l := strings.ToLower(s); l {
+	case "", "daemon":
 		return syslog.LOG_DAEMON, nil
-	case s == "user":
+	case "user":
 		return syslog.LOG_USER, nil
-	case strings.HasPrefix(s, "local"):
-		s = strings.TrimPrefix(s, "local")
-		fallthrough
 	default:
-		n, err := strconv.Atoi(s)
+		n, err := strconv.Atoi(strings.TrimPrefix(l, "local"))
 		if err != nil || n < 0 || n > 7 {
 			return 0, fmt.Errorf("invalid log facility %q: want 0-7, local0-local7, user or daemon", s)
 		}

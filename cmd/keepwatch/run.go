@@ -38,6 +38,11 @@ type runFlags struct {
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
 	noMetrics bool
+	// Set by the keepalived drop-in (keepalived.go): log is its logger (-l,
+	// -S, -g; nil: built from logFormat and logLevel), trim keeps one side of
+	// each loaded config (-P, -C).
+	log  *slog.Logger
+	trim func(*configT)
 }
 
 func runCommand() *cobra.Command {
@@ -47,6 +52,11 @@ func runCommand() *cobra.Command {
 		Short: "run the agent in the foreground (SIGHUP reloads, SIGTERM stops: masters resign and remove their VIPs)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The config's agent: section and KEEPWATCH_AGENT_* apply
+			// where no flag was given.
+			if err := applyAgentSettings(&f, cmd.Flags().Changed); err != nil {
+				return err
+			}
 			return runAgent(cmd.Context(), f)
 		},
 	}
@@ -65,16 +75,14 @@ func runCommand() *cobra.Command {
 	return cmd
 }
 
-// runAgentCommand runs the agent for the keepalived-compatible entry point.
-func runAgentCommand(cmd *cobra.Command, file, configID string) error {
-	return runAgent(cmd.Context(), runFlags{file: file, configID: configID, listen: DefaultListen, logFormat: "console", logLevel: "info"})
-}
-
 func runAgent(ctx context.Context, f runFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	log, flush, err := newLogger(f.logFormat, f.logLevel)
+	if f.log != nil {
+		log, flush, err = f.log, func() {}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -128,7 +136,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
 	bal = lb.New(lb.Options{Sink: sink, Log: log})
-	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal})
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Trim: f.trim})
 
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families

@@ -40,6 +40,10 @@ type Options struct {
 	OnConfig func(*config.Config)
 	// OnGroup, if set, is called when a sync group's state changes.
 	OnGroup func(GroupChange)
+	// Trim, if set, cuts each loaded config down to what this process runs
+	// (the keepalived drop-in's -P, VRRP only, and -C, checkers only)
+	// before anything else sees it.
+	Trim func(*config.Config)
 	// Balancer runs the config's virtual servers (health checks and IPVS);
 	// nil makes one (with Sink and Log) when a config has virtual servers.
 	Balancer *lb.Balancer
@@ -170,6 +174,9 @@ func (a *Agent) load() (*config.Config, error) {
 			}
 		}
 		return nil, fmt.Errorf("%s: %w (%d)", a.opts.Path, ErrConfig, n)
+	}
+	if a.opts.Trim != nil {
+		a.opts.Trim(c)
 	}
 	a.sink.Emit(event.Event{Kind: event.KindConfigLoaded, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Duration: time.Since(start), OK: true})
 	return c, nil
