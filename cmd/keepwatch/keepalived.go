@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/config"
 )
 
@@ -293,6 +295,9 @@ func (k *kaFlags) runAgent(cmd *cobra.Command) error {
 		f.trim = vrrpOnly
 	case k.checkOnly && !k.vrrpOnly:
 		f.trim = checkersOnly
+	}
+	if k.dumpConf {
+		f.started = func(ctx context.Context, a *agent.Agent) { go dumpConfigWhenReady(ctx, a, log) }
 	}
 	return runAgent(cmd.Context(), f)
 }

@@ -43,6 +43,8 @@ type runFlags struct {
 	// each loaded config (-P, -C).
 	log  *slog.Logger
 	trim func(*configT)
+	// started, if set, is called once the agent exists (-d dumps it).
+	started func(context.Context, *agent.Agent)
 }
 
 func runCommand() *cobra.Command {
@@ -180,6 +182,23 @@ func runAgent(ctx context.Context, f runFlags) error {
 			}
 		}
 	}()
+	// keepalived's dump signals: .data, .stats and .json (dump.go).
+	dumps := make(chan os.Signal, len(dumpSignals)) // signal.Notify drops what does not fit
+	signal.Notify(dumps, dumpSignals...)
+	defer signal.Stop(dumps)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-dumps:
+				dumpOnSignal(s, a, log)
+			}
+		}
+	}()
+	if f.started != nil {
+		f.started(ctx, a)
+	}
 	go notifyWhenReady(ctx, a.Ready)
 	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
 	if err := a.Run(ctx); err != nil {

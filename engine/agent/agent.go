@@ -17,6 +17,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/config/loader"
+	"github.com/keepwatch/keepwatch/engine/dump"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/lb"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -72,6 +73,9 @@ type Agent struct {
 	ctx    context.Context
 	ready  atomic.Bool
 	groups *groups
+	// stats are keepalived's per-instance counters (its .stats and .json
+	// dumps), counted from the events.
+	stats *dump.Counters
 
 	// The load balancer: started by the first config with virtual servers,
 	// reloaded with the instances, stopped after them.
@@ -135,8 +139,9 @@ func New(opts Options) *Agent {
 		opts.Lookup = primaryAddr
 	}
 	g := newGroups(opts.OnGroup)
+	stats := dump.NewCounters()
 	return &Agent{
-		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g, lb: opts.Balancer,
+		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g, stats}, groups: g, stats: stats, lb: opts.Balancer,
 		socks: map[sockKey]*sock{}, annc: map[string]*netif.Gratuitous{},
 		insts: map[instanceKey]*running{}, units: map[string]*unit{}, trackers: map[trackerKey]*runningTracker{},
 		states: map[trackerKey]track.State{},
@@ -573,6 +578,14 @@ func (a *Agent) Status() []InstanceStatus {
 		for _, v := range r.plan.router.VIPs {
 			s.VIPs = append(s.VIPs, v.Prefix.String())
 		}
+		s.Stats = a.stats.Get(s.Name)
+		if a.cfg != nil {
+			for i := range a.cfg.Instances {
+				if in := &a.cfg.Instances[i]; in.Name == s.Name {
+					s.Data = dump.NewData(a.cfg, in, s.Snapshot)
+				}
+			}
+		}
 		for _, c := range r.set.Contributions() {
 			s.Trackers = append(s.Trackers, TrackerStatus{Kind: c.Ref.Kind.String(), Name: c.Ref.Name, Weight: c.Ref.Weight,
 				Known: c.State.Known, Up: c.State.Up, Value: c.State.Value, Delta: c.Delta, Fault: c.Fault})
@@ -589,7 +602,14 @@ type InstanceStatus struct {
 	SyncGroup string
 	VIPs      []string
 	Trackers  []TrackerStatus
+	// Data and Stats are the instance as keepalived's JSON dump shows it.
+	Data  dump.Data
+	Stats dump.Stats
 }
+
+// ClearStats zeroes keepalived's counters (its STATS_CLEAR signal); the
+// Prometheus counters are not touched.
+func (a *Agent) ClearStats() { a.stats.Clear() }
 
 // TrackerStatus is one tracker's share of an instance's priority.
 type TrackerStatus struct {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keepwatch/keepwatch/engine/dump"
 	"github.com/keepwatch/keepwatch/engine/lb"
 )
 
@@ -30,7 +31,7 @@ type InstanceReport struct {
 	BasePriority      int             `json:"base_priority"`
 	EffectivePriority int             `json:"effective_priority"`
 	MasterAddress     string          `json:"master_saddr,omitempty"`
-	MasterPriority    int             `json:"master_priority,omitempty"`
+	MasterPriority    int             `json:"master_priority"` // always present, as in keepalived's dump
 	VIPs              []string        `json:"vips"`
 	VIPsHeld          bool            `json:"vips_held"`
 	LastTransition    *time.Time      `json:"last_transition,omitempty"`
@@ -38,6 +39,12 @@ type InstanceReport struct {
 	AdvertInterval    float64         `json:"adver_int"`
 	MasterDownSeconds float64         `json:"master_down_interval"`
 	Trackers          []TrackerStatus `json:"trackers,omitempty"`
+	// dump.Data adds every other field of keepalived's JSON dump (its
+	// "data" object) under the same name; where a field above has the same
+	// name it wins (encoding/json: the shallower field), keeping the API's
+	// existing types (state as a name, last_transition as a time).
+	dump.Data
+	Stats dump.Stats `json:"stats"`
 }
 
 // StatusHandler serves /api/v1/status.
@@ -51,7 +58,8 @@ func (a *Agent) StatusHandler() http.Handler {
 			ir := InstanceReport{Name: s.Name, VRID: s.VRID, Interface: s.Interface, Family: s.Family.String(),
 				State: s.State.String(), BasePriority: s.BasePriority, EffectivePriority: s.Priority,
 				VIPs: s.VIPs, VIPsHeld: s.VIPsHeld, LastReason: string(s.LastReason),
-				AdvertInterval: s.AdvertInterval.Seconds(), MasterDownSeconds: s.MasterDown.Seconds(), Trackers: s.Trackers}
+				AdvertInterval: s.AdvertInterval.Seconds(), MasterDownSeconds: s.MasterDown.Seconds(), Trackers: s.Trackers,
+				Data: s.Data, Stats: s.Stats}
 			if s.Master.IsValid() {
 				ir.MasterAddress, ir.MasterPriority = s.Master.String(), s.MasterPriority
 			}
