@@ -103,6 +103,22 @@ func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]strin
 		b, _ := os.ReadFile(path)
 		files[s.file] = strings.ReplaceAll(string(b), n.Link, "IF")
 	}
+	// STATS_CLEAR writes the stats and zeroes them: the next STATS dump
+	// starts again from 0.
+	stats := filepath.Join(tmp, "keepalived.stats")
+	if err := p.Signal(sigStatsClear); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := os.Remove(stats); err != nil {
+		t.Fatalf("%s: STATS_CLEAR wrote no stats: %v", name, err)
+	}
+	if err := p.Signal(sigStats); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, name+" stats after STATS_CLEAR", 10*time.Second, func() bool { b, err := os.ReadFile(stats); return err == nil && len(b) > 0 })
+	b, _ := os.ReadFile(stats)
+	files["cleared.stats"] = string(b)
 	return files
 }
 
@@ -157,6 +173,12 @@ func TestDumpsMatchKeepalived(t *testing.T) {
 	digits := regexp.MustCompile(`[0-9]+`)
 	if a, b := digits.ReplaceAllString(ka["keepalived.stats"], "N"), digits.ReplaceAllString(kw["keepalived.stats"], "N"); a != b {
 		t.Errorf("keepalived.stats layout differs:\n--- keepalived\n%s\n--- keepwatch\n%s", ka["keepalived.stats"], kw["keepalived.stats"])
+	}
+
+	for impl, f := range map[string]string{"keepalived": ka["cleared.stats"], "keepwatch": kw["cleared.stats"]} {
+		if !strings.Contains(f, "  Became master: 0\n") {
+			t.Errorf("%s: stats after STATS_CLEAR not zeroed:\n%s", impl, f)
+		}
 	}
 
 	// keepalived.data: every line keepwatch writes is a line keepalived

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,7 +132,7 @@ func TestDropinForkingUnit(t *testing.T) {
 	logFile := filepath.Join(dir, "keepalived.log")
 	// `ip netns exec` stands in for the host; the arguments are the unit's
 	// (ExecStart=/usr/sbin/keepalived $KEEPALIVED_OPTIONS with -D, and -p).
-	cmd := n.Command(bin, "-D", "-f", conf, "-p", pidFile, "-r", vrrpPid, "-c", checkPid, "-g"+logFile, "-G")
+	cmd := n.Command(bin, "-D", "-d", "-f", conf, "-p", pidFile, "-r", vrrpPid, "-c", checkPid, "-g"+logFile, "-G")
 	cmd.Env = append(os.Environ(), "KEEPWATCH_AGENT_LISTEN_ADDRESS=127.0.0.1:0")
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -190,6 +191,9 @@ func TestDropinForkingUnit(t *testing.T) {
 			t.Errorf("-g log file lacks %q:\n%s", want, log)
 		}
 	}
+	if !strings.Contains(string(log), "------< VRRP Topology >------") {
+		t.Errorf("-d: no data dump in the log:\n%s", log)
+	}
 	if !strings.Contains(string(log), "DEBUG") {
 		t.Errorf("-D: no debug records in the log:\n%s", log)
 	}
@@ -224,5 +228,74 @@ func TestDropinStartFailures(t *testing.T) {
 	out, err = exec.Command(bin, append(args, "-n")...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already running") {
 		t.Errorf("start over a live pid file: %v, want \"already running\"\n%s", err, out)
+	}
+}
+
+// -s NAME runs the drop-in in the named network namespace though started
+// outside it; -C runs the checkers' side only (the VRRP instance is not
+// started), -P the VRRP side.
+func TestDropinNamespaceAndSides(t *testing.T) {
+	bin := dropinBinary(t)
+	lab := nskittest.New(t, "dropins", 1)
+	n := lab.Node(1)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(dropinConf, n.Link, "        192.0.2.151/24")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client := n.HTTPClient(5*time.Second, nil)
+	for _, tc := range []struct {
+		side     string
+		vip      bool
+		instance bool
+	}{{"-C", false, false}, {"-P", true, true}} {
+		t.Run(tc.side, func(t *testing.T) {
+			// Started in the host's namespace, with -s naming the node's.
+			cmd := exec.Command(bin, "-n", "-l", "-G", "-s", n.NS, tc.side, "-f", conf, "-p", filepath.Join(dir, "k.pid"),
+				"-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
+			cmd.Env = append(os.Environ(), "KEEPWATCH_AGENT_LISTEN_ADDRESS=127.0.0.1:19763")
+			var out nskittest.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			defer func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					_ = cmd.Process.Kill()
+					<-done
+				}
+				if t.Failed() {
+					t.Logf("output:\n%s", out.String())
+				}
+			}()
+			var body string
+			waitFor(t, "the agent ready in the node's namespace", 20*time.Second, func() bool {
+				resp, err := client.Get("http://127.0.0.1:19763/api/v1/status")
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				var b strings.Builder
+				_, _ = io.Copy(&b, resp.Body)
+				body = b.String()
+				return strings.Contains(body, `"ready": true`)
+			})
+			if got := strings.Contains(body, `"iname": "VI_1"`); got != tc.instance {
+				t.Errorf("%s: instance VI_1 running = %v, want %v:\n%s", tc.side, got, tc.instance, body)
+			}
+			if tc.vip {
+				waitFor(t, "the VIP in the node's namespace", 15*time.Second, func() bool { return strings.Contains(addrs(t, n), "192.0.2.151/24") })
+			} else {
+				time.Sleep(4 * time.Second) // longer than the master down interval
+				if strings.Contains(addrs(t, n), "192.0.2.151") {
+					t.Errorf("%s: the VRRP instance ran and added its VIP", tc.side)
+				}
+			}
+		})
 	}
 }
