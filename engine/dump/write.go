@@ -95,6 +95,15 @@ func WriteData(w io.Writer, c *config.Config, es []Entry) error {
 	p(" Router ID = %s", g.RouterID)
 	if g.SMTPServer != "" {
 		p(" Smtp server = %s", g.SMTPServer)
+		port, timeout := g.SMTPPort, g.SMTPConnectTimeout
+		if port == 0 {
+			port = 25
+		}
+		if timeout == 0 {
+			timeout = 30 * time.Second
+		}
+		p(" Smtp server port = %d", port)
+		p(" Smtp server connection timeout = %d", int(timeout/time.Second))
 	}
 	if g.NotificationEmailFrom != "" {
 		p(" Email notification from = %s", g.NotificationEmailFrom)
@@ -112,12 +121,16 @@ func WriteData(w io.Writer, c *config.Config, es []Entry) error {
 	if g.MulticastGroup6.IsValid() {
 		mc6 = g.MulticastGroup6
 	}
+	p(" Dynamic interfaces = %t", g.DynamicInterfaces)
+	p(" LVS flush = %t", g.LVSFlush)
+	p(" VRRP notify priority changes = %t", g.NotifyPriorityChanges)
 	p(" VRRP IPv4 mcast group = %s", mc4)
 	p(" VRRP IPv6 mcast group = %s", mc6)
 	version := g.VRRPVersion
 	if version == 0 {
 		version = config.DefaultVRRPVersion
 	}
+	p(" Num adverts before down = %d", downAdverts(g.DownTimerAdverts, 0))
 	p(" VRRP default protocol version = %d", version)
 	p(" VRRP check unicast_src = %t", g.CheckUnicastSrc)
 	p(" VRRP skip check advert addresses = %t", g.SkipCheckAdvAddr)
@@ -140,17 +153,17 @@ func WriteData(w io.Writer, c *config.Config, es []Entry) error {
 		if d.VMACIfname != "" {
 			p("   Use VMAC, i/f %s", d.VMACIfname)
 		}
-		for i := range c.Instances {
-			if in := &c.Instances[i]; in.Name == d.IName {
-				if in.Unicast() {
-					p("   Unicast Peer(s) :")
-					for _, u := range in.UnicastPeers {
-						p("     %s", u.Addr)
-					}
-				} else {
-					p("   Multicast address %s", in.MulticastGroup(g))
+		in := instance(c, d.IName)
+		if in != nil {
+			if in.Unicast() {
+				p("   Unicast Peer(s) :")
+				for _, u := range in.UnicastPeers {
+					p("     %s", u.Addr)
 				}
+			} else {
+				p("   Multicast address %s", in.MulticastGroup(g))
 			}
+			p("   Down timer adverts = %d", downAdverts(g.DownTimerAdverts, in.DownTimerAdverts))
 		}
 		p("   Gratuitous ARP delay = %s", trimFloat(d.GarpDelay))
 		p("   Gratuitous ARP repeat = %d", d.GarpRep)
@@ -163,6 +176,7 @@ func WriteData(w io.Writer, c *config.Config, es []Entry) error {
 		p("   Virtual Router ID = %d", d.VRID)
 		p("   Priority = %d", d.BasePriority)
 		p("   Effective priority = %d", d.EffectivePriority)
+		p("   Total priority = %d", d.EffectivePriority)
 		p("   Advert interval = %s sec", trimFloat(d.AdverInt))
 		p("   Accept = %s", onOff(d.Accept != 0, "enabled", "disabled"))
 		p("   Preempt = %s", onOff(!d.NoPreempt, "enabled", "disabled"))
@@ -210,11 +224,9 @@ func WriteData(w io.Writer, c *config.Config, es []Entry) error {
 		}
 		if len(d.TrackScript) > 0 {
 			p("   Tracked scripts :")
-			for i := range c.Instances {
-				if in := &c.Instances[i]; in.Name == d.IName {
-					for _, t := range in.TrackScripts {
-						p("     %s weight %d", t.Name, scriptWeight(c, t))
-					}
+			if in != nil {
+				for _, t := range in.TrackScripts {
+					p("     %s weight %d", t.Name, scriptWeight(c, t))
 				}
 			}
 		}
@@ -225,8 +237,33 @@ func WriteData(w io.Writer, c *config.Config, es []Entry) error {
 			}
 		}
 		p("   Using smtp notification = %s", onOff(d.SMTPAlert, "yes", "no"))
+		p("   Notify deleted = %s", onOff(d.NotifyDeleted, "Deleted", "Fault"))
+		if in != nil {
+			p("   Notify priority changes = %t", boolOr(in.Notify.PriorityChanges, g.NotifyPriorityChanges))
+		}
 	}
 	return bw.Flush()
+}
+
+func instance(c *config.Config, name string) *config.Instance {
+	for i := range c.Instances {
+		if c.Instances[i].Name == name {
+			return &c.Instances[i]
+		}
+	}
+	return nil
+}
+
+// downAdverts is the adverts a backup misses before it takes over
+// (vrrp_down_timer_adverts / down_timer_adverts, default 3).
+func downAdverts(global, own int) int {
+	switch {
+	case own != 0:
+		return own
+	case global != 0:
+		return global
+	}
+	return 3
 }
 
 func scriptWeight(c *config.Config, t config.TrackRef) int {
