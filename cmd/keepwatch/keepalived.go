@@ -155,6 +155,8 @@ func keepalivedCommand() *cobra.Command {
 		fmt.Fprintf(cmd.ErrOrStderr(), "Usage: keepalived [OPTION...]\n%s", cmd.Flags().FlagUsages())
 		return nil
 	})
+	// -h: the usage alone, on stderr, exit 0, as keepalived --help.
+	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) { _ = cmd.Usage() })
 	return cmd
 }
 

@@ -53,6 +53,16 @@ func TestKeepalivedBadOptions(t *testing.T) {
 	}
 }
 
+// -h prints the usage on stderr and exits 0, as keepalived does.
+func TestKeepalivedHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		code, out, stderr := kaRun(arg)
+		if code != 0 || out != "" || !strings.HasPrefix(stderr, "Usage: keepalived [OPTION...]\n") || !strings.Contains(stderr, "--vrrp_pid") {
+			t.Errorf("keepalived %s: exit %d, stdout %q, stderr:\n%s", arg, code, out, stderr)
+		}
+	}
+}
+
 // --signum prints what keepalived 2.2.7 prints; compared with the installed
 // keepalived itself.
 func TestKeepalivedSignum(t *testing.T) {
