@@ -258,6 +258,9 @@ func (k *kaFlags) run(cmd *cobra.Command) error {
 	if !k.dontFork && os.Getenv(daemonEnv) == "" {
 		return daemonize(stderr)
 	}
+	// The mark has done its work: notify and check scripts must not
+	// inherit it.
+	_ = os.Unsetenv(daemonEnv)
 	return k.runAgent(cmd)
 }
 
