@@ -23,14 +23,15 @@ func main() {
 
 func run(args []string) int {
 	var root *cobra.Command
+	rest := args[1:]
 	if filepath.Base(args[0]) == "keepalived" {
 		// Invoked through a keepalived symlink: accept keepalived's own flags
 		// so unit files and containers that run keepalived need no edit.
-		root = keepalivedCommand()
+		root, rest = keepalivedCommand(), kaArgs(rest)
 	} else {
 		root = rootCommand()
 	}
-	root.SetArgs(args[1:])
+	root.SetArgs(rest)
 	err := root.Execute()
 	if err == nil {
 		return 0

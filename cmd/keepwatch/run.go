@@ -41,6 +41,13 @@ type runFlags struct {
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
 	noMetrics bool
+	// Set by the keepalived drop-in (keepalived.go): log is its logger (-l,
+	// -S, -g; nil: built from logFormat and logLevel), trim keeps one side of
+	// each loaded config (-P, -C).
+	log  *slog.Logger
+	trim func(*configT)
+	// started, if set, is called once the agent exists (-d dumps it).
+	started func(context.Context, *agent.Agent)
 }
 
 func runCommand() *cobra.Command {
@@ -50,6 +57,11 @@ func runCommand() *cobra.Command {
 		Short: "run the agent in the foreground (SIGHUP reloads, SIGTERM stops: masters resign and remove their VIPs)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The config's agent: section and KEEPWATCH_AGENT_* apply
+			// where no flag was given.
+			if err := applyAgentSettings(&f, cmd.Flags().Changed); err != nil {
+				return err
+			}
 			return runAgent(cmd.Context(), f)
 		},
 	}
@@ -68,11 +80,6 @@ func runCommand() *cobra.Command {
 	return cmd
 }
 
-// runAgentCommand runs the agent for the keepalived-compatible entry point.
-func runAgentCommand(cmd *cobra.Command, file, configID string) error {
-	return runAgent(cmd.Context(), runFlags{file: file, configID: configID, listen: DefaultListen, logFormat: "console", logLevel: "info"})
-}
-
 func runAgent(ctx context.Context, f runFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -87,6 +94,9 @@ func runAgent(ctx context.Context, f runFlags) error {
 	// (exit status 129 after a clean shutdown). Late signals are ignored.
 	defer signal.Ignore(handledSignals...)
 	log, flush, err := newLogger(f.logFormat, f.logLevel)
+	if f.log != nil {
+		log, flush, err = f.log, func() {}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -145,7 +155,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
-	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host})
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host, Trim: f.trim})
 
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families
@@ -189,6 +199,9 @@ func runAgent(ctx context.Context, f runFlags) error {
 	// The loop may still be in a reload or a dump when Run returns: wait for
 	// it, so nothing touches the agent after runAgent returns.
 	defer func() { close(agentDone); <-loopDone }()
+	if f.started != nil {
+		f.started(ctx, a)
+	}
 	go notifyWhenReady(ctx, a.Ready)
 	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
 	if ctx.Err() != nil {

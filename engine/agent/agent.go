@@ -13,6 +13,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/config/loader"
+	"github.com/keepwatch/keepwatch/engine/dump"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/lb"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -37,6 +38,10 @@ type Options struct {
 	OnConfig func(*config.Config)
 	// OnGroup, if set, is called when a sync group's state changes.
 	OnGroup func(GroupChange)
+	// Trim, if set, cuts each loaded config down to what this process runs
+	// (the keepalived drop-in's -P, VRRP only, and -C, checkers only)
+	// before anything else sees it.
+	Trim func(*config.Config)
 	// Balancer runs the config's virtual servers (health checks and IPVS);
 	// nil makes one (with Sink and Log) when a config has virtual servers.
 	Balancer *lb.Balancer
@@ -77,6 +82,9 @@ type Agent struct {
 	retry  chan struct{} // an interface came up: try failed instances again
 
 	links *task
+	// stats are keepalived's per-instance counters (its .stats and .json
+	// dumps), counted from the events.
+	stats *dump.Counters
 
 	// The load balancer: started by the first config with virtual servers,
 	// reloaded with the instances, stopped after them.
@@ -147,8 +155,9 @@ func New(opts Options) *Agent {
 		opts.RetryInterval = 5 * time.Second
 	}
 	g := newGroups(opts.OnGroup)
+	stats := dump.NewCounters()
 	return &Agent{
-		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g}, groups: g, lb: opts.Balancer,
+		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g, stats}, groups: g, stats: stats, lb: opts.Balancer,
 		socks: map[sockKey]*sock{}, insts: map[instanceKey]*running{}, units: map[string]*unit{},
 		failed: map[string]*failure{}, trackers: map[trackerKey]*runningTracker{}, states: map[trackerKey]track.State{},
 		retry: make(chan struct{}, 1),
@@ -191,6 +200,9 @@ func (a *Agent) load() (*config.Config, error) {
 			}
 		}
 		return nil, fmt.Errorf("%s: %w (%d)", a.opts.Path, ErrConfig, n)
+	}
+	if a.opts.Trim != nil {
+		a.opts.Trim(c)
 	}
 	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/dump"
 	"github.com/keepwatch/keepwatch/engine/lb"
 )
 
@@ -37,7 +38,7 @@ type InstanceReport struct {
 	BasePriority      int             `json:"base_priority"`
 	EffectivePriority int             `json:"effective_priority"`
 	MasterAddress     string          `json:"master_saddr,omitempty"`
-	MasterPriority    int             `json:"master_priority,omitempty"`
+	MasterPriority    int             `json:"master_priority"` // always present, as in keepalived's dump
 	VIPs              []string        `json:"vips"`
 	VIPsHeld          bool            `json:"vips_held"`
 	LastTransition    *time.Time      `json:"last_transition,omitempty"`
@@ -48,6 +49,12 @@ type InstanceReport struct {
 	// FaultReason says why an instance that could not start (its interface
 	// is missing, has no address, ...) is in FAULT.
 	FaultReason string `json:"fault_reason,omitempty"`
+	// dump.Data adds every other field of keepalived's JSON dump (its
+	// "data" object) under the same name; where a field above has the same
+	// name it wins (encoding/json: the shallower field), keeping the API's
+	// existing types (state as a name, last_transition as a time).
+	dump.Data
+	Stats dump.Stats `json:"stats"`
 }
 
 // StatusHandler serves /api/v1/status.
@@ -75,7 +82,7 @@ func (a *Agent) StatusHandler() http.Handler {
 				State: s.State.String(), BasePriority: s.BasePriority, EffectivePriority: s.Priority,
 				VIPs: s.VIPs, VIPsHeld: s.VIPsHeld, LastReason: string(s.LastReason),
 				AdvertInterval: s.AdvertInterval.Seconds(), MasterDownSeconds: s.MasterDown.Seconds(), Trackers: s.Trackers,
-				FaultReason: s.FaultReason}
+				FaultReason: s.FaultReason, Data: s.Data, Stats: s.Stats}
 			if s.Master.IsValid() {
 				ir.MasterAddress, ir.MasterPriority = s.Master.String(), s.MasterPriority
 			}

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keepwatch/keepwatch/engine/dump"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 	"github.com/keepwatch/keepwatch/engine/vrrp/router"
@@ -28,6 +29,7 @@ func (a *Agent) Status() []InstanceStatus {
 				Known: c.State.Known, Up: c.State.Up, Value: c.State.Value, Delta: c.Delta, Fault: c.Fault,
 				Disabled: c.State.Disabled, Error: c.State.Err})
 		}
+		a.addDump(&s)
 		out = append(out, s)
 	}
 	for _, f := range a.failed {
@@ -70,7 +72,27 @@ type InstanceStatus struct {
 	Trackers  []TrackerStatus
 	// FaultReason says why an instance that could not start is in FAULT.
 	FaultReason string
+	// Data and Stats are the instance as keepalived's JSON dump shows it.
+	Data  dump.Data
+	Stats dump.Stats
 }
+
+// addDump fills s's keepalived dump fields (a.mu held).
+func (a *Agent) addDump(s *InstanceStatus) {
+	s.Stats = a.stats.Get(s.Name)
+	if a.cfg == nil {
+		return
+	}
+	for i := range a.cfg.Instances {
+		if in := &a.cfg.Instances[i]; in.Name == s.Name {
+			s.Data = dump.NewData(a.cfg, in, s.Snapshot)
+		}
+	}
+}
+
+// ClearStats zeroes keepalived's counters (its STATS_CLEAR signal); the
+// Prometheus counters are not touched.
+func (a *Agent) ClearStats() { a.stats.Clear() }
 
 // TrackerStatus is one tracker's share of an instance's priority.
 type TrackerStatus struct {
