@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -34,6 +35,8 @@ type runFlags struct {
 	logFormat, logLevel        string
 	otlpEndpoint, otlpProtocol string
 	advertSpans                float64
+	// strict refuses a config with any error (KEEPWATCH_AGENT_STRICT too).
+	strict bool
 	// noMetrics leaves the metrics sink out of the event path (/metrics
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
@@ -60,6 +63,7 @@ func runCommand() *cobra.Command {
 	fl.StringVar(&f.otlpEndpoint, "otlp.endpoint", "", "OTLP endpoint for spans (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fl.StringVar(&f.otlpProtocol, "otlp.protocol", "", "OTLP protocol: http/protobuf (default) or grpc")
 	fl.Float64Var(&f.advertSpans, "trace.advert-ratio", 0, "fraction of VRRP adverts traced as spans (0 to 1)")
+	fl.BoolVar(&f.strict, "strict", envBool("KEEPWATCH_AGENT_STRICT"), "refuse a config with any error-level diagnostic (default: run what keepalived runs, bad lines ignored)")
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
 	return cmd
@@ -128,7 +132,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
 	bal = lb.New(lb.Options{Sink: sink, Log: log})
-	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal})
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Strict: f.strict})
 
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families
@@ -180,6 +184,12 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// envBool reads a boolean environment variable; unset or unparsable is false.
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
 }
 
 // ipvsStats is the balancer's kernel counters in metrics' terms. Without

@@ -43,6 +43,9 @@ type Options struct {
 	// Balancer runs the config's virtual servers (health checks and IPVS);
 	// nil makes one (with Sink and Log) when a config has virtual servers.
 	Balancer *lb.Balancer
+	// Strict refuses a config with any error-level diagnostic (run
+	// --strict); by default only what stops keepalived is refused.
+	Strict bool
 }
 
 // Agent runs a configuration and reloads it by difference.
@@ -160,16 +163,13 @@ func (a *Agent) load() (*config.Config, error) {
 		if d.Severity >= config.Error {
 			lvl = slog.LevelError
 		}
-		a.log.Log(context.Background(), lvl, "config", "diagnostic", d.String())
+		a.log.Log(context.Background(), lvl, "config", "diagnostic", d.Report())
 	}
-	if c == nil || ds.HasErrors() {
-		n := 0
-		for _, d := range ds {
-			if d.Severity == config.Error || d.Severity == config.Fatal {
-				n++
-			}
-		}
-		return nil, fmt.Errorf("%s: %w (%d)", a.opts.Path, ErrConfig, n)
+	// keepalived's recovery semantics: run unless keepalived would stop
+	// (or Strict); on reload, keep the old config when new errors would
+	// stop a running instance or drop its VIPs (config.Admit).
+	if err := config.Admit(c, ds, a.Config(), a.opts.Strict); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", a.opts.Path, ErrConfig, err)
 	}
 	a.sink.Emit(event.Event{Kind: event.KindConfigLoaded, ID: event.NewID(), Time: time.Now(), Name: a.opts.Path, Duration: time.Since(start), OK: true})
 	return c, nil

@@ -44,6 +44,9 @@ type parser struct {
 	advertPos config.Pos
 	// stateSet records that the current instance has a state keyword.
 	stateSet bool
+	// curInst names the vrrp_instance being read, "" outside one: its
+	// diagnostics carry it (config.Diagnostic.Instance).
+	curInst string
 }
 
 // keyword is one entry of a keyword table. Exactly one of fn, open and
@@ -87,8 +90,10 @@ func (p *parser) block(t table, depth int) {
 				continue
 			}
 			p.errorf(l, 0, "", "missing '{' at beginning of configuration block")
+			p.last(config.Ignored)
 		} else if word == "{" {
 			p.warnf(l, 0, "", "unexpected '{' - ignoring")
+			p.last(config.Ignored)
 			continue
 		}
 		if word == "}" && depth > 0 {
@@ -98,10 +103,14 @@ func (p *parser) block(t table, depth int) {
 		k := t[word]
 		if k == nil {
 			p.warnf(l, 0, word, "unknown keyword '%s'", word)
+			p.last(config.Ignored)
 			continue
 		}
 		if len(l.Words)-1 < k.min {
 			p.errorf(l, 0, word, "keyword '%s' is missing a parameter", word)
+			// keepalived's strvec_slot exits on this ("permanent error
+			// CONFIG"; -t exits 2) [verified 2.2.7].
+			p.last(config.Stops)
 			if k.open != nil || k.entry != nil {
 				p.skipBlock()
 			}
@@ -158,6 +167,7 @@ func (p *parser) valueBlock(entry func(p *parser, l *Line)) {
 				continue
 			}
 			p.warnf(l, 0, "", "'{' missing from beginning of block")
+			p.last(config.Noted)
 		}
 		switch w {
 		case "}":
@@ -165,6 +175,7 @@ func (p *parser) valueBlock(entry func(p *parser, l *Line)) {
 			return
 		case "{":
 			p.warnf(l, 0, "", "unexpected '{' - ignoring")
+			p.last(config.Ignored)
 			continue
 		}
 		entry(p, l)
@@ -252,11 +263,18 @@ func (p *parser) pos(l *Line, i int) config.Pos {
 
 func (p *parser) errorf(l *Line, word int, kw, format string, args ...any) {
 	p.diags.Add(p.pos(l, word), config.Error, kw, format, args...)
+	p.diags[len(p.diags)-1].Instance = p.curInst
 }
 
 func (p *parser) warnf(l *Line, word int, kw, format string, args ...any) {
 	p.diags.Add(p.pos(l, word), config.Warning, kw, format, args...)
+	p.diags[len(p.diags)-1].Instance = p.curInst
 }
+
+// last sets what was done about the diagnostic just reported, where it is
+// not what its severity implies (config.Diagnostic.Outcome): keepalived
+// skips an entry ("- skipping"), ignores an option, or stops.
+func (p *parser) last(a config.Action) { p.diags[len(p.diags)-1].Action = a }
 
 // arg is the text of word i, or "".
 func arg(l *Line, i int) string {
