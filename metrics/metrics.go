@@ -101,6 +101,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	m.configLoads.ok = f.configLoads.WithLabelValues(resultSuccess)
 	m.configLoads.fail = f.configLoads.WithLabelValues(resultFailure)
+	// Both severities exist from the start, so an alert on errors > 0 sees 0.
+	f.configDiags.WithLabelValues("error").Set(0)
+	f.configDiags.WithLabelValues("warning").Set(0)
 	m.mailOK = f.mails.WithLabelValues(resultSuccess)
 	m.mailFail = f.mails.WithLabelValues(resultFailure)
 	return m, nil

@@ -130,14 +130,17 @@ func TestStatusTable(t *testing.T) {
 		 {"iname":"VI_1","vrid":51,"ifp_ifname":"eth0","family":"ipv4","state":"backup","base_priority":100,
 		  "effective_priority":80,"master_saddr":"192.0.2.1","master_priority":150,"vips":["192.0.2.10/24"],
 		  "vips_held":false,"last_transition_reason":"startup","adver_int":1,"master_down_interval":3.6,
-		  "trackers":[{"kind":"script","name":"chk","weight":-20,"known":true,"up":false,"priority_delta":-20}]}]}`))
+		  "trackers":[{"kind":"script","name":"chk","weight":-20,"known":true,"up":false,"priority_delta":-20}]}],
+		 "diagnostics":[{"position":"/etc/keepalived/keepalived.conf:13:23","severity":"error","keyword":"vrrp_garp_interval",
+		  "message":"vrrp_garp_interval: number '0' outside range [0.000001, 4294.967295]","action":"kept_default","action_text":"ignored, default 0 s kept"}]}`))
 	}))
 	defer srv.Close()
 	var out bytes.Buffer
 	if err := status(&out, srv.URL, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"VI_1", "BACKUP", "80 (100)", "192.0.2.1 (150)", "script chk (weight -20): down → -20"} {
+	for _, want := range []string{"VI_1", "BACKUP", "80 (100)", "192.0.2.1 (150)", "script chk (weight -20): down → -20",
+		"config diagnostics (1):\n  /etc/keepalived/keepalived.conf:13:23: error: vrrp_garp_interval: number '0' outside range [0.000001, 4294.967295] [ignored, default 0 s kept]\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}

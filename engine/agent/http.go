@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/lb"
 )
 
@@ -17,6 +18,9 @@ type StatusDoc struct {
 	// VirtualServers are the load balancer's virtual servers: quorum, real
 	// servers with address, port, weight and state, their checkers.
 	VirtualServers []lb.VirtualServerStatus `json:"virtual_servers"`
+	// Diagnostics are the running config's, each with what was done
+	// about it (keepwatch check prints the same).
+	Diagnostics []config.DiagnosticReport `json:"diagnostics"`
 }
 
 // InstanceReport is one instance in /api/v1/status: keepalived's JSON dump
@@ -44,8 +48,10 @@ type InstanceReport struct {
 func (a *Agent) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		doc := StatusDoc{Config: a.opts.Path, Ready: a.Ready(), Instances: []InstanceReport{}}
+		doc.Diagnostics = []config.DiagnosticReport{}
 		if c := a.Config(); c != nil {
 			doc.RouterID = c.Global.RouterID
+			doc.Diagnostics = c.Diagnostics.Reports()
 		}
 		for _, s := range a.Status() {
 			ir := InstanceReport{Name: s.Name, VRID: s.VRID, Interface: s.Interface, Family: s.Family.String(),

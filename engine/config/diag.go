@@ -177,6 +177,27 @@ func (d Diagnostic) ActionText() string {
 	}
 }
 
+// DiagnosticReport is a diagnostic as the status API shows it.
+type DiagnosticReport struct {
+	Position string `json:"position"` // file:line:col
+	Severity string `json:"severity"` // error or warning
+	Keyword  string `json:"keyword,omitempty"`
+	Message  string `json:"message"`
+	Action   string `json:"action"`      // kept_default, item_skipped, ...
+	Done     string `json:"action_text"` // "ignored, default 1 s kept"
+	Instance string `json:"vrrp_instance,omitempty"`
+}
+
+// Reports lists ds for the status API.
+func (ds Diagnostics) Reports() []DiagnosticReport {
+	out := make([]DiagnosticReport, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, DiagnosticReport{Position: d.Pos.String(), Severity: d.Severity.String(), Keyword: d.Keyword,
+			Message: d.Message, Action: d.Outcome().String(), Done: d.ActionText(), Instance: d.Instance})
+	}
+	return out
+}
+
 // Report formats d with what was done about it:
 // `file:line:col: error: message [ignored, default 1 s kept]`.
 func (d Diagnostic) Report() string {
