@@ -252,9 +252,18 @@ func (ds Diagnostics) HasErrors() bool {
 }
 
 // ExitCode maps diagnostics to keepalived -t's exit codes (reference §1.1):
-// 0 clean, 4 fatal, 5 errors or warnings, 6 script security.
+// 0 clean, 4 fatal, 5 errors or warnings, 6 script security. Notes that a
+// keyword is accepted but not acted on by keepwatch are keepwatch's own,
+// not keepalived's: they do not count, so check stays as strict as
+// keepalived -t.
 func (ds Diagnostics) ExitCode() int {
-	switch ds.Worst() {
+	var w Severity
+	for _, d := range ds {
+		if d.Outcome() != NotImplemented && d.Severity > w {
+			w = d.Severity
+		}
+	}
+	switch w {
 	case 0:
 		return 0
 	case Fatal:

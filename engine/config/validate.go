@@ -33,6 +33,7 @@ func Validate(c *Config, opts ValidateOptions) Diagnostics {
 	v.syncGroups()
 	v.scripts()
 	v.virtualServers()
+	v.notImplemented()
 	if opts.Apply {
 		// After every check, so that what one repair removes cannot hide
 		// another problem from the report.
