@@ -62,6 +62,9 @@ type Diagnostic struct {
 	// Instance names the vrrp_instance the problem is in, "" if none: the
 	// reload guard (GuardReload) looks at the instances a new error touches.
 	Instance string
+	// Abort marks where keepalived stops reading the file (a keyword
+	// without its parameter): keepalived -t exits 2 there.
+	Abort bool
 }
 
 // Action is what keepwatch, following keepalived 2.2.7, does about a
@@ -252,7 +255,8 @@ func (ds Diagnostics) HasErrors() bool {
 }
 
 // ExitCode maps diagnostics to keepalived -t's exit codes (reference §1.1):
-// 0 clean, 4 fatal, 5 errors or warnings, 6 script security. Notes that a
+// 0 clean, 2 reading stopped (Abort), 4 fatal, 5 errors or warnings, 6
+// script security. Notes that a
 // keyword is accepted but not acted on by keepwatch are keepwatch's own,
 // not keepalived's: they do not count, so check stays as strict as
 // keepalived -t.
@@ -261,6 +265,11 @@ func (ds Diagnostics) ExitCode() int {
 	for _, d := range ds {
 		if d.Outcome() != NotImplemented && d.Severity > w {
 			w = d.Severity
+		}
+	}
+	for _, d := range ds {
+		if d.Abort && w != Fatal {
+			return 2
 		}
 	}
 	switch w {

@@ -119,10 +119,11 @@ func (v *validator) notImplemented() {
 			}
 			if kw, ok := IgnoredFields[t.Name()+"."+sf.Name]; ok {
 				if !fv.IsZero() {
-					key := kw + "\x00" + pos.String()
+					at := innerPos(fv, pos)
+					key := kw + "\x00" + at.String()
 					if !seen[key] {
 						seen[key] = true
-						hits = append(hits, hit{pos, kw})
+						hits = append(hits, hit{at, kw})
 					}
 				}
 				continue
@@ -140,4 +141,28 @@ func (v *validator) notImplemented() {
 	for _, h := range hits {
 		v.report(Warning, NotImplemented, "", h.pos, h.kw, nil, "keyword %s is accepted but ignored by keepwatch", h.kw)
 	}
+}
+
+// innerPos is the position of the block a field holds (its first entry's,
+// for a list), or pos when it has none.
+func innerPos(v reflect.Value, pos Pos) Pos {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Slice {
+		if v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return pos
+			}
+			v = v.Elem()
+			continue
+		}
+		if v.Len() == 0 {
+			return pos
+		}
+		v = v.Index(0)
+	}
+	if v.Kind() == reflect.Struct {
+		if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == reflect.TypeOf(Pos{}) && f.Interface().(Pos).File != "" {
+			return f.Interface().(Pos)
+		}
+	}
+	return pos
 }

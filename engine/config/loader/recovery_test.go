@@ -118,6 +118,16 @@ func TestWhatStopsKeepalivedStopsKeepwatch(t *testing.T) {
 			}
 		})
 	}
+	// keepalived -t exits 2 where it stops reading; a keyword whose
+	// handler checks for its parameter is only ignored [verified 2.2.7].
+	_, ds := load(t, inst("  interface veth0\n  virtual_router_id 27\n  priority"))
+	if ds.ExitCode() != 2 {
+		t.Errorf("missing parameter: exit %d, want 2 as keepalived -t", ds.ExitCode())
+	}
+	c, ds := load(t, "global_defs {\n  router_id\n}\n"+inst("  interface veth0\n  virtual_router_id 27"))
+	if err := config.Admit(c, ds, nil, false); err != nil || ds.ExitCode() != 5 {
+		t.Errorf("router_id without a name: %v, exit %d; keepalived ignores the line (exit 5)", err, ds.ExitCode())
+	}
 }
 
 // TestRecoveryApplied: what keepalived skips or ignores is not in the
