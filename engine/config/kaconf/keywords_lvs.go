@@ -464,7 +464,12 @@ func init() {
 			p.warnf(l, 0, "regex_stack", "keyword regex_stack is accepted but ignored by keepwatch")
 			p.last(config.NotImplemented)
 		}},
-		"tls_compliant": flagKW(func(p *parser) {}),
+		// keepalived reads tls_compliant in a url block too; keepwatch has
+		// no use for it there, and says so rather than drop it silently.
+		"tls_compliant": {fn: func(p *parser, l *Line) {
+			p.warnf(l, 0, "tls_compliant", "keyword tls_compliant is accepted but ignored by keepwatch")
+			p.last(config.NotImplemented)
+		}},
 	}
 
 	ssl := func(p *parser) *config.SSL { return p.cfg.SSL }
