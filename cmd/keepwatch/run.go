@@ -71,7 +71,8 @@ func runCommand() *cobra.Command {
 
 // runAgentCommand runs the agent for the keepalived-compatible entry point.
 func runAgentCommand(cmd *cobra.Command, file, configID string) error {
-	return runAgent(cmd.Context(), runFlags{file: file, configID: configID, listen: DefaultListen, logFormat: "console", logLevel: "info"})
+	return runAgent(cmd.Context(), runFlags{file: file, configID: configID, listen: DefaultListen, logFormat: "console", logLevel: "info",
+		strict: envBool("KEEPWATCH_AGENT_STRICT")})
 }
 
 func runAgent(ctx context.Context, f runFlags) error {

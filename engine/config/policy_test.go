@@ -75,3 +75,26 @@ func TestGuardReloadPure(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmitStrict: --strict, or agent.strict in the config, refuses any
+// error; without it only what stops keepalived refuses.
+func TestAdmitStrict(t *testing.T) {
+	c := &Config{Instances: []Instance{baseInstance("A", 51)}}
+	ds := Diagnostics{{Severity: Error, Keyword: "advert_int", Message: "advert_int: invalid number 'x'"}}
+	if err := Admit(c, ds, nil, false); err != nil {
+		t.Errorf("default: %v", err)
+	}
+	if err := Admit(c, ds, nil, true); !errors.Is(err, ErrRefused) {
+		t.Errorf("strict flag: %v", err)
+	}
+	c.Agent.Strict = true
+	if err := Admit(c, ds, nil, false); !errors.Is(err, ErrRefused) {
+		t.Errorf("agent.strict: %v", err)
+	}
+	if err := Admit(c, Diagnostics{{Severity: Warning, Message: "w"}}, nil, false); err != nil {
+		t.Errorf("agent.strict with a warning only: %v", err)
+	}
+	if err := Admit(nil, Diagnostics{{Severity: Fatal, Message: "unable to find configuration file"}}, nil, false); !errors.Is(err, ErrRefused) {
+		t.Errorf("unreadable: %v", err)
+	}
+}

@@ -253,3 +253,37 @@ vrrp_instance VI_2 {
 		})
 	}
 }
+
+// TestStrictFromYAMLAndEnvironment: agent.strict in a YAML config, or
+// KEEPWATCH_AGENT_STRICT, refuses a config with an error that keepwatch
+// otherwise runs with the value ignored.
+func TestStrictFromYAMLAndEnvironment(t *testing.T) {
+	const body = `vrrp_instances:
+  - name: VI_1
+    interface: veth0
+    virtual_router_id: 51
+    priority: 300
+    virtual_ipaddress: [{address: 192.0.2.10/32}]
+`
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, ds := Load(write("plain.yaml", body), Options{})
+	if err := config.Admit(c, ds, nil, false); err != nil || c.Instances[0].Priority != 100 {
+		t.Fatalf("priority 300: %v, priority %d; want admitted with the default 100", err, c.Instances[0].Priority)
+	}
+	c, ds = Load(write("strict.yaml", "agent:\n  strict: true\n"+body), Options{})
+	if err := config.Admit(c, ds, nil, false); !errors.Is(err, config.ErrRefused) {
+		t.Errorf("agent.strict: %v, want refused", err)
+	}
+	t.Setenv("KEEPWATCH_AGENT_STRICT", "true")
+	c, ds = Load(write("env.yaml", body), Options{})
+	if err := config.Admit(c, ds, nil, false); !errors.Is(err, config.ErrRefused) {
+		t.Errorf("KEEPWATCH_AGENT_STRICT: %v, want refused", err)
+	}
+}
