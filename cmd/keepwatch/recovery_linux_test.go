@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,10 +63,7 @@ vrrp_instance VI_1 {
 func TestStockConfigRuns(t *testing.T) {
 	l := nskittest.New(t, "stock", 1)
 	n := l.Node(1)
-	bin := filepath.Join(t.TempDir(), "keepwatch")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKeepwatch(t)
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(stockKeepalivedConf, "LINK", n.Link)), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,6 +126,129 @@ func TestStockConfigRuns(t *testing.T) {
 	if !strings.Contains(string(body), `keepwatch_config_diagnostics{severity="error"} 3`) {
 		t.Errorf("metrics lack keepwatch_config_diagnostics{severity=\"error\"} 3:\n%s", grepLines(string(body), "keepwatch_config_diagnostics"))
 	}
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// buildKeepwatch builds this command once for the package's network tests,
+// into a directory TestMain removes.
+func buildKeepwatch(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "keepwatch-test-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "keepwatch"), ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "keepwatch")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// TestReloadGuardNetwork (network tier): a running agent keeps its VIP
+// when a reload's typo would drop it, whatever errors the running config
+// already had; a deliberate removal reloads.
+func TestReloadGuardNetwork(t *testing.T) {
+	l := nskittest.New(t, "guard", 1)
+	n := l.Node(1)
+	bin := buildKeepwatch(t)
+	const base = `vrrp_instance VI_1 {
+  interface LINK
+  virtual_router_id 31
+  priority 200
+  advert_int abc
+  virtual_ipaddress {
+    192.0.2.101
+    VIP2
+  }
+}
+`
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	write := func(vip2 string) {
+		t.Helper()
+		text := strings.ReplaceAll(strings.ReplaceAll(base, "LINK", n.Link), "VIP2", vip2)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("192.0.2.102")
+	const listen = "127.0.0.1:19759"
+	p, out := nskittest.Start(t, n, "keepwatch", n.Command(bin, "run", "-f", conf, "--web.listen-address", listen))
+	client := n.HTTPClient(2*time.Second, nil)
+	metric := func(name string) string {
+		resp, err := client.Get("http://" + listen + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				return strings.TrimPrefix(l, name+" ")
+			}
+		}
+		return ""
+	}
+	held := func() map[string]bool {
+		addrs, err := n.Handle().AddrList(nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, a := range addrs {
+			m[a.IP.String()] = true
+		}
+		return m
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n%s", what, out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("both VIPs", func() bool { h := held(); return h["192.0.2.101"] && h["192.0.2.102"] })
+	loads := func() string { return metric(`keepwatch_config_loads_total{result="failure"}`) }
+	failedBefore := loads()
+
+	write("192.0.2.302") // a typo: the address is skipped, the VIP would go
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the reload to be rejected", func() bool {
+		return metric("keepwatch_config_last_reload_successful") == "0" && loads() != failedBefore
+	})
+	time.Sleep(500 * time.Millisecond)
+	if h := held(); !h["192.0.2.101"] || !h["192.0.2.102"] {
+		t.Errorf("after a rejected reload the VIPs held are %v, want both kept", h)
+	}
+
+	write("") // removed on purpose; advert_int abc was there before
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the reload to succeed", func() bool { return metric("keepwatch_config_last_reload_successful") == "1" })
+	waitFor("192.0.2.102 to go", func() bool { h := held(); return h["192.0.2.101"] && !h["192.0.2.102"] })
 }
 
 func grepLines(s, sub string) string {
