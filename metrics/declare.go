@@ -14,6 +14,9 @@ type Declaration struct {
 	Instances      []Instance
 	Scripts        []Script
 	VirtualServers []VirtualServer
+	// ConfigErrors and ConfigWarnings count the running config's
+	// diagnostics (keepwatch_config_diagnostics).
+	ConfigErrors, ConfigWarnings int
 }
 
 // Instance is a configured VRRP instance. Name, VRID, Interface and Family

@@ -14,6 +14,8 @@ func (m *Metrics) Declare(d Declaration) {
 	m.declMu.Lock()
 	defer m.declMu.Unlock()
 	f := m.f
+	f.configDiags.WithLabelValues("error").Set(float64(d.ConfigErrors))
+	f.configDiags.WithLabelValues("warning").Set(float64(d.ConfigWarnings))
 
 	// VRRP instances, by name. A changed identity (vrid, interface,
 	// family) is a new instance for keepalived too (reference §0.7).

@@ -93,6 +93,7 @@ type families struct {
 	reloadSuccessful  prometheus.Gauge
 	reloadSuccessTime prometheus.Gauge
 	configLoads       *prometheus.CounterVec
+	configDiags       *prometheus.GaugeVec
 	notifyRuns        *prometheus.CounterVec
 	mails             *prometheus.CounterVec
 	scriptSecurity    *prometheus.CounterVec
@@ -150,6 +151,7 @@ func newFamilies() *families {
 		reloadSuccessful:  prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "config", Name: "last_reload_successful", Help: "1 if the last configuration load or reload succeeded, else 0."}),
 		reloadSuccessTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "config", Name: "last_reload_success_timestamp_seconds", Help: "Unix time of the last successful configuration load."}),
 		configLoads:       c("config", "loads_total", "Configuration loads and reloads, by result; a failed reload leaves the old configuration running.", lResult),
+		configDiags:       g("config", "diagnostics", "Diagnostics of the running configuration, by severity (error or warning); each was recovered from as keepalived does.", "severity"),
 		notifyRuns:        c("notify", "script_runs_total", "Notify script runs, by script and result.", lScript, lResult),
 		mails:             c("notify", "mails_total", "SMTP alerts, by result.", lResult),
 		scriptSecurity:    c("script", "security_violations_total", "Script runs refused because enable_script_security found the script writable by a non-root user, by kind (track, notify, check).", "kind"),
@@ -166,7 +168,7 @@ func (f *families) collectors() []prometheus.Collector {
 		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
 		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,
-		f.buildInfo, f.reloadSuccessful, f.reloadSuccessTime, f.configLoads, f.notifyRuns, f.mails,
+		f.buildInfo, f.reloadSuccessful, f.reloadSuccessTime, f.configLoads, f.configDiags, f.notifyRuns, f.mails,
 		f.scriptSecurity,
 	}
 }

@@ -107,6 +107,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	m.configLoads.ok = f.configLoads.WithLabelValues(resultSuccess)
 	m.configLoads.fail = f.configLoads.WithLabelValues(resultFailure)
+	// Both severities exist from the start, so an alert on errors > 0 sees 0.
+	f.configDiags.WithLabelValues("error").Set(0)
+	f.configDiags.WithLabelValues("warning").Set(0)
 	m.mailOK = f.mails.WithLabelValues(resultSuccess)
 	m.mailFail = f.mails.WithLabelValues(resultFailure)
 	for i, k := range [...]string{"track", "notify", "check"} {

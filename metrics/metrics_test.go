@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -502,5 +503,26 @@ func TestInstanceInfo(t *testing.T) {
 	m.Declare(d)
 	if n := testutil.CollectAndCount(m.f.instanceInfo); n != 0 {
 		t.Errorf("%d info series after the instance was dropped, want 0", n)
+	}
+}
+
+// TestConfigDiagnostics: the gauge counts the declared config's diagnostics
+// by severity, 0 before any, and follows each reload.
+func TestConfigDiagnostics(t *testing.T) {
+	m, reg := newTestMetrics(t)
+	const want0 = `# HELP keepwatch_config_diagnostics Diagnostics of the running configuration, by severity (error or warning); each was recovered from as keepalived does.
+# TYPE keepwatch_config_diagnostics gauge
+keepwatch_config_diagnostics{severity="error"} %d
+keepwatch_config_diagnostics{severity="warning"} %d
+`
+	for _, tc := range []struct{ errs, warns int }{{0, 0}, {3, 1}, {0, 2}} {
+		if tc != (struct{ errs, warns int }{}) {
+			d := declaration()
+			d.ConfigErrors, d.ConfigWarnings = tc.errs, tc.warns
+			m.Declare(d)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want0, tc.errs, tc.warns)), "keepwatch_config_diagnostics"); err != nil {
+			t.Errorf("%+v: %v", tc, err)
+		}
 	}
 }

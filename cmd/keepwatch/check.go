@@ -28,12 +28,13 @@ func checkCommand() *cobra.Command {
 	return cmd
 }
 
-// check prints every diagnostic of file, one per line, and returns
+// check prints every diagnostic of file, one per line with what keepwatch
+// run does about it ("[ignored, default 1 s kept]"), and returns
 // keepalived -t's exit code for them.
 func check(w io.Writer, file, configID string) int {
 	_, ds := loader.Load(file, loader.Options{ConfigID: configID, CheckInterfaces: true})
 	for _, d := range ds {
-		fmt.Fprintln(w, d)
+		fmt.Fprintln(w, d.Report())
 	}
 	return ds.ExitCode()
 }

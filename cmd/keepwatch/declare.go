@@ -17,6 +17,13 @@ type configT = config.Config
 // exist (at 0) before the first event.
 func declaration(c *config.Config) metrics.Declaration {
 	var d metrics.Declaration
+	for _, dg := range c.Diagnostics {
+		if dg.Severity == config.Warning {
+			d.ConfigWarnings++
+		} else {
+			d.ConfigErrors++
+		}
+	}
 	for i := range c.Instances {
 		in := &c.Instances[i]
 		mi := metrics.Instance{Name: in.Name, VRID: uint8(in.VRID), Interface: in.Interface, Family: vrrp.Family(in.Family()),

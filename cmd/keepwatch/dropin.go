@@ -99,6 +99,13 @@ func applyAgentSettings(f *runFlags, changed func(flag string) bool) error {
 			}
 			ag.AdvertSampler = r
 		}
+		if v := env("STRICT"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%sSTRICT %q: %w", agentEnvPrefix, v, err)
+			}
+			ag.Strict = b
+		}
 	}
 	set := func(dst *string, flag, v string) {
 		if v != "" && !changed(flag) {
@@ -111,6 +118,9 @@ func applyAgentSettings(f *runFlags, changed func(flag string) bool) error {
 	set(&f.logLevel, "log.level", ag.LogLevel)
 	set(&f.otlpEndpoint, "otlp.endpoint", ag.OTLPEndpoint)
 	set(&f.otlpProtocol, "otlp.protocol", ag.OTLPProtocol)
+	if ag.Strict && !changed("strict") {
+		f.strict = true
+	}
 	if ag.AdvertSampler != 0 && !changed("trace.advert-ratio") {
 		f.advertSpans = ag.AdvertSampler
 	}

@@ -50,8 +50,11 @@ func dropinBinary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if dropinDir != "" {
-		os.RemoveAll(dropinDir)
+	// The binaries the network tests built (the drop-in's, recovery's).
+	for _, d := range []string{dropinDir, buildDir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }

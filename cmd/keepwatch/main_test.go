@@ -52,6 +52,44 @@ func TestCheckAsNewUser(t *testing.T) {
 	}
 }
 
+// TestCheckSaysWhatRunDoes: each line of `check` ends with what `run` does
+// about it, keepalived's recovery; the exit code stays keepalived -t's.
+func TestCheckSaysWhatRunDoes(t *testing.T) {
+	p := write(t, "k.conf", "global_defs {\n  vrrp_garp_interval 0\n}\nvrrp_instance VI_1 {\n  interface lo\n  virtual_router_id 51\n  advert_int abc\n  virtual_ipaddress {\n    192.0.2.10/24\n    192.0.2.300\n  }\n}\n")
+	var out bytes.Buffer
+	if code := check(&out, p, ""); code != 5 {
+		t.Errorf("exit %d, want 5 (keepalived -t)", code)
+	}
+	for _, want := range []string{
+		p + ":2:22: error: vrrp_garp_interval: number '0' outside range [0.000001, 4294.967295] [ignored, default 0 s kept]\n",
+		p + ":7:14: error: advert_int: invalid number 'abc' [ignored, default 1 s kept]\n",
+		p + ":10:5: error: virtual_ipaddress: invalid IP '192.0.2.300' - skipping [skipped]\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// convert writes what run would run: the bad address left out.
+	root := rootCommand()
+	var yml, errs bytes.Buffer
+	root.SetOut(&yml)
+	root.SetErr(&errs)
+	root.SetArgs([]string{"convert", p})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("convert refused a config keepalived runs: %v\n%s", err, errs.String())
+	}
+	if strings.Contains(yml.String(), "192.0.2.300") || !strings.Contains(yml.String(), "192.0.2.10/24") {
+		t.Errorf("converted:\n%s", yml.String())
+	}
+	root = rootCommand()
+	root.SetOut(&yml)
+	root.SetErr(&errs)
+	root.SetArgs([]string{"convert", "--strict", p})
+	if err := root.Execute(); err == nil {
+		t.Error("convert --strict accepted a config with errors")
+	}
+}
+
 // TestConvertRoundTrip runs the convert command both ways.
 func TestConvertRoundTrip(t *testing.T) {
 	src := write(t, "k.conf", "global_defs {\n  router_id lb1\n}\nvrrp_instance VI_1 {\n  state MASTER\n  interface lo\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n  virtual_ipaddress {\n    192.0.2.10/24 dev lo label lo:1\n  }\n}\n")
@@ -92,14 +130,17 @@ func TestStatusTable(t *testing.T) {
 		 {"iname":"VI_1","vrid":51,"ifp_ifname":"eth0","family":"ipv4","state":"backup","base_priority":100,
 		  "effective_priority":80,"master_saddr":"192.0.2.1","master_priority":150,"vips":["192.0.2.10/24"],
 		  "vips_held":false,"last_transition_reason":"startup","adver_int":1,"master_down_interval":3.6,
-		  "trackers":[{"kind":"script","name":"chk","weight":-20,"known":true,"up":false,"priority_delta":-20}]}]}`))
+		  "trackers":[{"kind":"script","name":"chk","weight":-20,"known":true,"up":false,"priority_delta":-20}]}],
+		 "diagnostics":[{"position":"/etc/keepalived/keepalived.conf:13:23","severity":"error","keyword":"vrrp_garp_interval",
+		  "message":"vrrp_garp_interval: number '0' outside range [0.000001, 4294.967295]","action":"kept_default","action_text":"ignored, default 0 s kept"}]}`))
 	}))
 	defer srv.Close()
 	var out bytes.Buffer
 	if err := status(&out, srv.URL, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"VI_1", "BACKUP", "80 (100)", "192.0.2.1 (150)", "script chk (weight -20): down → -20"} {
+	for _, want := range []string{"VI_1", "BACKUP", "80 (100)", "192.0.2.1 (150)", "script chk (weight -20): down → -20",
+		"config diagnostics (1):\n  /etc/keepalived/keepalived.conf:13:23: error: vrrp_garp_interval: number '0' outside range [0.000001, 4294.967295] [ignored, default 0 s kept]\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}

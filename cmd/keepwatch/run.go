@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -37,6 +38,8 @@ type runFlags struct {
 	logFormat, logLevel        string
 	otlpEndpoint, otlpProtocol string
 	advertSpans                float64
+	// strict refuses a config with any error (KEEPWATCH_AGENT_STRICT too).
+	strict bool
 	// noMetrics leaves the metrics sink out of the event path (/metrics
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
@@ -75,6 +78,7 @@ func runCommand() *cobra.Command {
 	fl.StringVar(&f.otlpEndpoint, "otlp.endpoint", "", "OTLP endpoint for spans (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fl.StringVar(&f.otlpProtocol, "otlp.protocol", "", "OTLP protocol: http/protobuf (default) or grpc")
 	fl.Float64Var(&f.advertSpans, "trace.advert-ratio", 0, "fraction of VRRP adverts traced as spans (0 to 1)")
+	fl.BoolVar(&f.strict, "strict", envBool("KEEPWATCH_AGENT_STRICT"), "refuse a config with any error-level diagnostic (default: run what keepalived runs, bad lines ignored)")
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
 	return cmd
@@ -155,7 +159,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
-	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host, Trim: f.trim})
+	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host, Trim: f.trim, Strict: f.strict})
 
 	mux := http.NewServeMux()
 	// m.Handler: the registry through expfmt, the per-real-server families
@@ -301,6 +305,12 @@ func signalLoop(ctx context.Context, sigs <-chan os.Signal, a *agent.Agent, log 
 			}
 		}
 	}
+}
+
+// envBool reads a boolean environment variable; unset or unparsable is false.
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
 }
 
 // ipvsStats is the balancer's kernel counters in metrics' terms. Without

@@ -101,5 +101,11 @@ func printStatus(w io.Writer, doc *agent.StatusDoc) error {
 			fmt.Fprintf(w, "  %s: %s %s (weight %d): %s → %s\n", in.Name, t.Kind, t.Name, t.Weight, state, effect)
 		}
 	}
+	if len(doc.Diagnostics) > 0 {
+		fmt.Fprintf(w, "\nconfig diagnostics (%d):\n", len(doc.Diagnostics))
+		for _, d := range doc.Diagnostics {
+			fmt.Fprintf(w, "  %s: %s: %s [%s]\n", d.Position, d.Severity, d.Message, d.Done)
+		}
+	}
 	return nil
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// RetryInterval is how often instances that could not start are tried
 	// again (besides whenever an interface comes up); 0 means 5 s.
 	RetryInterval time.Duration
+	// Strict refuses a config with any error-level diagnostic (run
+	// --strict); by default only what stops keepalived is refused.
+	Strict bool
 }
 
 // Agent runs a configuration and reloads it by difference. It supervises
@@ -190,16 +193,13 @@ func (a *Agent) load() (*config.Config, error) {
 		if d.Severity >= config.Error {
 			lvl = slog.LevelError
 		}
-		a.log.Log(context.Background(), lvl, "config", "diagnostic", d.String())
+		a.log.Log(context.Background(), lvl, "config", "diagnostic", d.Report())
 	}
-	if c == nil || ds.HasErrors() {
-		n := 0
-		for _, d := range ds {
-			if d.Severity == config.Error || d.Severity == config.Fatal {
-				n++
-			}
-		}
-		return nil, fmt.Errorf("%s: %w (%d)", a.opts.Path, ErrConfig, n)
+	// keepalived's recovery semantics: run unless keepalived would stop
+	// (or Strict); on reload, keep the old config when new errors would
+	// stop a running instance or drop its VIPs (config.Admit).
+	if err := config.Admit(c, ds, a.Config(), a.opts.Strict); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", a.opts.Path, ErrConfig, err)
 	}
 	if a.opts.Trim != nil {
 		a.opts.Trim(c)

@@ -25,6 +25,9 @@ type StatusDoc struct {
 	// (disabled) or run unsafely (no enable_script_security), with their
 	// file:line, as config validation found them for this config.
 	ScriptSecurity []config.ScriptFinding `json:"script_security,omitempty"`
+	// Diagnostics are the running config's, each with what was done
+	// about it (keepwatch check prints the same).
+	Diagnostics []config.DiagnosticReport `json:"diagnostics"`
 }
 
 // InstanceReport is one instance in /api/v1/status: keepalived's JSON dump
@@ -67,6 +70,7 @@ func (a *Agent) StatusHandler() http.Handler {
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		doc := StatusDoc{Config: a.opts.Path, Ready: a.Ready(), Instances: []InstanceReport{}}
+		doc.Diagnostics = []config.DiagnosticReport{}
 		if c := a.Config(); c != nil {
 			doc.RouterID = c.Global.RouterID
 			scriptsMu.Lock()
@@ -76,6 +80,7 @@ func (a *Agent) StatusHandler() http.Handler {
 			}
 			doc.ScriptSecurity = findings
 			scriptsMu.Unlock()
+			doc.Diagnostics = c.Diagnostics.Reports()
 		}
 		for _, s := range a.Status() {
 			ir := InstanceReport{Name: s.Name, VRID: s.VRID, Interface: s.Interface, Family: s.Family.String(),

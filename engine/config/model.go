@@ -33,6 +33,11 @@ type Config struct {
 	// Extra holds root-level keywords keepwatch parses but does not act on
 	// (reference tier R: net_namespace, bfd_instance, ...).
 	Extra []Setting `json:"extra,omitempty" yaml:"extra,omitempty"`
+
+	// Diagnostics are what loading the config reported, each with what was
+	// done about it; the loader sets them. They travel with the config so
+	// that status, metrics and the reload guard see the running config's.
+	Diagnostics Diagnostics `json:"-" yaml:"-"`
 }
 
 // Agent holds keepwatch's own settings, which keepalived.conf has no words
@@ -45,6 +50,9 @@ type Agent struct {
 	OTLPEndpoint  string  `json:"otlp_endpoint,omitempty" yaml:"otlp_endpoint,omitempty"`
 	OTLPProtocol  string  `json:"otlp_protocol,omitempty" yaml:"otlp_protocol,omitempty"` // http/protobuf or grpc
 	AdvertSampler float64 `json:"advert_span_ratio,omitempty" yaml:"advert_span_ratio,omitempty"`
+	// Strict refuses a config with any error, where keepalived (and
+	// keepwatch by default) runs it with the bad lines ignored.
+	Strict bool `json:"strict,omitempty" yaml:"strict,omitempty"`
 }
 
 // Setting is a keyword keepwatch keeps but does not model, with its

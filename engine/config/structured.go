@@ -41,7 +41,7 @@ func LoadStructured(path string, opts ValidateOptions) (*Config, Diagnostics) {
 	v.SetConfigFile(path)
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	for _, k := range []string{"listen_address", "web_config_file", "log_format", "log_level", "otlp_endpoint", "otlp_protocol", "advert_span_ratio"} {
+	for _, k := range []string{"listen_address", "web_config_file", "log_format", "log_level", "otlp_endpoint", "otlp_protocol", "advert_span_ratio", "strict"} {
 		_ = v.BindEnv("agent." + k)
 	}
 	if err := v.ReadInConfig(); err != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"time"
@@ -15,6 +16,11 @@ type ValidateOptions struct {
 	// Stat is not used any more: script checks (ScriptFindings) walk the
 	// real file system, as keepalived does. Kept for callers that set it.
 	Stat func(path string) (os.FileInfo, error)
+	// Apply makes Validate do to c what each diagnostic's Action says, as
+	// keepalived does before it runs a config: drop the entries it skips,
+	// put back the defaults of values it ignores, remove the sync groups it
+	// removes. The diagnostics are the same either way.
+	Apply bool
 }
 
 // Validate checks the rules keepalived applies once a whole config is read:
@@ -28,33 +34,118 @@ func Validate(c *Config, opts ValidateOptions) Diagnostics {
 	v.syncGroups()
 	v.scripts()
 	v.virtualServers()
+	v.notImplemented()
+	if opts.Apply {
+		// After every check, so that what one repair removes cannot hide
+		// another problem from the report.
+		for _, f := range v.fixes {
+			f()
+		}
+		v.prune()
+	}
 	return v.ds
 }
 
 type validator struct {
-	c    *Config
-	opts ValidateOptions
-	ds   Diagnostics
+	c     *Config
+	opts  ValidateOptions
+	ds    Diagnostics
+	fixes []func()
+	// Entries to drop (Apply), by address.
+	dropInst    map[*Instance]bool
+	dropGroup   map[*SyncGroup]bool
+	dropScript  map[*Script]bool
+	dropVS      map[*VirtualServer]bool
+	dropChecker map[*Checker]bool
 }
 
-func (v *validator) errf(pos Pos, kw, format string, args ...any) {
-	v.ds.Add(pos, Error, kw, format, args...)
+// report adds a diagnostic about instance inst ("" for none), with the
+// action taken and the repair that takes it (nil when the model already
+// holds the outcome).
+func (v *validator) report(sev Severity, act Action, inst string, pos Pos, kw string, fix func(), format string, args ...any) {
+	v.ds.Add(pos, sev, kw, format, args...)
+	v.ds[len(v.ds)-1].Action = act
+	v.ds[len(v.ds)-1].Instance = inst
+	if fix != nil {
+		v.fixes = append(v.fixes, fix)
+	}
 }
 
 func (v *validator) warnf(pos Pos, kw, format string, args ...any) {
 	v.ds.Add(pos, Warning, kw, format, args...)
 }
 
+// drop marks an entry for removal when the repairs run.
+func drop[T any](m *map[*T]bool, p *T) func() {
+	return func() {
+		if *m == nil {
+			*m = map[*T]bool{}
+		}
+		(*m)[p] = true
+	}
+}
+
+// keep returns s without the elements whose address is in gone.
+func keep[T any](s []T, gone map[*T]bool) []T {
+	if len(gone) == 0 {
+		return s
+	}
+	out := s[:0:0]
+	for i := range s {
+		if !gone[&s[i]] {
+			out = append(out, s[i])
+		}
+	}
+	return out
+}
+
+// prune removes what the repairs marked, then the sync groups left with
+// no member (keepalived: "no matching virtual router found in group
+// declaration - removing", vrrp_sync.c).
+func (v *validator) prune() {
+	c := v.c
+	c.Instances = keep(c.Instances, v.dropInst)
+	c.Scripts = keep(c.Scripts, v.dropScript)
+	for i := range c.VirtualServers {
+		for j := range c.VirtualServers[i].RealServers {
+			rs := &c.VirtualServers[i].RealServers[j]
+			rs.Checkers = keep(rs.Checkers, v.dropChecker)
+		}
+	}
+	c.VirtualServers = keep(c.VirtualServers, v.dropVS)
+	names := map[string]bool{}
+	for _, in := range c.Instances {
+		names[in.Name] = true
+	}
+	for i := range c.SyncGroups {
+		sg := &c.SyncGroups[i]
+		m := sg.Members[:0:0]
+		for _, n := range sg.Members {
+			if names[n] {
+				m = append(m, n)
+			}
+		}
+		sg.Members = m
+		if len(m) == 0 {
+			if v.dropGroup == nil {
+				v.dropGroup = map[*SyncGroup]bool{}
+			}
+			v.dropGroup[sg] = true
+		}
+	}
+	c.SyncGroups = keep(c.SyncGroups, v.dropGroup)
+}
+
 func (v *validator) global() {
 	g := &v.c.Global
 	if g.VRRPVersion != 0 && g.VRRPVersion != 2 && g.VRRPVersion != 3 {
-		v.errf(g.Pos, "vrrp_version", "vrrp_version %d is invalid: must be 2 or 3", g.VRRPVersion)
+		v.report(Error, KeptDefault, "", g.Pos, "vrrp_version", func() { g.VRRPVersion = DefaultVRRPVersion }, "vrrp_version %d is invalid: must be 2 or 3", g.VRRPVersion)
 	}
 	if g.MulticastGroup4.IsValid() && (!g.MulticastGroup4.Is4() || !g.MulticastGroup4.IsMulticast()) {
-		v.errf(g.Pos, "vrrp_mcast_group4", "vrrp_mcast_group4 %s is not an IPv4 multicast address", g.MulticastGroup4)
+		v.report(Error, KeptDefault, "", g.Pos, "vrrp_mcast_group4", func() { g.MulticastGroup4 = netip.Addr{} }, "vrrp_mcast_group4 %s is not an IPv4 multicast address", g.MulticastGroup4)
 	}
 	if g.MulticastGroup6.IsValid() && (!g.MulticastGroup6.Is6() || !g.MulticastGroup6.IsMulticast()) {
-		v.errf(g.Pos, "vrrp_mcast_group6", "vrrp_mcast_group6 %s is not an IPv6 multicast address", g.MulticastGroup6)
+		v.report(Error, KeptDefault, "", g.Pos, "vrrp_mcast_group6", func() { g.MulticastGroup6 = netip.Addr{} }, "vrrp_mcast_group6 %s is not an IPv6 multicast address", g.MulticastGroup6)
 	}
 	if g.ScriptUser != "" {
 		if _, err := user.Lookup(g.ScriptUser); err != nil {
@@ -108,76 +199,84 @@ func (v *validator) instances() {
 	for i := range v.c.Instances {
 		in := &v.c.Instances[i]
 		if prev, dup := names[in.Name]; dup {
-			v.errf(in.Pos, "vrrp_instance", "vrrp_instance %q is defined twice (first at %s)", in.Name, prev)
+			// keepalived skips the second block ("vrrp instance X already defined").
+			v.report(Error, ItemSkipped, "", in.Pos, "vrrp_instance", drop(&v.dropInst, in), "vrrp_instance %q is defined twice (first at %s)", in.Name, prev)
 		} else {
 			names[in.Name] = in.Pos
 		}
 		if in.Interface == "" && v.c.Global.DefaultInterface == "" {
-			v.errf(in.Pos, "interface", "vrrp_instance %q has no interface", in.Name)
+			// "(VI_1) Unknown interface!": keepalived stops [verified 2.2.7].
+			v.report(Error, Stops, in.Name, in.Pos, "interface", nil, "vrrp_instance %q has no interface", in.Name)
 		}
 		if in.VRID < 1 || in.VRID > 255 {
-			v.errf(in.Pos, "virtual_router_id", "vrrp_instance %q: virtual_router_id %d is invalid: must be 1 to 255", in.Name, in.VRID)
+			// "the virtual router id must be set": keepalived stops [verified 2.2.7].
+			v.report(Error, Stops, in.Name, in.Pos, "virtual_router_id", nil, "vrrp_instance %q: virtual_router_id %d is invalid: must be 1 to 255", in.Name, in.VRID)
 		}
 		if in.Priority < 1 || in.Priority > 255 {
-			v.errf(in.Pos, "priority", "vrrp_instance %q: priority %d is invalid: must be 1 to 255", in.Name, in.Priority)
+			v.report(Error, KeptDefault, in.Name, in.Pos, "priority", func() { in.Priority = DefaultPriority }, "vrrp_instance %q: priority %d is invalid: must be 1 to 255", in.Name, in.Priority)
 		}
 		ver := in.EffectiveVersion(&v.c.Global)
 		if in.Version != 0 && in.Version != 2 && in.Version != 3 {
-			v.errf(in.Pos, "version", "vrrp_instance %q: version %d is invalid: must be 2 or 3", in.Name, in.Version)
+			v.report(Error, KeptDefault, in.Name, in.Pos, "version", func() { in.Version = 0 }, "vrrp_instance %q: version %d is invalid: must be 2 or 3", in.Name, in.Version)
 		} else if err := advertIntervalOK(ver, in.AdvertInterval); err != nil {
-			v.errf(in.Pos, "advert_int", "vrrp_instance %q: %v", in.Name, err)
+			v.report(Error, KeptDefault, in.Name, in.Pos, "advert_int", func() { in.AdvertInterval = DefaultAdvertInterval }, "vrrp_instance %q: %v", in.Name, err)
 		}
 		if in.PreemptDelay < 0 || in.PreemptDelay > 1000*time.Second {
-			v.errf(in.Pos, "preempt_delay", "vrrp_instance %q: preempt_delay %v is invalid: must be 0 to 1000 seconds", in.Name, in.PreemptDelay.Seconds())
+			v.report(Error, KeptDefault, in.Name, in.Pos, "preempt_delay", func() { in.PreemptDelay = 0 }, "vrrp_instance %q: preempt_delay %v is invalid: must be 0 to 1000 seconds", in.Name, in.PreemptDelay.Seconds())
 		}
 		if in.NoPreempt && in.InitialState == "MASTER" {
-			v.warnf(in.Pos, "nopreempt", "vrrp_instance %q: nopreempt will not work with initial state MASTER - clearing", in.Name)
+			v.report(Warning, Ignored, in.Name, in.Pos, "nopreempt", func() { in.NoPreempt = false }, "vrrp_instance %q: nopreempt will not work with initial state MASTER - clearing", in.Name)
 		}
 		if in.NoPreempt && in.Priority == 255 {
-			v.warnf(in.Pos, "nopreempt", "vrrp_instance %q: nopreempt is incompatible with priority 255 - clearing", in.Name)
+			v.report(Warning, Ignored, in.Name, in.Pos, "nopreempt", func() { in.NoPreempt = false }, "vrrp_instance %q: nopreempt is incompatible with priority 255 - clearing", in.Name)
 		}
 		if in.PreemptDelay > 0 && (in.NoPreempt || in.InitialState == "MASTER") {
-			v.warnf(in.Pos, "preempt_delay", "vrrp_instance %q: preempt_delay is incompatible with nopreempt and state MASTER - ignoring", in.Name)
+			v.report(Warning, Ignored, in.Name, in.Pos, "preempt_delay", func() { in.PreemptDelay = 0 }, "vrrp_instance %q: preempt_delay is incompatible with nopreempt and state MASTER - ignoring", in.Name)
 		}
 		if in.InitialState != "" && in.InitialState != "MASTER" && in.InitialState != "BACKUP" {
-			v.errf(in.Pos, "state", "vrrp_instance %q: state %q is invalid: must be MASTER or BACKUP", in.Name, in.InitialState)
+			v.report(Error, KeptDefault, in.Name, in.Pos, "state", func() { in.InitialState = "BACKUP" }, "vrrp_instance %q: state %q is invalid: must be MASTER or BACKUP", in.Name, in.InitialState)
 		}
 		fam := in.Family()
 		for _, a := range in.VIPs {
 			if (fam == 4) != a.Prefix.Addr().Is4() {
-				v.errf(a.Pos, "virtual_ipaddress", "vrrp_instance %q: address %s is not of the instance's family (the first VIP decides): use virtual_ipaddress_excluded for the other family", in.Name, a.Prefix.Addr())
+				// "address family must match VRRP instance - ignoring": the
+				// address is left out [verified 2.2.7].
+				v.report(Error, ItemSkipped, in.Name, a.Pos, "virtual_ipaddress", func() { in.VIPs = sameFamily(in.VIPs, fam) }, "vrrp_instance %q: address %s is not of the instance's family (the first VIP decides): use virtual_ipaddress_excluded for the other family", in.Name, a.Prefix.Addr())
 			}
 		}
 		if len(in.VIPs) == 0 && len(in.ExcludedVIPs) == 0 {
-			v.warnf(in.Pos, "virtual_ipaddress", "vrrp_instance %q: no VIP specified", in.Name)
+			v.report(Warning, Noted, in.Name, in.Pos, "virtual_ipaddress", nil, "vrrp_instance %q: no VIP specified", in.Name)
 		}
 		if in.Auth != nil {
 			if ver == 3 {
-				v.warnf(in.Auth.Pos, "authentication", "vrrp_instance %q: authentication is not supported by VRRPv3 - ignoring", in.Name)
+				v.report(Warning, Ignored, in.Name, in.Auth.Pos, "authentication", nil, "vrrp_instance %q: authentication is not supported by VRRPv3 - ignoring", in.Name)
 			}
 			if in.Auth.Type != "PASS" && in.Auth.Type != "AH" {
-				v.errf(in.Auth.Pos, "auth_type", "vrrp_instance %q: auth_type %q is invalid: must be PASS or AH", in.Name, in.Auth.Type)
+				// "unknown authentication type": keepalived runs without
+				// authentication [verified 2.2.7].
+				v.report(Error, KeptDefault, in.Name, in.Auth.Pos, "auth_type", func() { in.Auth = nil }, "vrrp_instance %q: auth_type %q is invalid: must be PASS or AH", in.Name, in.Auth.Type)
 			}
 		}
 		if fam != 0 && in.Interface != "" {
 			k := key{in.Interface, in.VRID, fam}
 			if other, dup := vrids[k]; dup && !in.Unicast() {
-				v.errf(in.Pos, "virtual_router_id", "vrrp_instance %q: VRID %d is already used by vrrp_instance %q on interface %s for the same family", in.Name, in.VRID, other, in.Interface)
+				// "VI_1 and VI_2 both use VRID 27": keepalived stops [verified 2.2.7].
+				v.report(Error, Stops, in.Name, in.Pos, "virtual_router_id", nil, "vrrp_instance %q: VRID %d is already used by vrrp_instance %q on interface %s for the same family", in.Name, in.VRID, other, in.Interface)
 			} else {
 				vrids[k] = in.Name
 			}
 		}
 		for _, p := range in.UnicastPeers {
 			if fam != 0 && (fam == 4) != p.Addr.Is4() {
-				v.errf(p.Pos, "unicast_peer", "vrrp_instance %q: unicast_peer %s is not of the instance's family", in.Name, p.Addr)
+				v.report(Error, ItemSkipped, in.Name, p.Pos, "unicast_peer", func() { in.UnicastPeers = samePeerFamily(in.UnicastPeers, fam) }, "vrrp_instance %q: unicast_peer %s is not of the instance's family", in.Name, p.Addr)
 			}
 		}
 		if v.c.Global.Strict || (in.Strict != nil && *in.Strict) {
 			v.strict(in, ver)
 		}
-		v.trackRefs(in.Name, in.TrackScripts, scripts, "track_script", "vrrp_script")
-		v.trackRefs(in.Name, in.TrackFiles, files, "track_file", "track_file")
-		v.trackRefs(in.Name, in.TrackProcesses, procs, "track_process", "vrrp_track_process")
+		v.trackRefs(in.Name, &in.TrackScripts, scripts, "track_script", "vrrp_script")
+		v.trackRefs(in.Name, &in.TrackFiles, files, "track_file", "track_file")
+		v.trackRefs(in.Name, &in.TrackProcesses, procs, "track_process", "vrrp_track_process")
 		if v.opts.InterfaceExists != nil {
 			v.iface(in.Name, in.Interface, in.Pos)
 			for _, t := range in.TrackInterfaces {
@@ -194,40 +293,79 @@ func (v *validator) instances() {
 
 func (v *validator) iface(inst, name string, pos Pos) {
 	if name != "" && !v.opts.InterfaceExists(name) {
-		v.warnf(pos, "interface", "interface %s for vrrp_instance %s doesn't exist", name, inst)
+		v.report(Warning, Noted, inst, pos, "interface", nil, "interface %s for vrrp_instance %s doesn't exist", name, inst)
 	}
 }
 
-func (v *validator) trackRefs(inst string, refs []TrackRef, known map[string]bool, kw, what string) {
-	for _, r := range refs {
+func (v *validator) trackRefs(inst string, refs *[]TrackRef, known map[string]bool, kw, what string) {
+	for i := range *refs {
+		r := &(*refs)[i]
 		if !known[r.Name] {
-			v.warnf(r.Pos, kw, "vrrp_instance %q: %s %q is not defined by any %s - ignoring", inst, kw, r.Name, what)
+			// "track script X not found, ignoring..." [verified 2.2.7].
+			name := r.Name
+			v.report(Warning, ItemSkipped, inst, r.Pos, kw, func() { *refs = withoutRef(*refs, name) }, "vrrp_instance %q: %s %q is not defined by any %s - ignoring", inst, kw, r.Name, what)
 		}
 		if r.Weight != nil && (*r.Weight < -254 || *r.Weight > 254) {
-			v.errf(r.Pos, kw, "vrrp_instance %q: weight %d of %s %q is invalid: must be -254 to 254", inst, *r.Weight, kw, r.Name)
+			v.report(Error, KeptDefault, inst, r.Pos, kw, func() { r.Weight = nil }, "vrrp_instance %q: weight %d of %s %q is invalid: must be -254 to 254", inst, *r.Weight, kw, r.Name)
 		}
 	}
+}
+
+func withoutRef(refs []TrackRef, name string) []TrackRef {
+	out := refs[:0:0]
+	for _, r := range refs {
+		if r.Name != name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sameFamily keeps the addresses of family fam (4 or 6).
+func sameFamily(as []Address, fam int) []Address {
+	out := as[:0:0]
+	for _, a := range as {
+		if (fam == 4) == a.Prefix.Addr().Is4() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func samePeerFamily(ps []UnicastPeer, fam int) []UnicastPeer {
+	out := ps[:0:0]
+	for _, p := range ps {
+		if (fam == 4) == p.Addr.Is4() {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // strict applies vrrp_strict / strict_mode (reference §2.7).
 func (v *validator) strict(in *Instance, ver int) {
 	if len(in.VIPs) == 0 {
-		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode requires at least one VIP", in.Name)
+		// "No VIP specified; at least one is required": keepalived stops [verified 2.2.7].
+		v.report(Error, Stops, in.Name, in.Pos, "vrrp_strict", nil, "vrrp_instance %q: strict mode requires at least one VIP", in.Name)
 	}
 	if in.Unicast() {
-		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support unicast peers", in.Name)
+		// keepalived 2.2.7 says nothing and runs unicast [verified].
+		v.report(Error, Ignored, in.Name, in.Pos, "vrrp_strict", nil, "vrrp_instance %q: strict mode does not support unicast peers", in.Name)
 	}
 	if in.Auth != nil {
-		v.errf(in.Auth.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support authentication - ignoring", in.Name)
+		// "Strict mode does not support authentication. Ignoring." [verified 2.2.7].
+		v.report(Error, Ignored, in.Name, in.Auth.Pos, "vrrp_strict", func() { in.Auth = nil }, "vrrp_instance %q: strict mode does not support authentication - ignoring", in.Name)
 	}
 	if in.PreemptDelay > 0 {
-		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support preempt_delay - ignoring", in.Name)
+		// "preempt_delay is incompatible with strict mode - resetting" [verified 2.2.7].
+		v.report(Error, KeptDefault, in.Name, in.Pos, "preempt_delay", func() { in.PreemptDelay = 0 }, "vrrp_instance %q: strict mode does not support preempt_delay - ignoring", in.Name)
 	}
 	if in.Family() == 6 && ver == 2 {
-		v.errf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode does not support VRRPv2 with IPv6", in.Name)
+		// "cannot use IPv6 with VRRP version 2; setting version 3" [verified 2.2.7].
+		v.report(Error, Ignored, in.Name, in.Pos, "vrrp_strict", func() { in.Version = 3 }, "vrrp_instance %q: strict mode does not support VRRPv2 with IPv6", in.Name)
 	}
 	if in.InitialState == "MASTER" && in.Priority != 255 {
-		v.warnf(in.Pos, "vrrp_strict", "vrrp_instance %q: strict mode: state MASTER only takes effect at priority 255 - starting as BACKUP", in.Name)
+		v.report(Warning, Noted, in.Name, in.Pos, "vrrp_strict", nil, "vrrp_instance %q: strict mode: state MASTER only takes effect at priority 255 - starting as BACKUP", in.Name)
 	}
 }
 
@@ -236,17 +374,22 @@ func (v *validator) syncGroups() {
 	for _, in := range v.c.Instances {
 		known[in.Name] = ""
 	}
-	for _, sg := range v.c.SyncGroups {
+	for i := range v.c.SyncGroups {
+		sg := &v.c.SyncGroups[i]
 		if len(sg.Members) == 0 {
-			v.errf(sg.Pos, "group", "vrrp_sync_group %q has no members", sg.Name)
+			// "Sync group G3 has no virtual router(s). removing".
+			v.report(Error, ItemSkipped, "", sg.Pos, "group", drop(&v.dropGroup, sg), "vrrp_sync_group %q has no members", sg.Name)
 		}
 		for _, m := range sg.Members {
 			owner, ok := known[m]
 			switch {
 			case !ok:
-				v.warnf(sg.Pos, "group", "vrrp_sync_group %q: virtual router %s specified but not found - removing", sg.Name, m)
+				v.report(Warning, ItemSkipped, "", sg.Pos, "group", nil, "vrrp_sync_group %q: virtual router %s specified but not found - removing", sg.Name, m)
 			case owner != "":
-				v.errf(sg.Pos, "group", "vrrp_sync_group %q: vrrp_instance %s is already in vrrp_sync_group %q", sg.Name, m, owner)
+				// "cannot exist in more than one sync group; ignoring G2"
+				// [verified 2.2.7]: the member leaves the later group.
+				m := m
+				v.report(Error, ItemSkipped, m, sg.Pos, "group", func() { sg.Members = without(sg.Members, m) }, "vrrp_sync_group %q: vrrp_instance %s is already in vrrp_sync_group %q", sg.Name, m, owner)
 			default:
 				known[m] = sg.Name
 			}
@@ -254,16 +397,27 @@ func (v *validator) syncGroups() {
 	}
 }
 
+func without(s []string, x string) []string {
+	out := s[:0:0]
+	for _, e := range s {
+		if e != x {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (v *validator) scripts() {
-	for _, s := range v.c.Scripts {
+	for i := range v.c.Scripts {
+		s := &v.c.Scripts[i]
 		if s.Command == "" {
-			v.errf(s.Pos, "script", "vrrp_script %q has no script", s.Name)
+			v.report(Error, ItemSkipped, "", s.Pos, "script", drop(&v.dropScript, s), "vrrp_script %q has no script", s.Name)
 		}
 		if s.Weight < -253 || s.Weight > 253 {
-			v.errf(s.Pos, "weight", "vrrp_script %q: weight %d is invalid: must be -253 to 253", s.Name, s.Weight)
+			v.report(Error, KeptDefault, "", s.Pos, "weight", func() { s.Weight = 0 }, "vrrp_script %q: weight %d is invalid: must be -253 to 253", s.Name, s.Weight)
 		}
 		if s.Rise < 0 || s.Fall < 0 {
-			v.errf(s.Pos, "rise", "vrrp_script %q: rise and fall must be at least 1", s.Name)
+			v.report(Error, KeptDefault, "", s.Pos, "rise", func() { s.Rise, s.Fall = max(s.Rise, 1), max(s.Fall, 1) }, "vrrp_script %q: rise and fall must be at least 1", s.Name)
 		}
 	}
 	v.scriptSecurity()
@@ -309,15 +463,15 @@ func (v *validator) virtualServers() {
 	for i := range v.c.VirtualServers {
 		vs := &v.c.VirtualServers[i]
 		if vs.Group != "" && !groups[vs.Group] {
-			v.errf(vs.Pos, "virtual_server", "virtual_server group %q is not defined", vs.Group)
+			v.report(Error, ItemSkipped, "", vs.Pos, "virtual_server", drop(&v.dropVS, vs), "virtual_server group %q is not defined", vs.Group)
 		}
 		if vs.Quorum < 0 {
-			v.errf(vs.Pos, "quorum", "virtual_server: quorum %d is invalid", vs.Quorum)
+			v.report(Error, KeptDefault, "", vs.Pos, "quorum", func() { vs.Quorum = DefaultQuorum }, "virtual_server: quorum %d is invalid", vs.Quorum)
 		}
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			if rs.Weight < 0 || rs.Weight > 65535 {
-				v.errf(rs.Pos, "weight", "real_server %s: weight %d is invalid: must be 0 to 65535", rs.Addr, rs.Weight)
+				v.report(Error, KeptDefault, "", rs.Pos, "weight", func() { rs.Weight = DefaultWeight }, "real_server %s: weight %d is invalid: must be 0 to 65535", rs.Addr, rs.Weight)
 			}
 			for k := range rs.Checkers {
 				v.checker(&rs.Checkers[k])
@@ -326,25 +480,35 @@ func (v *validator) virtualServers() {
 	}
 }
 
+// checker reports a checker keepalived drops ("HTTP/SSL_GET checker has no
+// urls specified - ignoring"): the real server runs without it.
 func (v *validator) checker(c *Checker) {
+	v.checkerProblem(c)
+}
+
+func (v *validator) skipChecker(c *Checker, pos Pos, kw, format string, args ...any) {
+	v.report(Error, ItemSkipped, "", pos, kw, drop(&v.dropChecker, c), format, args...)
+}
+
+func (v *validator) checkerProblem(c *Checker) {
 	switch c.Type {
 	case HTTPGet, SSLGet:
 		if c.HTTP == nil || len(c.HTTP.URLs) == 0 {
-			v.errf(c.Pos, "url", "%s has no url", c.Type)
+			v.skipChecker(c, c.Pos, "url", "%s has no url", c.Type)
 			return
 		}
 		for _, u := range c.HTTP.URLs {
 			if u.Path == "" {
-				v.errf(u.Pos, "path", "%s url has no path", c.Type)
+				v.skipChecker(c, u.Pos, "path", "%s url has no path", c.Type)
 			}
 		}
 	case MiscCheck:
 		if c.Misc == nil || c.Misc.Path.Command == "" {
-			v.errf(c.Pos, "misc_path", "MISC_CHECK has no misc_path")
+			v.skipChecker(c, c.Pos, "misc_path", "MISC_CHECK has no misc_path")
 		}
 	case FileCheck:
 		if c.File == nil || c.File.TrackFile == "" {
-			v.errf(c.Pos, "track_file", "FILE_CHECK has no track_file")
+			v.skipChecker(c, c.Pos, "track_file", "FILE_CHECK has no track_file")
 			return
 		}
 		found := false
@@ -352,7 +516,7 @@ func (v *validator) checker(c *Checker) {
 			found = found || f.Name == c.File.TrackFile
 		}
 		if !found {
-			v.errf(c.Pos, "track_file", "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
+			v.skipChecker(c, c.Pos, "track_file", "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
 		}
 	}
 }

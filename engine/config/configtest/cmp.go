@@ -10,10 +10,11 @@ import (
 )
 
 // ModelOptions compare two config models by value: positions, the source
-// path and the derived Script.Args are ignored; nil and empty slices are equal.
+// path, the derived Script.Args and the load diagnostics are ignored; nil and
+// empty slices are equal.
 var ModelOptions = cmp.Options{
 	cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}),
 	cmpopts.IgnoreTypes(config.Pos{}),
-	cmpopts.IgnoreFields(config.Config{}, "Source"),
+	cmpopts.IgnoreFields(config.Config{}, "Source", "Diagnostics"),
 	cmpopts.EquateEmpty(),
 }

@@ -88,6 +88,7 @@ func init() {
 					at = p.closing
 				}
 				p.warnf(at, 0, "notification_email", "empty notification_email block")
+				p.last(config.Noted)
 			}
 			for _, w := range ws {
 				g(p).NotificationEmail = append(g(p).NotificationEmail, w.Text)
@@ -327,10 +328,12 @@ func lvsTimeouts(p *parser, l *Line) {
 			dst = &g.LVSTimeoutUDP
 		default:
 			p.errorf(l, i, "lvs_timeouts", "lvs_timeouts: unknown option '%s' (tcp|tcpfin|udp)", l.Words[i].Text)
+			p.last(config.Ignored)
 			return
 		}
 		if i+1 >= len(l.Words) {
 			p.errorf(l, i, "lvs_timeouts", "lvs_timeouts: no value for %s", l.Words[i].Text)
+			p.last(config.Ignored)
 			return
 		}
 		if v, ok := p.integer(l, i+1, 0, maxLVSTimeout); ok {
@@ -353,6 +356,7 @@ func lvsSyncDaemon(p *parser, l *Line) {
 		opt := l.Words[i].Text
 		if i+1 >= len(l.Words) {
 			p.errorf(l, i, "lvs_sync_daemon", "lvs_sync_daemon: no value for %s", opt)
+			p.last(config.Ignored)
 			return
 		}
 		var ok bool
@@ -375,6 +379,7 @@ func lvsSyncDaemon(p *parser, l *Line) {
 			d.Group = l.Words[i+1].Text
 		default:
 			p.errorf(l, i, "lvs_sync_daemon", "lvs_sync_daemon: unknown option '%s'", opt)
+			p.last(config.Ignored)
 			return
 		}
 		if !ok {

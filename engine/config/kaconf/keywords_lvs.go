@@ -46,6 +46,7 @@ var (
 func openVSGroup(p *parser, l *Line) bool {
 	if len(l.Words) != 2 {
 		p.errorf(l, 0, "virtual_server_group", "virtual_server_group must have a name")
+		p.last(config.ItemSkipped)
 		return false
 	}
 	p.cfg.VSGroups = append(p.cfg.VSGroups, config.VSGroup{Pos: p.pos(l, 0), Name: l.Words[1].Text})
@@ -60,6 +61,7 @@ func vsGroupEntry(p *parser, l *Line) {
 	if l.Words[0].Text == "fwmark" {
 		if len(l.Words) < 2 {
 			p.errorf(l, 0, what, "%s: fwmark needs a value", what)
+			p.last(config.ItemSkipped)
 			return
 		}
 		v, ok := p.integer(l, 1, 0, maxU32)
@@ -75,11 +77,13 @@ func vsGroupEntry(p *parser, l *Line) {
 		case "":
 		default:
 			p.errorf(l, 2, what, "%s: unknown address family '%s'", what, arg(l, 2))
+			p.last(config.Ignored)
 		}
 	} else {
 		first, last, ok := addrRange(l.Words[0].Text)
 		if !ok {
 			p.errorf(l, 0, what, "%s: invalid address or range '%s' - skipping", what, l.Words[0].Text)
+			p.last(config.ItemSkipped)
 			return
 		}
 		e.First, e.Last = first, last
@@ -167,6 +171,7 @@ func openVirtualServer(p *parser, l *Line) table {
 	case "fwmark":
 		if len(l.Words) < 3 {
 			p.errorf(l, 1, "virtual_server", "virtual_server: fwmark needs a value - skipping")
+			p.last(config.ItemSkipped)
 			return nil
 		}
 		v, ok := p.integer(l, 2, 1, maxU32)
@@ -177,6 +182,7 @@ func openVirtualServer(p *parser, l *Line) table {
 	case "group":
 		if len(l.Words) < 3 {
 			p.errorf(l, 1, "virtual_server", "virtual_server: group needs a name - skipping")
+			p.last(config.ItemSkipped)
 			return nil
 		}
 		vs.Group = l.Words[2].Text
@@ -184,6 +190,7 @@ func openVirtualServer(p *parser, l *Line) table {
 		a, err := netip.ParseAddr(l.Words[1].Text)
 		if err != nil || a.Zone() != "" {
 			p.errorf(l, 1, "virtual_server", "invalid virtual server IP address/port %s/%s - skipping", l.Words[1].Text, arg(l, 2))
+			p.last(config.ItemSkipped)
 			return nil
 		}
 		vs.Addr = a
@@ -191,6 +198,7 @@ func openVirtualServer(p *parser, l *Line) table {
 			v, ok := p.integer(l, 2, 1, 65535)
 			if !ok {
 				p.errorf(l, 2, "virtual_server", "invalid virtual server IP address/port %s/%s - skipping", l.Words[1].Text, l.Words[2].Text)
+				p.last(config.ItemSkipped)
 				return nil
 			}
 			vs.Port = int(v)
@@ -246,6 +254,7 @@ func (p *parser) realServer(l *Line) (config.RealServer, bool) {
 	a, err := netip.ParseAddr(l.Words[1].Text)
 	if err != nil || a.Zone() != "" {
 		p.errorf(l, 1, kw, "invalid %s IP address/port %s/%s - skipping", kw, l.Words[1].Text, arg(l, 2))
+		p.last(config.ItemSkipped)
 		return config.RealServer{}, false
 	}
 	rs := config.RealServer{Pos: p.pos(l, 0), Addr: a, Weight: config.DefaultWeight}
@@ -279,6 +288,7 @@ func (p *parser) method(l *Line, vs *config.VirtualServer) (string, bool) {
 		case "type":
 			if i+1 >= len(l.Words) {
 				p.errorf(l, i, kw, "%s: tunnel type missing", kw)
+				p.last(config.Ignored)
 				return m, true
 			}
 			i++
@@ -286,6 +296,7 @@ func (p *parser) method(l *Line, vs *config.VirtualServer) (string, bool) {
 		case "port":
 			if i+1 >= len(l.Words) {
 				p.errorf(l, i, kw, "%s: tunnel port missing", kw)
+				p.last(config.Ignored)
 				return m, true
 			}
 			i++
@@ -296,6 +307,7 @@ func (p *parser) method(l *Line, vs *config.VirtualServer) (string, bool) {
 			vs.TunnelCsum = w
 		default:
 			p.errorf(l, i, kw, "%s: unknown tunnel option '%s'", kw, w)
+			p.last(config.Ignored)
 		}
 	}
 	return m, true
@@ -450,8 +462,14 @@ func init() {
 		"regex_max_offset": intKW(0, maxU32, func(p *parser, v int) { u(p).RegexMaxOffset = v }),
 		"regex_stack": {fn: func(p *parser, l *Line) {
 			p.warnf(l, 0, "regex_stack", "keyword regex_stack is accepted but ignored by keepwatch")
+			p.last(config.NotImplemented)
 		}},
-		"tls_compliant": flagKW(func(p *parser) {}),
+		// keepalived reads tls_compliant in a url block too; keepwatch has
+		// no use for it there, and says so rather than drop it silently.
+		"tls_compliant": {fn: func(p *parser, l *Line) {
+			p.warnf(l, 0, "tls_compliant", "keyword tls_compliant is accepted but ignored by keepwatch")
+			p.last(config.NotImplemented)
+		}},
 	}
 
 	ssl := func(p *parser) *config.SSL { return p.cfg.SSL }
@@ -466,6 +484,7 @@ func init() {
 func openSSL(p *parser, l *Line) table {
 	if p.cfg.SSL != nil {
 		p.warnf(l, 0, "SSL", "SSL context already specified - replacing")
+		p.last(config.Noted)
 	}
 	p.cfg.SSL = &config.SSL{Pos: p.pos(l, 0)}
 	return sslKeywords
@@ -494,6 +513,7 @@ func statusCodes(p *parser, l *Line) {
 		}
 		if err1 != nil || err2 != nil || a < 100 || b > 599 || b < a {
 			p.errorf(l, i, "status_code", "invalid HTTP_GET status code '%s'", s)
+			p.last(config.Ignored)
 			continue
 		}
 		u.StatusCodes = append(u.StatusCodes, config.StatusRange{From: a, To: b})
@@ -539,6 +559,7 @@ func closeChecker(p *parser, end *Line) {
 	}
 	if drop != "" {
 		p.errorf(end, 0, string(c.Type), "%s", drop)
+		p.last(config.ItemSkipped)
 		r := p.rs()
 		r.Checkers = r.Checkers[:len(r.Checkers)-1]
 	}
@@ -593,6 +614,7 @@ func checkerKeywords(typ config.CheckerType) table {
 		t["tls_compliant"] = boolKW(func(p *parser, b bool) { h(p).TLSCompliant = b })
 		t["nb_get_retry"] = &keyword{min: 1, fn: func(p *parser, l *Line) {
 			p.warnf(l, 0, "nb_get_retry", "nb_get_retry is deprecated - please use 'retry'")
+			p.last(config.Noted)
 			if v, ok := p.integer(l, 1, 0, maxU32); ok {
 				n := int(v)
 				c(p).Retry = &n
@@ -668,6 +690,7 @@ func (p *parser) hexBytes(l *Line, i int) ([]byte, bool) {
 			if err != nil {
 				kw := arg(l, 0)
 				p.errorf(l, j, kw, "%s: invalid hex string '%s'", kw, s)
+				p.last(config.Ignored)
 				return nil, false
 			}
 			out = append(out, byte(v))

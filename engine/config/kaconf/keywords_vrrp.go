@@ -26,6 +26,11 @@ func (p *parser) named(l *Line) (string, bool) {
 	kw := arg(l, 0)
 	if len(l.Words) != 2 {
 		p.errorf(l, 0, kw, "%s must have a name", kw)
+		p.last(config.ItemSkipped)
+		if kw == "vrrp_instance" {
+			// The block is skipped: whatever it held does not run.
+			p.last(config.InstanceNotStarted)
+		}
 		return "", false
 	}
 	name := l.Words[1].Text
@@ -34,7 +39,10 @@ func (p *parser) named(l *Line) (string, bool) {
 	}
 	key := kw + "\x00" + name
 	if p.seen[key] {
+		// keepalived runs the first block of that name and skips this one
+		// ("vrrp instance VI_1 already defined") [verified 2.2.7].
 		p.errorf(l, 1, kw, "%s %s already defined", kw, name)
+		p.last(config.ItemSkipped)
 		return "", false
 	}
 	p.seen[key] = true
@@ -48,6 +56,7 @@ func openInstance(p *parser, l *Line) table {
 	}
 	p.stateSet = false
 	p.advertPos = config.Pos{}
+	p.curInst = name
 	p.cfg.Instances = append(p.cfg.Instances, config.Instance{
 		Pos:            p.pos(l, 0),
 		Name:           name,
@@ -65,8 +74,10 @@ func closeInstance(p *parser, end *Line) {
 	p.advertInterval(in)
 	if in.VMAC != nil && len(in.UnicastPeers) > 0 && !in.VMACXmitBase {
 		p.warnf(end, 0, "use_vmac", "(%s) unicast with use_vmac requires vmac_xmit_base - setting", in.Name)
+		p.last(config.Noted)
 		in.VMACXmitBase = true
 	}
+	p.curInst = ""
 }
 
 func openSyncGroup(p *parser, l *Line) table {
@@ -95,6 +106,7 @@ func closeScript(p *parser, end *Line) {
 	s := p.vscript()
 	if s.Command == "" {
 		p.errorf(end, 0, "vrrp_script", "no script set for vrrp_script %s - removing", s.Name)
+		p.last(config.ItemSkipped)
 		p.cfg.Scripts = p.cfg.Scripts[:len(p.cfg.Scripts)-1]
 		return
 	}
@@ -115,6 +127,7 @@ func openTrackFile(p *parser, l *Line) table {
 func closeTrackFile(p *parser, end *Line) {
 	if p.tfile().File == "" {
 		p.errorf(end, 0, "track_file", "no file set for track_file %s - removing", p.tfile().Name)
+		p.last(config.ItemSkipped)
 		p.cfg.TrackFiles = p.cfg.TrackFiles[:len(p.cfg.TrackFiles)-1]
 	}
 }
@@ -153,6 +166,7 @@ func trackRefKW(kw string, lo, hi int64, dst func(p *parser) *[]config.TrackRef)
 				if i+1 >= len(l.Words) {
 					// keepalived ignores it silently.
 					p.warnf(l, i, kw, "%s %s: weight has no value - ignoring", kw, r.Name)
+					p.last(config.Ignored)
 					continue
 				}
 				i++
@@ -167,6 +181,7 @@ func trackRefKW(kw string, lo, hi int64, dst func(p *parser) *[]config.TrackRef)
 				r.Reverse = &b
 			default:
 				p.errorf(l, i, r.Name, "unknown track option '%s' for %s", l.Words[i].Text, r.Name)
+				p.last(config.Ignored)
 			}
 		}
 		d := dst(p)
@@ -207,6 +222,7 @@ func init() {
 			case "BACKUP":
 				if in(p).InitialState == "MASTER" && p.stateSet {
 					p.warnf(l, 1, "state", "(%s) state previously set as MASTER - ignoring BACKUP", in(p).Name)
+					p.last(config.Ignored)
 					return
 				}
 				in(p).InitialState = s
@@ -343,6 +359,7 @@ func init() {
 			// RFC 3768 §5.3.6.1: the field holds 8 octets; keepalived truncates.
 			if len(pass) > 8 {
 				p.warnf(l, 1, "auth_pass", "truncating auth_pass to 8 characters")
+				p.last(config.Noted)
 				pass = pass[:8]
 			}
 			in(p).Auth.Pass = config.Secret(pass)
@@ -356,6 +373,7 @@ func init() {
 				// keepalived skips the rest of the sync group, and the
 				// '}' of this list ends it (skip_block).
 				p.errorf(l, 0, "group", "group list already specified for sync group %s", sg(p).Name)
+				p.last(config.Ignored)
 				p.skipBlock()
 				p.endBlock = true
 				return
@@ -372,6 +390,7 @@ func init() {
 		"sync_group_tracking_weight": flagKW(func(p *parser) { sg(p).TrackingWeight = true }),
 		"global_tracking": {fn: func(p *parser, l *Line) {
 			p.warnf(l, 0, "global_tracking", "(%s) global_tracking is deprecated. Use track_interface/script/file on the sync group", sg(p).Name)
+			p.last(config.Noted)
 			sg(p).TrackingWeight = true
 		}},
 	}
@@ -514,6 +533,7 @@ func (p *parser) srcIP(l *Line, dst *netip.Addr) {
 	a, err := hostAddr(l.Words[1].Text)
 	if err != nil {
 		p.errorf(l, 1, arg(l, 0), "(%s) %s: malformed src address '%s' - skipping", p.inst().Name, arg(l, 0), l.Words[1].Text)
+		p.last(config.ItemSkipped)
 		return
 	}
 	*dst = a
@@ -525,6 +545,7 @@ func unicastPeer(p *parser, l *Line) {
 	a, err := hostAddr(l.Words[0].Text)
 	if err != nil {
 		p.errorf(l, 0, "unicast_peer", "(%s) malformed unicast peer address '%s' - skipping", in.Name, l.Words[0].Text)
+		p.last(config.ItemSkipped)
 		return
 	}
 	peer := config.UnicastPeer{Pos: p.pos(l, 0), Addr: a}
@@ -533,6 +554,7 @@ func unicastPeer(p *parser, l *Line) {
 		if (opt != "min_ttl" && opt != "max_ttl") || i+1 >= len(l.Words) {
 			// keepalived reports it and keeps the peer.
 			p.errorf(l, i, "unicast_peer", "(%s) unknown unicast_peer option '%s'", in.Name, opt)
+			p.last(config.Ignored)
 			break
 		}
 		i++
@@ -565,6 +587,7 @@ func useVMAC(p *parser, l *Line) {
 			// MAC; keepalived refuses it as a configured VMAC address.
 			if m := strings.ToLower(w); strings.HasPrefix(m, "00:00:5e:00:01:") || strings.HasPrefix(m, "00:00:5e:00:02:") {
 				p.errorf(l, i, "use_vmac", "VMAC MAC address not allowed to be RFC5798 address (%s) - ignoring", w)
+				p.last(config.Ignored)
 				continue
 			}
 			v.MAC = w
@@ -572,6 +595,7 @@ func useVMAC(p *parser, l *Line) {
 			v.Name = w
 		default:
 			p.errorf(l, i, "use_vmac", "use_vmac: unknown option '%s'", w)
+			p.last(config.Ignored)
 		}
 	}
 	p.inst().VMAC = v

@@ -44,6 +44,9 @@ type parser struct {
 	advertPos config.Pos
 	// stateSet records that the current instance has a state keyword.
 	stateSet bool
+	// curInst names the vrrp_instance being read, "" outside one: its
+	// diagnostics carry it (config.Diagnostic.Instance).
+	curInst string
 }
 
 // keyword is one entry of a keyword table. Exactly one of fn, open and
@@ -67,6 +70,20 @@ type keyword struct {
 	start func(p *parser, l *Line) bool
 }
 
+// missingTolerated are the keywords whose keepalived 2.2.7 handler checks
+// for its parameter and ignores the line without one; for every other
+// keyword that needs a parameter, a line without it stops keepalived
+// (lib/parser.c strvec_slot). Found by running keepalived -t on each
+// keyword of the tables alone in its block [verified 2.2.7: 87 of 107
+// keyword lines exit 2; these 19 keywords (20 lines) do not].
+var missingTolerated = map[string]bool{
+	"router_id": true, "notification_email_from": true, "smtp_helo_name": true, "script_user": true,
+	"default_interface": true, "startup_script": true, "shutdown_script": true,
+	"notify_fifo": true, "notify_fifo_script": true, "vrrp_notify_fifo": true, "vrrp_notify_fifo_script": true,
+	"lvs_notify_fifo": true, "lvs_notify_fifo_script": true, "lvs_sync_daemon": true, "lvs_timeouts": true,
+	"script": true, "virtualhost": true, "sorry_server_lvs_method": true, "snmp_name": true,
+}
+
 // table maps the keywords of one block level to their handlers.
 type table map[string]*keyword
 
@@ -87,8 +104,10 @@ func (p *parser) block(t table, depth int) {
 				continue
 			}
 			p.errorf(l, 0, "", "missing '{' at beginning of configuration block")
+			p.last(config.Ignored)
 		} else if word == "{" {
 			p.warnf(l, 0, "", "unexpected '{' - ignoring")
+			p.last(config.Ignored)
 			continue
 		}
 		if word == "}" && depth > 0 {
@@ -98,10 +117,21 @@ func (p *parser) block(t table, depth int) {
 		k := t[word]
 		if k == nil {
 			p.warnf(l, 0, word, "unknown keyword '%s'", word)
+			p.last(config.Ignored)
 			continue
 		}
 		if len(l.Words)-1 < k.min {
 			p.errorf(l, 0, word, "keyword '%s' is missing a parameter", word)
+			if missingTolerated[word] {
+				// The handler checks and logs ("routerid name missing -
+				// ignoring"): the keyword is ignored.
+				p.last(config.Ignored)
+			} else {
+				// keepalived's strvec_slot exits on this ("permanent error
+				// CONFIG"; -t exits 2) [verified 2.2.7].
+				p.last(config.Stops)
+				p.diags[len(p.diags)-1].Abort = true
+			}
 			if k.open != nil || k.entry != nil {
 				p.skipBlock()
 			}
@@ -158,6 +188,7 @@ func (p *parser) valueBlock(entry func(p *parser, l *Line)) {
 				continue
 			}
 			p.warnf(l, 0, "", "'{' missing from beginning of block")
+			p.last(config.Noted)
 		}
 		switch w {
 		case "}":
@@ -165,6 +196,7 @@ func (p *parser) valueBlock(entry func(p *parser, l *Line)) {
 			return
 		case "{":
 			p.warnf(l, 0, "", "unexpected '{' - ignoring")
+			p.last(config.Ignored)
 			continue
 		}
 		entry(p, l)
@@ -252,11 +284,18 @@ func (p *parser) pos(l *Line, i int) config.Pos {
 
 func (p *parser) errorf(l *Line, word int, kw, format string, args ...any) {
 	p.diags.Add(p.pos(l, word), config.Error, kw, format, args...)
+	p.diags[len(p.diags)-1].Instance = p.curInst
 }
 
 func (p *parser) warnf(l *Line, word int, kw, format string, args ...any) {
 	p.diags.Add(p.pos(l, word), config.Warning, kw, format, args...)
+	p.diags[len(p.diags)-1].Instance = p.curInst
 }
+
+// last sets what was done about the diagnostic just reported, where it is
+// not what its severity implies (config.Diagnostic.Outcome): keepalived
+// skips an entry ("- skipping"), ignores an option, or stops.
+func (p *parser) last(a config.Action) { p.diags[len(p.diags)-1].Action = a }
 
 // arg is the text of word i, or "".
 func arg(l *Line, i int) string {

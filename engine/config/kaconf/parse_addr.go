@@ -17,6 +17,7 @@ func (p *parser) ipPrefix(l *Line, i int, what string) (netip.Prefix, bool) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil || a.Zone() != "" {
 		p.errorf(l, i, what, "%s: invalid IP '%s' - skipping", what, s)
+		p.last(config.ItemSkipped)
 		return netip.Prefix{}, false
 	}
 	n := a.BitLen()
@@ -48,6 +49,7 @@ func (p *parser) address(l *Line, static bool) (config.Address, bool) {
 		val := func() (string, bool) {
 			if i+1 >= n {
 				p.errorf(l, i, what, "%s: %s needs a value", what, w)
+				p.last(config.Ignored)
 				return "", false
 			}
 			i++
@@ -59,6 +61,7 @@ func (p *parser) address(l *Line, static bool) (config.Address, bool) {
 				if v != "+" && v != "-" {
 					if _, err := netip.ParseAddr(v); err != nil {
 						p.errorf(l, i, what, "%s: invalid broadcast address '%s'", what, v)
+						p.last(config.Ignored)
 						continue
 					}
 				}
@@ -109,12 +112,14 @@ func (p *parser) address(l *Line, static bool) (config.Address, bool) {
 			if v, ok := val(); ok {
 				if !static {
 					p.warnf(l, i-1, what, "track_group is only valid for static addresses - ignoring")
+					p.last(config.Ignored)
 					continue
 				}
 				a.TrackGroup = v
 			}
 		default:
 			p.errorf(l, i, what, "unknown configuration entry '%s' for ip address - ignoring", w)
+			p.last(config.Ignored)
 		}
 	}
 	return a, true
@@ -144,6 +149,7 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 		next := func() (string, bool) {
 			if i+1 >= n {
 				p.errorf(l, i, what, "%s: %s needs a value", what, w)
+				p.last(config.Ignored)
 				return "", false
 			}
 			i++
@@ -166,6 +172,7 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 			if _, ok := next(); ok {
 				if w == "gw" {
 					p.warnf(l, i-1, what, "\"gw\" for routes is deprecated. Please use \"via\"")
+					p.last(config.Noted)
 				}
 				if a, ok := p.addr(l, i); ok {
 					r.Via = a
@@ -240,6 +247,7 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 		}
 		if w == "or" {
 			p.warnf(l, i, what, "\"or\" for routes is deprecated. Please use \"nexthop\"")
+			p.last(config.Noted)
 		}
 		// Not modelled: keep the word, and its value when it takes one.
 		r.Rest = append(r.Rest, w)
@@ -250,10 +258,12 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 	}
 	if !haveDst {
 		p.errorf(l, 0, what, "%s: no destination in route", what)
+		p.last(config.ItemSkipped)
 		return r, false
 	}
 	if r.Dev == "" && !r.NoTrack {
 		p.warnf(l, 0, what, "cannot track route %s with no interface specified, not tracking", routeDst(r))
+		p.last(config.Ignored)
 	}
 	return r, true
 }
@@ -270,6 +280,7 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 		next := func() (string, bool) {
 			if i+1 >= n {
 				p.errorf(l, i, what, "%s: %s needs a value", what, w)
+				p.last(config.Ignored)
 				return "", false
 			}
 			i++
@@ -336,6 +347,7 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 	}
 	if !havePrio {
 		p.warnf(l, 0, what, "rule has no preference specified - keepalived picks one, which is probably not what you want")
+		p.last(config.Noted)
 	}
 	return r, true
 }

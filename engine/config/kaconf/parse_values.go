@@ -227,6 +227,7 @@ func ignoredKW(extra func(p *parser) *[]config.Setting) *keyword {
 	return &keyword{fn: func(p *parser, l *Line) {
 		s := setting(p, l)
 		p.warnf(l, 0, s.Keyword, "keyword %s is accepted but ignored by keepwatch", s.Keyword)
+		p.last(config.NotImplemented)
 		dst := extra(p)
 		*dst = append(*dst, s)
 	}}
@@ -237,6 +238,7 @@ func ignoredBlockKW(extra func(p *parser) *[]config.Setting) *keyword {
 	return &keyword{fn: func(p *parser, l *Line) {
 		s := setting(p, l)
 		p.warnf(l, 0, s.Keyword, "keyword %s is accepted but ignored by keepwatch", s.Keyword)
+		p.last(config.NotImplemented)
 		s.Block = p.capture()
 		dst := extra(p)
 		*dst = append(*dst, s)
@@ -268,6 +270,7 @@ func (p *parser) script(l *Line, i int) *config.Script {
 	qw, err := l.QuotedWords()
 	if err != nil {
 		p.errorf(l, i, arg(l, 0), "%s: %v", arg(l, 0), err)
+		p.last(config.Ignored)
 	}
 	if i >= len(qw) {
 		qw = l.Words

@@ -157,8 +157,11 @@ func (r *reader) pos(col int) config.Pos {
 	return config.Pos{File: r.cur.display, Line: r.line, Col: col}
 }
 
+// errorf reports a line the reader cannot make sense of; keepalived logs
+// it and reads on, so the construct is ignored.
 func (r *reader) errorf(col int, format string, args ...any) {
 	r.diags.Add(r.pos(col), config.Error, "", format, args...)
+	r.diags[len(r.diags)-1].Action = config.Ignored
 }
 
 func (r *reader) logf(sev config.Severity, col int, format string, args ...any) {

@@ -19,21 +19,30 @@ type Options struct {
 }
 
 // Load reads path — keepalived.conf syntax, or YAML/TOML/JSON by extension —
-// and validates it. The config is nil only when it could not be read at all;
-// callers must not use it when the diagnostics hold errors.
+// and validates it. The config is nil only when it could not be read at all.
+// Otherwise it is the config as keepalived 2.2.7 would run it: every
+// diagnostic's Action is applied (bad values ignored with the default kept,
+// skipped entries left out), and c.Diagnostics holds the diagnostics.
+// Whether it may run at all is config.Admit's decision.
 func Load(path string, opts Options) (*config.Config, config.Diagnostics) {
-	vo := config.ValidateOptions{}
+	vo := config.ValidateOptions{Apply: true}
 	if opts.CheckInterfaces {
 		vo.InterfaceExists = interfaceExists
 	}
+	var c *config.Config
+	var ds config.Diagnostics
 	if config.IsStructured(path) {
-		return config.LoadStructured(path, vo)
+		c, ds = config.LoadStructured(path, vo)
+	} else {
+		c, ds = kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}})
+		if c != nil {
+			ds = append(ds, config.Validate(c, vo)...)
+		}
 	}
-	c, ds := kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}})
-	if c == nil {
-		return nil, ds
+	if c != nil {
+		c.Diagnostics = ds
 	}
-	return c, append(ds, config.Validate(c, vo)...)
+	return c, ds
 }
 
 func interfaceExists(name string) bool {
