@@ -199,11 +199,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	linksKnown := make(chan struct{})
 	var once sync.Once
 	go func() {
-		err := sys.WatchLinks(linkCtx, func(ev netif.LinkEvent) {
+		err := sys.WatchLinksErrors(linkCtx, func(ev netif.LinkEvent) {
 			a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: ev.Up && !ev.Deleted}, 0)
-			a.sink.Emit(event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: ev.Up && !ev.Deleted})
+			e := event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: ev.Up && !ev.Deleted}
+			if ev.Deleted {
+				e.Reason = event.ReasonDeleted
+				a.forgetAnnouncer(ev.Name)
+			}
+			a.sink.Emit(e)
 			once.Do(func() { close(linksKnown) })
-		})
+		}, func(err error) { a.log.Warn("link watch: subscribing again", "err", err) })
 		if err != nil && linkCtx.Err() == nil {
 			a.log.Error("link watch stopped", "err", err)
 		}
@@ -612,6 +617,17 @@ func (an announcer) Announce(ifname string, vip netip.Addr) error {
 	}
 	an.a.anncMu.Unlock()
 	return g.Announce(vip)
+}
+
+// forgetAnnouncer closes a deleted interface's announcer socket: one made
+// for an interface of that name later (a VMAC recreated) gets its own.
+func (a *Agent) forgetAnnouncer(ifname string) {
+	a.anncMu.Lock()
+	defer a.anncMu.Unlock()
+	if g, ok := a.annc[ifname]; ok {
+		g.Close()
+		delete(a.annc, ifname)
+	}
 }
 
 // socket returns the shared VRRP socket of an interface and family,
