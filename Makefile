@@ -23,16 +23,20 @@ deps:
 	./deploy/test-deps.sh
 
 # test is the whole suite: lint, every tier (unit, network, kernel, e2e), a short fuzz pass.
+# The unit tier runs first under the race detector; namespace tests skip in
+# that pass (KEEPWATCH_UNIT_TIER, nskittest.Require) and run in the next one
+# without -race, so the detector's slowdown never touches their timing.
 # The kernel tier (TestKernel*: a Debian kernel under qemu -accel tcg) takes a
 # whole core while it runs, so it runs after the timing-sensitive network
 # tier, one package at a time, rather than beside it.
 test: deps lint
+	KEEPWATCH_UNIT_TIER=1 $(GO) test -race -short -count=1 -timeout 25m -skip '^TestKernel' $(PKGS)
 	$(GO) test -count=1 -timeout 25m -skip '^TestKernel' $(PKGS)
 	$(GO) test -count=1 -timeout 15m -p 1 -run '^TestKernel' $(PKGS)
 	$(MAKE) fuzz-short
 
 unit:
-	$(GO) test -short -count=1 $(PKGS)
+	KEEPWATCH_UNIT_TIER=1 $(GO) test -short -count=1 $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -153,6 +153,10 @@ func (m *Metrics) Emit(e event.Event) {
 		s.runs.inc(e.OK)
 		s.duration.Observe(e.Duration.Seconds())
 	case event.KindInterfaceChanged:
+		if e.Reason == event.ReasonDeleted {
+			m.interfaceGone(e.Interface)
+			return
+		}
 		m.ifaces.loadOrCreate(e.Interface, func() prometheus.Gauge {
 			return m.f.interfaceUp.WithLabelValues(valid(e.Interface))
 		}).Set(b2f(e.OK))
@@ -320,6 +324,22 @@ func (m *Metrics) quorumFor(service string) prometheus.Gauge {
 	return m.quorum.loadOrCreate(service, func() prometheus.Gauge {
 		return m.f.quorumUp.WithLabelValues(valid(service))
 	})
+}
+
+// interfaceGone drops a deleted interface's series, so interfaces that come
+// and go (VMACs, veths, renamed links) do not pile up series for ever. One
+// that comes back starts its series again (a counter reset to Prometheus).
+func (m *Metrics) interfaceGone(name string) {
+	m.ifaces.update(func(g map[string]prometheus.Gauge) { delete(g, name) })
+	m.f.interfaceUp.DeleteLabelValues(valid(name))
+	m.globalDrp.update(func(c map[globalDropKey]prometheus.Counter) {
+		for k := range c {
+			if k.iface == name {
+				delete(c, k)
+			}
+		}
+	})
+	m.f.globalDropped.DeletePartialMatch(prometheus.Labels{lInterface: valid(name)})
 }
 
 type globalDropKey struct {

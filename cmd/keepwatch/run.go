@@ -159,6 +159,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
+	host.OnLinkError = func(err error) { log.Warn("link watch: subscribing again", "err", err) }
 	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host, Trim: f.trim, Strict: f.strict})
 
 	mux := http.NewServeMux()

@@ -368,7 +368,13 @@ func (a *Agent) startLinks() {
 func (a *Agent) onLink(ev netif.LinkEvent) {
 	up := ev.Up && !ev.Deleted
 	a.onTracker(track.KindInterface, ev.Name, track.State{Known: true, Up: up}, 0)
-	a.sink.Emit(event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: up})
+	e := event.Event{Kind: event.KindInterfaceChanged, ID: event.NewID(), Time: time.Now(), Interface: ev.Name, OK: up}
+	if ev.Deleted {
+		// The metrics sink drops the interface's series (a VMAC or a
+		// hot-unplugged NIC may never come back).
+		e.Reason = event.ReasonDeleted
+	}
+	a.sink.Emit(e)
 	if !up {
 		return
 	}

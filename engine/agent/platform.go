@@ -29,9 +29,10 @@ type Platform interface {
 	Links() ([]netif.LinkEvent, error)
 	// VMAC interfaces (use_vmac), created before the instance starts.
 	netif.VMACs
-	// RemoveStale removes those of want already present at start (left by
-	// an earlier run that crashed) and returns them.
-	RemoveStale(want []netif.Address) ([]netif.Address, error)
+	// RemoveLeftovers removes what an earlier run killed without its
+	// shutdown left (the config's VIPs wherever they are, its VMACs) and
+	// says what it removed; the agent calls it before any instance starts.
+	RemoveLeftovers(vips []netif.Address, vmacs []netif.VMAC) (netif.Leftovers, error)
 	// PrimaryAddress is the interface's first IPv4 address, or (v6) its
 	// link-local address: the source of adverts.
 	PrimaryAddress(ifname string, v6 bool) (netip.Addr, error)

@@ -64,11 +64,13 @@ func (a *Agent) releaseSockets(keys []sockKey) {
 	stopAll(stop)
 }
 
-// removeStale removes the config's VIPs that are already on their
-// interfaces at start: left by a crashed earlier run, they would make two
-// hosts answer for them (keepalived does the same at startup).
+// removeStale removes what a run killed without its shutdown left behind,
+// before any instance starts: the config's VIPs wherever they are and its
+// VMAC interfaces (Platform.RemoveLeftovers). Left there, they would make
+// two hosts answer for the VIPs (keepalived clears its VIPs at startup too).
 func (a *Agent) removeStale(c *config.Config) {
 	var want []netif.Address
+	var vmacs []netif.VMAC
 	for i := range c.Instances {
 		in := &c.Instances[i]
 		for _, list := range [][]config.Address{in.VIPs, in.ExcludedVIPs} {
@@ -78,12 +80,18 @@ func (a *Agent) removeStale(c *config.Config) {
 				}
 			}
 		}
+		if in.VMAC != nil {
+			vmacs = append(vmacs, netif.VMAC{Name: in.VMAC.Name, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: vrrp.Family(in.Family()) == vrrp.IPv6})
+		}
 	}
-	removed, err := a.plat.RemoveStale(want)
+	left, err := a.plat.RemoveLeftovers(want, vmacs)
 	if err != nil {
-		a.log.Warn("removing stale VIPs", "err", err)
+		a.log.Warn("removing what an earlier run left", "err", err)
 	}
-	for _, r := range removed {
+	for _, name := range left.VMACs {
+		a.log.Info("removed a VMAC left by an earlier run", "interface", name)
+	}
+	for _, r := range left.VIPs {
 		a.log.Info("removed a VIP left by an earlier run", "address", r.Prefix.String(), "interface", r.Dev)
 	}
 }

@@ -28,7 +28,7 @@ const (
 
 	// Tracking.
 	KindScriptRun        // Name, OK, ExitCode, Duration, Reason (error class)
-	KindInterfaceChanged // Interface, OK (up)
+	KindInterfaceChanged // Interface, OK (up), Reason (ReasonDeleted when it is gone)
 	KindFileValue        // Name, Value
 
 	// Checks.
@@ -95,6 +95,11 @@ const (
 	ReasonStartup      Reason = "startup"
 	ReasonOwner        Reason = "owner" // priority 255 with state MASTER: immediate
 )
+
+// ReasonDeleted on a KindInterfaceChanged event says the interface is gone
+// (not merely down): whatever is kept per interface, such as its series,
+// can be dropped.
+const ReasonDeleted Reason = "deleted"
 
 // Drop reasons, in the order of keepalived's receive checks (reference §2.3).
 const (

@@ -56,7 +56,11 @@ func NewGratuitous(ifname string) (*Gratuitous, error) {
 }
 
 // MAC is the sender hardware address of the frames.
-func (g *Gratuitous) MAC() net.HardwareAddr { return g.mac }
+func (g *Gratuitous) MAC() net.HardwareAddr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mac
+}
 
 // Close closes the socket.
 func (g *Gratuitous) Close() error {
@@ -83,6 +87,23 @@ func (g *Gratuitous) Announce(vip netip.Addr) error {
 	if g.fd < 0 {
 		return ErrClosed
 	}
+	err := g.send(vip)
+	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) {
+		// The interface was deleted and perhaps made again under its name
+		// (a VMAC recreated after a crash or a restart of its instance):
+		// follow the name to its new index and send again, once.
+		if g.follow() == nil {
+			err = g.send(vip)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("netif: announce %s on %q: %w", vip, g.ifname, err)
+	}
+	return nil
+}
+
+// send builds and sends one frame; g.mu held.
+func (g *Gratuitous) send(vip netip.Addr) error {
 	g.sa = unix.SockaddrLinklayer{Ifindex: g.ifindex, Halen: 6}
 	switch {
 	case vip.Is4():
@@ -92,12 +113,28 @@ func (g *Gratuitous) Announce(vip netip.Addr) error {
 		g.buf = AppendUnsolicitedNA(g.buf[:0], g.mac, vip, g.forwarding())
 		g.sa.Protocol = htons(etherTypeIPv6)
 	default:
-		return fmt.Errorf("netif: announce on %q: invalid address", g.ifname)
+		return errors.New("invalid address")
 	}
 	copy(g.sa.Addr[:], g.buf[:6]) // the frame's own destination
-	if err := unix.Sendto(g.fd, g.buf, 0, &g.sa); err != nil {
-		return fmt.Errorf("netif: announce %s on %q: %w", vip, g.ifname, err)
+	return unix.Sendto(g.fd, g.buf, 0, &g.sa)
+}
+
+// follow looks the interface up again by name, in the calling thread's
+// namespace; g.mu held. The frames are rebuilt by the caller, with the new
+// hardware address.
+func (g *Gratuitous) follow() error {
+	ifi, err := net.InterfaceByName(g.ifname)
+	if err != nil {
+		return err
 	}
+	if ifi.Index == g.ifindex || len(ifi.HardwareAddr) != 6 {
+		return fmt.Errorf("netif: interface %q: no new index to follow", g.ifname)
+	}
+	g.ifindex, g.mac = ifi.Index, ifi.HardwareAddr
+	if g.fwd != nil {
+		g.fwd.Close()
+	}
+	g.fwd, _ = os.Open("/proc/sys/net/ipv6/conf/" + g.ifname + "/forwarding")
 	return nil
 }
 

@@ -27,6 +27,10 @@ var _ Socket = (*Conn)(nil)
 // this package; it adds only the per-interface announcer cache.
 type Host struct {
 	*System
+	// OnLinkError, if set, hears each netlink error the link watch
+	// recovers from (before it subscribes again).
+	OnLinkError func(error)
+
 	mu   sync.Mutex
 	annc map[string]*Gratuitous
 }
@@ -75,8 +79,24 @@ func (h *Host) CloseAnnouncers() {
 	}
 }
 
-// RemoveStale is System.RemoveStale.
-func (h *Host) RemoveStale(want []Address) ([]Address, error) { return h.System.RemoveStale(want) }
+// WatchLinks is System.WatchLinksErrors: it subscribes again after a
+// netlink error and resynchronises from a dump (reporting interfaces that
+// vanished meanwhile as Deleted), so it returns only when ctx is done. A
+// deleted interface's announcer socket is closed: one of the same name made
+// later (a VMAC recreated) gets its own.
+func (h *Host) WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
+	return h.System.WatchLinksErrors(ctx, func(ev LinkEvent) {
+		if ev.Deleted {
+			h.mu.Lock()
+			if g, ok := h.annc[ev.Name]; ok {
+				g.Close()
+				delete(h.annc, ev.Name)
+			}
+			h.mu.Unlock()
+		}
+		fn(ev)
+	}, h.OnLinkError)
+}
 
 // Links returns every interface's current usability, as WatchLinks
 // reports it (up: IFF_UP and IFF_RUNNING).

@@ -299,10 +299,18 @@ func (p *Platform) RemoveVMAC(v netif.VMAC) error {
 	return nil
 }
 
-// RemoveStale removes those of want that Net holds.
-func (p *Platform) RemoveStale(want []netif.Address) ([]netif.Address, error) {
+// RemoveLeftovers removes those of want that Net holds, and the VMACs of
+// vmacs that exist.
+func (p *Platform) RemoveLeftovers(want []netif.Address, vmacs []netif.VMAC) (netif.Leftovers, error) {
 	p.mu.Lock()
 	p.record("stale")
+	var left netif.Leftovers
+	for _, v := range vmacs {
+		if _, ok := p.links[v.LinkName()]; ok {
+			delete(p.links, v.LinkName())
+			left.VMACs = append(left.VMACs, v.LinkName())
+		}
+	}
 	p.mu.Unlock()
 	var removed []netif.Address
 	held := p.Net.Addresses()
@@ -312,7 +320,8 @@ func (p *Platform) RemoveStale(want []netif.Address) ([]netif.Address, error) {
 			removed = append(removed, a)
 		}
 	}
-	return removed, nil
+	left.VIPs = removed
+	return left, nil
 }
 
 // ErrNoAddress is returned by PrimaryAddress for an interface without one.

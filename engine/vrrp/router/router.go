@@ -178,6 +178,13 @@ type member struct {
 	prioCause uint64
 	prioAt    time.Time
 	snap      Snapshot // guarded by inst.snapMu
+
+	// bursts are the spaced gratuitous bursts in flight, the member's child
+	// tasks: stopped, and waited for, before its VIPs go (leaving MASTER)
+	// and when the instance stops. Guarded by mu.
+	bursts      sync.WaitGroup
+	burstCancel context.CancelFunc
+	burstCtx    context.Context
 }
 
 type rxBuf struct {
@@ -448,6 +455,7 @@ func (i *Instance) Run(ctx context.Context) error {
 				if me.held {
 					me.removeVIPs()
 				}
+				me.stopBursts()
 			}
 			i.mu.Unlock()
 			return nil
@@ -704,6 +712,9 @@ func (me *member) addVIPs() {
 }
 
 func (me *member) removeVIPs() {
+	// No gratuitous ARP may claim a VIP after it is gone: the peer that
+	// takes over announces it now (RFC 9568 §6.4.3, RFC 3768 §6.4.3).
+	me.stopBursts()
 	addrs := me.inst.deps.Addrs
 	for _, r := range me.cfg.Rules {
 		_ = addrs.RemoveRule(r)
@@ -723,36 +734,95 @@ func (me *member) removeVIPs() {
 	me.held = false
 }
 
+// announceTarget is one gratuitous packet's interface and address.
+type announceTarget struct {
+	ifname string
+	addr   netip.Addr
+}
+
 // gratuitous sends count rounds of one gratuitous ARP / NA per VIP and eVIP,
 // the addresses interleaved as keepalived sends them (vectors/README.md).
+// Back to back (no spacing) it sends them here, under mu. Spaced, the burst
+// runs as a child task of the member (startBurst), so it holds up neither
+// the instance's timers nor its lock; mu held.
 func (me *member) gratuitous(count int) {
 	if me.inst.deps.Announcer == nil || count <= 0 {
 		return
 	}
-	send := func() {
-		for range count {
-			for _, list := range [][]netif.Address{me.cfg.VIPs, me.cfg.ExcludedVIPs} {
-				for _, a := range list {
-					ifname := a.Dev
-					if ifname == "" {
-						ifname = me.cfg.FSM.Interface
-					}
-					if err := me.inst.deps.Announcer.Announce(ifname, a.Prefix.Addr()); err != nil {
-						me.log.Warn("gratuitous announcement", "address", a.Prefix.Addr(), "err", err)
-						continue
-					}
-					me.emit(event.Event{Kind: event.KindGratuitousSent, Addr: a.Prefix.Addr(), Interface: ifname})
-					if me.cfg.GarpSpacing > 0 {
-						time.Sleep(me.cfg.GarpSpacing)
-					}
-				}
+	var targets []announceTarget
+	for _, list := range [][]netif.Address{me.cfg.VIPs, me.cfg.ExcludedVIPs} {
+		for _, a := range list {
+			ifname := a.Dev
+			if ifname == "" {
+				ifname = me.cfg.FSM.Interface
 			}
+			targets = append(targets, announceTarget{ifname, a.Prefix.Addr()})
 		}
 	}
 	if me.cfg.GarpSpacing > 0 {
-		// Spaced bursts must not hold up the instance's timers.
-		go send()
+		me.startBurst(targets, count, me.cfg.GarpSpacing)
 		return
 	}
-	send()
+	for range count {
+		for _, t := range targets {
+			if err := me.inst.deps.Announcer.Announce(t.ifname, t.addr); err != nil {
+				me.log.Warn("gratuitous announcement", "address", t.addr, "err", err)
+				continue
+			}
+			me.emit(event.Event{Kind: event.KindGratuitousSent, Addr: t.addr, Interface: t.ifname})
+		}
+	}
+}
+
+// startBurst runs a spaced burst as the member's child task; mu held. The
+// task touches nothing mu guards: it takes copies of what it needs (the
+// member's identity, the cause) now, so the instance can step, and its
+// config change, while it runs.
+func (me *member) startBurst(targets []announceTarget, count int, spacing time.Duration) {
+	if me.burstCancel == nil {
+		me.burstCtx, me.burstCancel = context.WithCancel(context.Background())
+	}
+	ctx := me.burstCtx
+	id := event.Event{Kind: event.KindGratuitousSent, Cause: me.inst.cause, Instance: me.cfg.FSM.Name,
+		VRID: me.cfg.FSM.VRID, Family: me.cfg.FSM.Family}
+	annc, sink, log := me.inst.deps.Announcer, me.inst.deps.Sink, me.log
+	me.bursts.Add(1)
+	go func() {
+		defer me.bursts.Done()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		<-t.C
+		for range count {
+			for _, tg := range targets {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := annc.Announce(tg.ifname, tg.addr); err != nil {
+					log.Warn("gratuitous announcement", "address", tg.addr, "err", err)
+				} else {
+					e := id
+					e.ID, e.Time, e.Addr, e.Interface = event.NewID(), time.Now(), tg.addr, tg.ifname
+					sink.Emit(e)
+				}
+				t.Reset(spacing)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}
+	}()
+}
+
+// stopBursts cancels the member's spaced bursts and waits until none can
+// send again; mu held. A burst only ever waits for its spacing or one
+// send, so this is quick.
+func (me *member) stopBursts() {
+	if me.burstCancel == nil {
+		return
+	}
+	me.burstCancel()
+	me.bursts.Wait()
+	me.burstCancel, me.burstCtx = nil, nil
 }

@@ -33,6 +33,13 @@ var vip4 = netip.MustParsePrefix("192.0.2.100/24")
 
 func startNode(t *testing.T, n *nskit.Node, prio int, interval time.Duration, mutate func(*Config)) *node {
 	t.Helper()
+	return startNodeWith(t, n, prio, interval, mutate, nil)
+}
+
+// startNodeWith is startNode with a hook that can change the instance's
+// Deps (wrap Addrs, add an Announcer) before it is made.
+func startNodeWith(t *testing.T, n *nskit.Node, prio int, interval time.Duration, mutate func(*Config), deps func(*Deps)) *node {
+	t.Helper()
 	nd := &node{n: n, rec: &eventtest.Recorder{}, done: make(chan struct{})}
 	err := n.Do(func() error {
 		var err error
@@ -63,7 +70,11 @@ func startNode(t *testing.T, n *nskit.Node, prio int, interval time.Duration, mu
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	nd.inst, err = New(cfg, Deps{Conn: nd.conn, Addrs: sys, Sink: nd.rec})
+	d := Deps{Conn: nd.conn, Addrs: sys, Sink: nd.rec}
+	if deps != nil {
+		deps(&d)
+	}
+	nd.inst, err = New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
