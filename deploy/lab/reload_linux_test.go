@@ -148,3 +148,47 @@ func waitAddr(t *testing.T, n *lab.Node, a netip.Addr, present bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestReloadUnicastPeers: adding a unicast peer to the master's list (and
+// removing it again) is applied in place: the VIP never leaves it.
+func TestReloadUnicastPeers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "reloaduc", lab.Options{Nodes: 2, Params: lab.Params{Family: 4, Unicast: true}})
+	n1 := c.Node(1)
+	waitHolders(t, c, []int{1}, 10*time.Second, vip4)
+	base, err := os.ReadFile(n1.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(base), "  unicast_peer {\n") {
+		t.Fatalf("no unicast_peer block in node 1's config:\n%s", base)
+	}
+	added := strings.Replace(string(base), "  unicast_peer {\n", "  unicast_peer {\n    192.0.2.250\n", 1)
+	for _, cfg := range []string{added, string(base)} {
+		last := metric(t, n1, "keepwatch_config_last_reload_success_timestamp_seconds")
+		w := c.Watch(2*time.Millisecond, nil)
+		if err := n1.WriteConfig([]byte(cfg)); err != nil {
+			t.Fatal(err)
+		}
+		if err := n1.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for metric(t, n1, "keepwatch_config_last_reload_success_timestamp_seconds") == last {
+			if time.Now().After(deadline) {
+				t.Fatalf("the reload did not succeed within 5 s:\n%s", n1.Log())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+		tl := w.Stop()
+		for _, r := range tl.Records {
+			if !slices.Equal(r.Holders[0], []int{1}) {
+				t.Fatalf("at %s %s was held by %v, want node 1 only:\n%s", r.At, vip4, r.Holders[0], tl.Format())
+			}
+		}
+	}
+	if got := metric(t, n1, "keepwatch_vrrp_transitions_total", "vrrp_instance", "VI_4", "to", "master"); got != 1 {
+		t.Errorf("node 1 became master %v times, want once", got)
+	}
+}
