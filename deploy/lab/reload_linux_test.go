@@ -1,6 +1,8 @@
 package lab_test
 
 import (
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
@@ -190,5 +192,86 @@ func TestReloadUnicastPeers(t *testing.T) {
 	}
 	if got := metric(t, n1, "keepwatch_vrrp_transitions_total", "vrrp_instance", "VI_4", "to", "master"); got != 1 {
 		t.Errorf("node 1 became master %v times, want once", got)
+	}
+}
+
+// TestReloadFailedInstance: a reload adding an instance on a missing
+// interface is reported failed (keepwatch_config_last_reload_successful 0,
+// keepwatch_vrrp_state fault), the instance is FAULT with its reason in
+// /api/v1/status, /-/ready answers 503 naming it, and the running master
+// keeps its VIP. A reload without it makes the node ready again.
+func TestReloadFailedInstance(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "reloadft", lab.Options{Nodes: 2, Params: lab.Params{Family: 4}})
+	n1 := c.Node(1)
+	waitHolders(t, c, []int{1}, 10*time.Second, vip4)
+	base, err := os.ReadFile(n1.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := string(base) + "\nvrrp_instance VI_9 {\n  interface kwnosuch0\n  virtual_router_id 99\n  priority 100\n  advert_int 0.1\n" +
+		"  virtual_ipaddress {\n    203.0.113.99/24\n  }\n}\n"
+	w := c.Watch(2*time.Millisecond, nil)
+	if err := n1.WriteConfig([]byte(broken)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for metric(t, n1, "keepwatch_config_last_reload_successful") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("keepwatch_config_last_reload_successful still 1:\n%s", n1.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v := metric(t, n1, "keepwatch_vrrp_state", "vrrp_instance", "VI_9", "state", "fault"); v != 1 {
+		t.Errorf(`keepwatch_vrrp_state{vrrp_instance="VI_9",state="fault"} = %v, want 1`, v)
+	}
+	ctx := t.Context()
+	st, err := n1.Fetch(ctx, "/api/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"iname": "VI_9"[^}]*"state": "fault"[^}]*"fault_reason": [^\n]*kwnosuch0`).Match(st) {
+		t.Errorf("status does not show VI_9 in FAULT naming its interface:\n%s", st)
+	}
+	ready := func() (int, string) {
+		resp, err := n1.HTTPClient().Get(n1.URL("/-/ready"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, body := ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, "vrrp_instance VI_9") {
+		t.Errorf("/-/ready: %d %q, want 503 naming VI_9", code, body)
+	}
+	if s := instance(t, n1, "VI_4"); s.State != "master" || !s.VIPHeld {
+		t.Errorf("node 1 VI_4: %+v, want master with its VIP", s)
+	}
+
+	if err := n1.WriteConfig(base); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for metric(t, n1, "keepwatch_config_last_reload_successful") != 1 {
+		if time.Now().After(deadline.Add(5 * time.Second)) {
+			t.Fatal("keepwatch_config_last_reload_successful not 1 after the good reload")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Errorf("/-/ready after the good reload: %d %q", code, body)
+	}
+	tl := w.Stop()
+	for _, r := range tl.Records {
+		if !slices.Equal(r.Holders[0], []int{1}) {
+			t.Fatalf("at %s %s was held by %v, want node 1 only:\n%s", r.At, vip4, r.Holders[0], tl.Format())
+		}
 	}
 }
