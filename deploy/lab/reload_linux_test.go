@@ -275,3 +275,94 @@ func TestReloadFailedInstance(t *testing.T) {
 		}
 	}
 }
+
+// syncGroupTemplate: a sync group G (GA, GB) beside a lone VI_4 that holds
+// the lab's IPv4 VIP.
+const syncGroupTemplate = `global_defs {
+  router_id lab{{.Index}}
+}
+
+vrrp_sync_group G {
+  group {
+    GA
+    GB
+  }
+}
+vrrp_instance GA {
+  state BACKUP
+  interface {{.Link}}
+  virtual_router_id 61
+  priority {{.Priority}}
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {
+    198.51.100.61/24
+  }
+}
+
+vrrp_instance GB {
+  state BACKUP
+  interface {{.Link}}
+  virtual_router_id 62
+  priority {{.Priority}}
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {
+    198.51.100.62/24
+  }
+}
+
+vrrp_instance VI_4 {
+  state BACKUP
+  interface {{.Link}}
+  virtual_router_id 51
+  priority {{.Priority}}
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+
+// TestReloadSyncGroupChange: a change of a sync group's membership
+// restarts that group only (its members resign with priority 0), while the
+// lone instance beside it keeps its VIP throughout.
+func TestReloadSyncGroupChange(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "reloadsg", lab.Options{Nodes: 2, Params: lab.Params{Family: 4}, TemplateText: syncGroupTemplate})
+	n1, n2 := c.Node(1), c.Node(2)
+	waitHolders(t, c, []int{1}, 10*time.Second, vip4)
+	ga := netip.MustParseAddr("198.51.100.61")
+	waitAddr(t, n1, ga, true)
+	base, err := os.ReadFile(n1.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := metric(t, n2, "keepwatch_vrrp_priority_zero_received_total", "vrrp_instance", "GA")
+	w := c.Watch(2*time.Millisecond, nil)
+	if err := n1.WriteConfig([]byte(strings.Replace(string(base), "    GA\n    GB\n", "    GA\n", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for metric(t, n2, "keepwatch_vrrp_priority_zero_received_total", "vrrp_instance", "GA") <= zero {
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 heard no priority-0 advert from the restarted group:\n%s", n1.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitAddr(t, n1, ga, true) // the group preempts back
+	time.Sleep(300 * time.Millisecond)
+	tl := w.Stop()
+	for _, r := range tl.Records {
+		if !slices.Equal(r.Holders[0], []int{1}) {
+			t.Fatalf("at %s %s (the lone instance's) was held by %v, want node 1 only:\n%s", r.At, vip4, r.Holders[0], tl.Format())
+		}
+	}
+	if got := metric(t, n1, "keepwatch_vrrp_transitions_total", "vrrp_instance", "VI_4", "to", "master"); got != 1 {
+		t.Errorf("node 1 VI_4 became master %v times, want once", got)
+	}
+}
