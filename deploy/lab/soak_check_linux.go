@@ -327,6 +327,41 @@ func (s *soak) checkHolders(rep *SoakReport, until time.Duration) {
 		out[i].Timeline = s.excerpt(samples, faults, out[i].From-2*time.Second, out[i].To+500*time.Millisecond)
 	}
 	rep.Violations = append(rep.Violations, out...)
+	// Which faults had an effect the network saw: the holders of VIP4 (or
+	// VIP6) changed between the fault's start and one grace after its end.
+	// A fault kind that never moves a VIP is one the agents do not see.
+	moved := map[string][2]int{}
+	for _, f := range faults {
+		if f.Kind == "start" {
+			continue
+		}
+		before, changed := (map[netip.Addr][]int)(nil), false
+		for _, smp := range samples {
+			if smp.at <= f.Start {
+				before = smp.holders
+				continue
+			}
+			if smp.at > f.End+g {
+				break
+			}
+			for _, v := range []netip.Addr{VIP4.Addr(), VIP6.Addr()} {
+				changed = changed || !slices.Equal(smp.holders[v], before[v])
+			}
+		}
+		m := moved[f.Kind]
+		m[1]++
+		if changed {
+			m[0]++
+		}
+		moved[f.Kind] = m
+	}
+	var mv []string
+	for _, k := range faultKinds {
+		if m := moved[k]; m[1] > 0 {
+			mv = append(mv, fmt.Sprintf("%s %d/%d", k, m[0], m[1]))
+		}
+	}
+	rep.Checks = append(rep.Checks, "faults that moved a VIP (holders changed before one grace after the end): "+strings.Join(mv, ", "))
 	rep.Checks = append(rep.Checks,
 		fmt.Sprintf("VIP holders sampled every 10 ms (%d changes), evaluated every 10 ms for %d VIPs", len(samples), len(uni)),
 		fmt.Sprintf("  at most one holder: %d of %d VIP-instants outside fault windows (%s)", strictA, pointsA, (time.Duration(strictA/len(uni))*step).Round(100*time.Millisecond)),
@@ -383,14 +418,21 @@ func (s *soak) checkCounters(rep *SoakReport) {
 		scrapes, len(s.lifes), series))
 }
 
-// checkResources compares, for every keepwatch process that lived at least
-// 60%% of the run, its goroutines, open files and RSS between the first and
-// last thirds of its life.
+// checkResources compares, for every keepwatch process that lived the
+// whole run (the leak-watch node's at least, never killed), its
+// goroutines, open files and RSS between the first and last thirds of the
+// run. A process restarted mid-run is left out: some of what an agent
+// opens waits for an event (the announcer's sockets for its first time as
+// master), so the first third of a short life is not its working level.
 func (s *soak) checkResources(rep *SoakReport, end time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	startEnd := time.Duration(0)
+	if len(s.faults) > 0 && s.faults[0].Kind == "start" {
+		startEnd = s.faults[0].End
+	}
 	for _, l := range s.lifes {
-		if s.c.Node(l.node).Impl != Keepwatch || l.end-l.start < end*6/10 {
+		if s.c.Node(l.node).Impl != Keepwatch || l.start > startEnd || l.end < end {
 			continue
 		}
 		third := (l.end - l.start) / 3
