@@ -27,6 +27,18 @@ type hostileStatus struct {
 			Error    string `json:"error"`
 		} `json:"trackers"`
 	} `json:"vrrp_instances"`
+	VirtualServers []struct {
+		RealServers []struct {
+			Address  string `json:"address"`
+			Up       bool   `json:"up"`
+			Checkers []struct {
+				Type   string `json:"type"`
+				HasRun bool   `json:"has_run"`
+				Up     bool   `json:"up"`
+				Reason string `json:"last_error"`
+			} `json:"checkers"`
+		} `json:"real_servers"`
+	} `json:"virtual_servers"`
 	ScriptSecurity []struct {
 		At       string `json:"at"`
 		Kind     string `json:"kind"`
@@ -266,4 +278,50 @@ func TestTrackFileHostile(t *testing.T) {
 	if _, err := os.Stat(ran); err == nil {
 		t.Error("the unsafe script ran")
 	}
+
+	// FILE_CHECK on a file another process feeds: a FIFO fails the checker
+	// (the agent's lock is never held on it: status keeps answering), a
+	// 1 GB sparse file holding 0 is read for its first bytes.
+	vsFile := filepath.Join(n1.Dir, "vsfile")
+	replace(t, vsFile, func(tmp string) error { return syscall.Mkfifo(tmp, 0o644) })
+	text += "\ntrack_file vs_file {\n  file \"" + vsFile + "\"\n}\n" +
+		"virtual_server 192.0.2.200 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n" +
+		"  real_server 192.0.2.201 80 {\n    FILE_CHECK {\n      track_file vs_file\n    }\n  }\n}\n"
+	if err := n1.WriteConfig([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	fileCheck := func(d hostileStatus) (found, hasRun, up bool, reason string) {
+		for _, vs := range d.VirtualServers {
+			for _, rs := range vs.RealServers {
+				for _, ck := range rs.Checkers {
+					if ck.Type == "FILE_CHECK" {
+						return true, ck.HasRun, ck.Up, ck.Reason
+					}
+				}
+			}
+		}
+		return false, false, false, ""
+	}
+	p.waitFor(t, "FILE_CHECK on a FIFO down", 10*time.Second, func(d hostileStatus) bool {
+		found, hasRun, up, reason := fileCheck(d)
+		return found && hasRun && !up && reason == "file"
+	})
+	replace(t, vsFile, func(tmp string) error {
+		f, err := os.Create(tmp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := f.WriteString("0\n"); err != nil {
+			return err
+		}
+		return f.Truncate(1 << 30)
+	})
+	p.waitFor(t, "FILE_CHECK on a 1 GB sparse file holding 0 up", 10*time.Second, func(d hostileStatus) bool {
+		found, _, up, _ := fileCheck(d)
+		return found && up
+	})
 }
