@@ -178,6 +178,20 @@ func Instance() *dashboard.DashboardBuilder {
 			}).
 			Unit("s").Min(0).
 			Height(10).Span(half)).
+		WithPanel(timeSeries().
+			Title("Advert lateness (agent starvation)").
+			Description("How late this host sent its adverts against their schedule (RFC 9568 Adver_Timer): CPU, GC or a stopped process. Near the advert interval, its backups are close to taking over from a master that is alive; KeepwatchAgentStarved fires at half the interval.").
+			Targets(s.targets(
+				ts(`histogram_quantile(1, sum by (instance, le) (rate(keepwatch_vrrp_advert_lateness_seconds_bucket{$sel}[$__rate_interval])))`, "max late {{instance}}"),
+				ts(`histogram_quantile(0.99, sum by (instance, le) (rate(keepwatch_vrrp_advert_lateness_seconds_bucket{$sel}[$__rate_interval])))`, "p99 late {{instance}}"),
+				ts(`max by (instance) (keepwatch_vrrp_advert_interval_seconds{$sel})`, "advert interval {{instance}}"),
+			)).
+			OverrideByQuery("C", []dashboard.DynamicConfigValue{
+				{Id: "custom.lineStyle", Value: map[string]any{"fill": "dash", "dash": []int{10, 10}}},
+				{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}},
+			}).
+			Unit("s").Min(0).
+			Height(10).Span(full)).
 		WithRow(dashboard.NewRowBuilder("Takeover announcements and notifications")).
 		WithPanel(timeSeries().
 			Title("Gratuitous ARPs and neighbor adverts sent").

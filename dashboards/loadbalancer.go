@@ -111,6 +111,15 @@ func LoadBalancer() *dashboard.DashboardBuilder {
 			)).
 			Unit("s").Min(0).
 			Height(9).Span(half)).
+		WithPanel(timeSeries().
+			Title("Probe start lateness").
+			Description("How late probes started against their schedule, a wait for a probe slot included (p99 and max per host): a starved agent or too many real servers for the probe concurrency.").
+			Targets(h.targets(
+				ts(`histogram_quantile(0.99, sum by (instance, le) (rate(keepwatch_check_probe_lateness_seconds_bucket{$sel}[$__rate_interval])))`, "p99 {{instance}}"),
+				ts(`histogram_quantile(1, sum by (instance, le) (rate(keepwatch_check_probe_lateness_seconds_bucket{$sel}[$__rate_interval])))`, "max {{instance}}"),
+			)).
+			Unit("s").Min(0).
+			Height(9).Span(half)).
 		WithPanel(heatMap().
 			Title("Probe latency").
 			Description("Distribution of probe durations over all chosen checkers.").

@@ -44,6 +44,10 @@ func with(base []string, extra ...string) []string {
 // seconds: a gap near 3 intervals is a backup about to take over.
 var gapBuckets = []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 1.5, 2, 3, 4, 5, 10}
 
+// latenessBuckets cover a timer's usual millisecond of lateness up to a
+// stop as long as keepalived's default master down interval (about 3 s).
+var latenessBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
 // durationBuckets cover probe, script and reconcile durations.
 var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
@@ -70,6 +74,8 @@ type families struct {
 	nas               *prometheus.CounterVec
 	globalDropped     *prometheus.CounterVec
 	instanceInfo      *prometheus.GaugeVec
+	advertLateness    *prometheus.HistogramVec
+	probeLateness     prometheus.Histogram
 
 	// Tracking.
 	scriptUp       *prometheus.GaugeVec
@@ -130,6 +136,8 @@ func newFamilies() *families {
 		garps:             c("vrrp", "gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses.", id...),
 		nas:               c("vrrp", "neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses.", id...),
 		globalDropped:     c("vrrp", "global_adverts_dropped_total", "VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.", lInterface, lFamily, lReason),
+		advertLateness:    h("vrrp", "advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap.", latenessBuckets, id...),
+		probeLateness:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "check", Name: "probe_lateness_seconds", Help: "How late each health check probe started against its schedule, a wait for a probe slot included.", Buckets: latenessBuckets}),
 		instanceInfo:      g("vrrp", "instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", with(id, lSegment)...),
 
 		scriptUp:       g("track", "script_up", "1 if the last run of the tracked script succeeded, else 0.", lScript),
@@ -164,7 +172,7 @@ func (f *families) collectors() []prometheus.Collector {
 		f.state, f.priority, f.effPriority, f.masterPriority, f.transitions, f.masterTransitions,
 		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
 		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.globalDropped,
-		f.instanceInfo,
+		f.instanceInfo, f.advertLateness, f.probeLateness,
 		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
 		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,

@@ -125,6 +125,13 @@ func orUnknown(s string) string {
 	return s
 }
 
+// ObserveProbeLateness records how late a health check probe started
+// against its schedule (check.Options.Lateness); allocation-free, for the
+// probe path.
+func (m *Metrics) ObserveProbeLateness(d time.Duration) {
+	m.f.probeLateness.Observe(d.Seconds())
+}
+
 // Emit updates the metrics for one event. It never blocks on I/O.
 func (m *Metrics) Emit(e event.Event) {
 	switch e.Kind {

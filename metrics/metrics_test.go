@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -102,7 +104,7 @@ func scenario() []event.Event {
 		ev(event.KindVIPAdded, 5*time.Second, func(e *event.Event) { e.Addr = vip1 }),
 		ev(event.KindGratuitousSent, 5*time.Second, func(e *event.Event) { e.Addr = vip1 }),
 		ev(event.KindGratuitousSent, 5*time.Second, func(e *event.Event) { e.Addr = netip.MustParseAddr("2001:db8::10") }),
-		ev(event.KindAdvertSent, 5*time.Second, func(e *event.Event) { e.Priority = 100 }),
+		ev(event.KindAdvertSent, 5*time.Second, func(e *event.Event) { e.Priority, e.Duration = 100, 3*time.Millisecond }),
 		ev(event.KindAdvertSent, 6*time.Second, func(e *event.Event) { e.Priority = 100 }),
 		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Reason = event.DropAddressList }),
 		ev(event.KindAdvertDropped, 6*time.Second, func(e *event.Event) { e.Reason = "brand_new" }),
@@ -524,5 +526,37 @@ keepwatch_config_diagnostics{severity="warning"} %d
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(want0, tc.errs, tc.warns)), "keepwatch_config_diagnostics"); err != nil {
 			t.Errorf("%+v: %v", tc, err)
 		}
+	}
+}
+
+// TestLateness: the advert's lateness lands in its instance's histogram,
+// the probe's in the checker one, and neither allocates (both are on hot
+// paths: the advert timer and every probe).
+func TestLateness(t *testing.T) {
+	m, _ := newTestMetrics(t)
+	for _, e := range scenario() {
+		m.Emit(e)
+	}
+	m.ObserveProbeLateness(300 * time.Millisecond)
+	h := func(o prometheus.Observer) *dto.Histogram {
+		var d dto.Metric
+		if err := o.(prometheus.Metric).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetHistogram()
+	}
+	adv := h(m.f.advertLateness.WithLabelValues("VI_1", "51", "eth0", "ipv4"))
+	if adv.GetSampleCount() != 3 || math.Abs(adv.GetSampleSum()-0.003) > 1e-9 {
+		t.Errorf("advert lateness: %d samples summing to %v, want 3 summing to 0.003", adv.GetSampleCount(), adv.GetSampleSum())
+	}
+	if p := h(m.f.probeLateness); p.GetSampleCount() != 1 || p.GetSampleSum() != 0.3 {
+		t.Errorf("probe lateness: %d samples summing to %v, want 1 of 0.3", p.GetSampleCount(), p.GetSampleSum())
+	}
+	e := event.Event{Kind: event.KindAdvertSent, Instance: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv4, Priority: 100, Duration: 40 * time.Millisecond}
+	if n := testing.AllocsPerRun(200, func() { m.Emit(e) }); n != 0 {
+		t.Errorf("Emit(advert sent, late): %v allocs, want 0", n)
+	}
+	if n := testing.AllocsPerRun(200, func() { m.ObserveProbeLateness(time.Millisecond) }); n != 0 {
+		t.Errorf("ObserveProbeLateness: %v allocs, want 0", n)
 	}
 }

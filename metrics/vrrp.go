@@ -41,6 +41,7 @@ type instance struct {
 	masterTransitions                       prometheus.Counter
 	dropped                                 [len(event.DropReasons)]prometheus.Counter
 	gap                                     prometheus.Observer
+	lateness                                prometheus.Observer
 	otherDrops                              cowMap[event.Reason, prometheus.Counter]
 	transitions                             cowMap[transitionKey, prometheus.Counter]
 	vips                                    cowMap[netip.Addr, prometheus.Gauge]
@@ -79,6 +80,7 @@ func (m *Metrics) newInstance(d Instance) *instance {
 		nas:               f.nas.WithLabelValues(lv...),
 		masterTransitions: f.masterTransitions.WithLabelValues(lv...),
 		gap:               f.gap.WithLabelValues(lv...),
+		lateness:          f.advertLateness.WithLabelValues(lv...),
 	}
 	for i, s := range vrrp.States {
 		in.state[i] = f.state.WithLabelValues(append(lv[:4:4], s.String())...)
@@ -206,6 +208,7 @@ func (in *instance) emit(m *Metrics, e *event.Event) {
 	switch e.Kind {
 	case event.KindAdvertSent:
 		in.sent.Inc()
+		in.lateness.Observe(e.Duration.Seconds())
 		if e.Priority == 0 {
 			in.prioZeroSent.Inc()
 		}
@@ -318,7 +321,7 @@ func (in *instance) deleteSeries(m *Metrics) {
 		DeletePartialMatch(prometheus.Labels) int
 	}{f.state, f.priority, f.effPriority, f.masterPriority, f.transitions, f.masterTransitions,
 		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
-		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.instanceInfo} {
+		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.instanceInfo, f.advertLateness} {
 		v.DeletePartialMatch(match)
 	}
 }

@@ -100,6 +100,20 @@ local lib = import 'lib.libsonnet';
               description: inst + ' on {{ $labels.instance }} heard an advert gap of up to {{ $value }}s in the last ' + c.advertGapWindow + ', near its master down interval.',
             },
           },
+          // The signal keepalived cannot give: the master is alive but its
+          // adverts are late. Its own Adver_Timer (RFC 9568 §6.4.3) fired
+          // late by half an interval or more: CPU starvation, a GC pause or
+          // a stopped process. A few more and its backups' Master_Down_Interval
+          // runs out and the VIP moves away from a healthy host.
+          {
+            alert: 'KeepwatchAgentStarved',
+            expr: '(instance:keepwatch_vrrp_advert_lateness_seconds:max%(advertLatenessWindow)s > %(agentStarvedRatio)g * keepwatch_vrrp_advert_interval_seconds{%(selector)s}) ' % c + j,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'An agent sent its VRRP adverts late: it is starved of CPU or stopped.',
+              description: inst + ' on {{ $labels.instance }} sent an advert up to {{ $value }}s late in the last ' + c.advertLatenessWindow + ', over half its advert interval: its backups may take over from a live master.',
+            },
+          },
           // address_list: accepted but the peer lists other VIPs
           // (keepalived 2.3.3+ semantics; 2.2.x peers drop it, the classic
           // split brain); interval: a VRRPv2 peer with another advert_int

@@ -24,6 +24,9 @@
     advertGapWindow: '5m',
     // A gap of this share of Master_Down_Interval is a near miss.
     advertsLateRatio: 0.75,
+    advertLatenessWindow: '5m',
+    // An advert sent this share of the advert interval late is starvation.
+    agentStarvedRatio: 0.5,
     advertMismatchFor: '1m',
     authFailuresFor: '1m',
     realServerDownFor: '1m',

@@ -35,6 +35,12 @@ local lib = import 'lib.libsonnet';
             record: 'instance:keepwatch_vrrp_advert_gap_seconds:max%(advertGapWindow)s' % c,
             expr: 'histogram_quantile(1, rate(keepwatch_vrrp_advert_gap_seconds_bucket{%(selector)s}[%(advertGapWindow)s]))' % c,
           },
+          // The latest advert this agent sent in the window, against its
+          // schedule, as a bucket's upper bound (as for the gap above).
+          {
+            record: 'instance:keepwatch_vrrp_advert_lateness_seconds:max%(advertLatenessWindow)s' % c,
+            expr: 'histogram_quantile(1, rate(keepwatch_vrrp_advert_lateness_seconds_bucket{%(selector)s}[%(advertLatenessWindow)s]))' % c,
+          },
         ],
       },
     ],

@@ -153,7 +153,11 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if f.noMetrics {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
-	bal = lb.New(lb.Options{Sink: sink, Log: log})
+	lbOpts := lb.Options{Sink: sink, Log: log}
+	if !f.noMetrics {
+		lbOpts.Lateness = m.ObserveProbeLateness // keepwatch_check_probe_lateness_seconds
+	}
+	bal = lb.New(lbOpts)
 	// The host's network; the agent closes it when it stops.
 	host, err := netif.OpenHost()
 	if err != nil {

@@ -274,7 +274,7 @@ func checkPage(t *testing.T, r received, n *lab.Node, inst string) {
 		if fmt.Sprint(a.Labels) != fmt.Sprint(want) {
 			t.Errorf("labels %v, want %v", a.Labels, want)
 		}
-		wantDesc := "VI_4 (VRID 51 ipv4 on " + n.Link + ") became MASTER on " + inst + " 1 time(s) in the last 5 minutes (segment 192.0.2.0/24)."
+		wantDesc := "VI_4 (VRID 51 ipv4 on " + n.Link + ") became MASTER on " + inst + " 1 time(s) in the last 5m (segment 192.0.2.0/24)."
 		if a.Annotations["description"] != wantDesc {
 			t.Errorf("description %q, want %q", a.Annotations["description"], wantDesc)
 		}

@@ -17,7 +17,7 @@ const (
 
 	// VRRP.
 	KindTransition      // Instance, From, To, Reason, Priority (effective)
-	KindAdvertSent      // Instance, Priority, Addr (destination)
+	KindAdvertSent      // Instance, Priority, Addr (destination), Duration (how late against its schedule)
 	KindAdvertReceived  // Instance, Priority (sender's), Addr (sender), Interval
 	KindAdvertDropped   // Instance (empty if VRID unknown), Interface, VRID, Reason, Addr (sender)
 	KindPriorityChanged // Instance, BasePriority, Priority (effective), Tracker, Value (its contribution)

@@ -153,6 +153,13 @@ type Instance struct {
 	lastTime time.Time
 	scratch  []fsm.Action // a group member's actions, reused
 	snapMu   sync.Mutex
+
+	// late is how far behind its deadline the current timer step runs (0
+	// outside timer steps): a master's advert sent from it was due then
+	// (RFC 9568 §6.4.3, Adver_Timer), so KindAdvertSent carries it as
+	// Duration. A starved agent (CPU, GC, a stopped process) shows here
+	// before its backups' Master_Down_Interval runs out.
+	late time.Duration
 }
 
 // member is one VRRP instance inside an Instance.
@@ -490,7 +497,9 @@ func (i *Instance) Run(ctx context.Context) error {
 				i.onTick(i.origin.Add(i.due), time.Now())
 			}
 			i.cause = 0
+			i.late = max(now-i.due, 0)
 			i.step(now, -1, fsm.Input{Kind: fsm.InputTick})
+			i.late = 0
 			i.arm(true)
 			i.mu.Unlock()
 		case b := <-i.rx:
@@ -635,6 +644,7 @@ func (me *member) emit(e event.Event) uint64 {
 
 func (me *member) sendAdvert(prio int) {
 	me.adv.Priority = uint8(prio)
+	late := me.inst.late
 	for _, dst := range me.cfg.Dsts {
 		var err error
 		if me.cfg.FSM.Family == vrrp.IPv4 {
@@ -646,7 +656,9 @@ func (me *member) sendAdvert(prio int) {
 			me.log.Warn("sending advert", "dst", dst, "err", err)
 			continue
 		}
-		me.emit(event.Event{Kind: event.KindAdvertSent, Priority: prio, Addr: dst})
+		// One advert, one lateness: unicast copies after the first say 0.
+		me.emit(event.Event{Kind: event.KindAdvertSent, Priority: prio, Addr: dst, Duration: late})
+		late = 0
 	}
 }
 
