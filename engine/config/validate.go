@@ -355,10 +355,9 @@ func (v *validator) strict(in *Instance, ver int) {
 		// "No VIP specified; at least one is required": keepalived stops [verified 2.2.7].
 		v.report(Error, Stops, in.Name, in.Pos, "vrrp_strict", nil, "vrrp_instance %q: strict mode requires at least one VIP", in.Name)
 	}
-	if in.Unicast() {
-		// keepalived 2.2.7 says nothing and runs unicast [verified].
-		v.report(Error, Ignored, in.Name, in.Pos, "vrrp_strict", nil, "vrrp_instance %q: strict mode does not support unicast peers", in.Name)
-	}
+	// Unicast peers: later keepalived versions refuse them in strict mode
+	// (vrrp.c at HEAD), but 2.2.7 says nothing, -t exits 0 and it runs
+	// unicast [verified in a namespace], so keepwatch does the same.
 	if in.Auth != nil {
 		// "Strict mode does not support authentication. Ignoring." [verified 2.2.7].
 		v.report(Error, Ignored, in.Name, in.Auth.Pos, "vrrp_strict", func() { in.Auth = nil }, "vrrp_instance %q: strict mode does not support authentication - ignoring", in.Name)

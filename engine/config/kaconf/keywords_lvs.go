@@ -466,10 +466,7 @@ func init() {
 		}},
 		// keepalived reads tls_compliant in a url block too; keepwatch has
 		// no use for it there, and says so rather than drop it silently.
-		"tls_compliant": {fn: func(p *parser, l *Line) {
-			p.warnf(l, 0, "tls_compliant", "keyword tls_compliant is accepted but ignored by keepwatch")
-			p.last(config.NotImplemented)
-		}},
+		"tls_compliant": {fn: func(p *parser, l *Line) { p.ignored(l, "tls_compliant") }},
 	}
 
 	ssl := func(p *parser) *config.SSL { return p.cfg.SSL }

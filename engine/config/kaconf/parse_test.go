@@ -240,7 +240,7 @@ func TestPrintKeepalived(t *testing.T) {
 
 // FuzzLoad loads arbitrary bytes as keepalived.conf (with every test,
 // corpus and sample file as a seed): it must never panic, and whatever
-// loads must print.
+// loads must print once keepalived's recovery is applied.
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/parse/*.conf")
 	if c, ok := corpusPath(); ok {
@@ -258,10 +258,15 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"keepalived.conf": {Data: data}}
-		c, _ := LoadFS(fsys, "keepalived.conf", LoadOptions{Read: ReadOptions{ConfigID: "kw", RandomSeed: 1, MaxLines: 1 << 14}})
+		c, ds := LoadFS(fsys, "keepalived.conf", LoadOptions{Read: ReadOptions{ConfigID: "kw", RandomSeed: 1, MaxLines: 1 << 14}})
 		if c == nil {
 			return
 		}
+		// keepalived's recovery, the run policy and the reload guard
+		// (against the config itself) must take anything without panicking.
+		ds = append(ds, config.Validate(c, config.ValidateOptions{Apply: true})...)
+		c.Diagnostics = ds
+		_ = config.Admit(c, ds, c, false)
 		var buf bytes.Buffer
 		if err := Print(&buf, c); err != nil {
 			t.Fatal(err)

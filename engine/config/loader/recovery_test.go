@@ -287,3 +287,16 @@ func TestStrictFromYAMLAndEnvironment(t *testing.T) {
 		t.Errorf("KEEPWATCH_AGENT_STRICT: %v, want refused", err)
 	}
 }
+
+// TestStrictUnicastAsKeepalived227: vrrp_strict with unicast peers draws
+// nothing from keepalived 2.2.7 (-t exits 0, it runs unicast) [verified];
+// check says nothing either.
+func TestStrictUnicastAsKeepalived227(t *testing.T) {
+	c, ds := load(t, "global_defs {\n  vrrp_strict\n}\nvrrp_instance VI_1 {\n  interface veth0\n  virtual_router_id 27\n  unicast_peer {\n    192.0.2.9\n  }\n  virtual_ipaddress {\n    192.0.2.100\n  }\n}\n")
+	if len(ds) != 0 || ds.ExitCode() != 0 {
+		t.Errorf("diagnostics (exit %d):\n%s", ds.ExitCode(), ds)
+	}
+	if err := config.Admit(c, ds, nil, false); err != nil || len(c.Instances[0].UnicastPeers) != 1 {
+		t.Errorf("Admit %v, peers %v", err, c.Instances[0].UnicastPeers)
+	}
+}
