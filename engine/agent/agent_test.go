@@ -419,8 +419,12 @@ func TestReloadLoweredPriorityLoses(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.waitState("VI_1", vrrp.StateBackup)
-	if got := n.transitions("VI_1"); got[len(got)-1] != "master->backup priority" {
-		t.Errorf("transitions %v, want the last one to BACKUP for priority", got)
+	// The move to BACKUP is the protocol's (the peer's 190 wins), not a
+	// restart. On a loaded machine the fake peer's next advert may come
+	// late enough for a takeover after it, so look for the move, not at
+	// the last transition.
+	if got := n.transitions("VI_1"); !slices.Contains(got, "master->backup priority") {
+		t.Errorf("transitions %v, want one to BACKUP for priority", got)
 	}
 	if p0 := n.plat.Grep("advert eth0 vrid 51 prio 0"); len(p0) > 0 {
 		t.Errorf("it resigned with priority 0 (a restart): %v", p0)
