@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -126,11 +127,10 @@ func (n *Node) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	// If the lab process dies without Close (SIGKILL, a test binary's
 	// timeout), its daemons die with it instead of running on in
-	// namespaces nskit.Sweep removes later. (The Go runtime never ends an
-	// unlocked thread, so the forking thread outlives the daemon.)
+	// namespaces nskit.Sweep removes later.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	n.log.started(n.Impl)
-	p, err := n.Node.Start(cmd)
+	p, err := startHeld(n.Node, cmd)
 	if err != nil {
 		return err
 	}
@@ -149,6 +149,31 @@ func (n *Node) Start(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// startHeld starts cmd from an OS thread kept for the daemon's whole life.
+// Pdeathsig fires when the forking thread ends, not the process: a thread
+// that some goroutine locks and then abandons (namespace switching does
+// that when it cannot switch back) would otherwise take a daemon with it —
+// a soak once saw a node stopped by SIGTERM nobody sent. The goroutine
+// stays locked until the daemon has exited; the runtime then ends the
+// thread.
+func startHeld(node *nskit.Node, cmd *exec.Cmd) (*nskit.Proc, error) {
+	type started struct {
+		p   *nskit.Proc
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		runtime.LockOSThread()
+		p, err := node.Start(cmd)
+		ch <- started{p, err}
+		if err == nil {
+			<-p.Done()
+		}
+	}()
+	r := <-ch
+	return r.p, r.err
 }
 
 func (n *Node) pidFile(name string) string { return filepath.Join(n.Dir, name) }
