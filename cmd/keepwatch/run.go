@@ -38,6 +38,7 @@ type runFlags struct {
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
 	noMetrics bool
+	push      pushFlags
 }
 
 func runCommand() *cobra.Command {
@@ -62,6 +63,7 @@ func runCommand() *cobra.Command {
 	fl.Float64Var(&f.advertSpans, "trace.advert-ratio", 0, "fraction of VRRP adverts traced as spans (0 to 1)")
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
+	f.push.register(fl)
 	return cmd
 }
 
@@ -109,7 +111,16 @@ func runAgent(ctx context.Context, f runFlags) error {
 	// The balancer is made below, once the sink exists; metrics reads its
 	// IPVS counters at each scrape (the HTTP server starts after both).
 	var bal *lb.Balancer
-	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts, ls, nw},
+	ps, err := newPush(f.push, f.listen, log)
+	if err != nil {
+		return err
+	}
+	queues := []metrics.Queue{ts, ls, nw}
+	if ps != nil {
+		queues = append(queues, ps)
+		go func() { _ = ps.Run(tctx) }()
+	}
+	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: queues,
 		IPVS: metrics.IPVSFunc(func() ([]metrics.IPVSService, error) { return ipvsStats(bal) })})
 	if err != nil {
 		return err
@@ -126,6 +137,11 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}
 	if f.noMetrics {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
+	}
+	if ps != nil {
+		sink = append(sink, ps)
+		declared := onConfig
+		onConfig = func(c *configT) { declared(c); ps.SetSegments(segmentsOf(declaration(c))) }
 	}
 	lbOpts := lb.Options{Sink: sink, Log: log}
 	if !f.noMetrics {
