@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	promconfig "github.com/prometheus/common/config"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/keepwatch/keepwatch/alerts/push"
@@ -24,7 +24,8 @@ type pushFlags struct {
 	configFile string
 }
 
-func (p *pushFlags) register(fl *pflag.FlagSet) {
+func (p *pushFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	fl.StringArrayVar(&p.urls, "alertmanager.url", nil, "Alertmanager to push VIP-move and fault alerts to at the transition (repeatable), e.g. http://am:9093")
 	fl.StringArrayVar(&p.labels, "alertmanager.label", nil, "label=value added to pushed alerts (repeatable); set instance (and job, cluster) to what Prometheus scrapes this agent as, so Alertmanager deduplicates them with the rules' alerts (default job=keepwatch, instance=the listen address)")
 	fl.StringVar(&p.configFile, "alertmanager.http-config.file", "", "Prometheus HTTP client config for Alertmanager (tls_config, basic_auth, authorization), as in prometheus.yml's alertmanagers")

@@ -63,7 +63,7 @@ func runCommand() *cobra.Command {
 	fl.Float64Var(&f.advertSpans, "trace.advert-ratio", 0, "fraction of VRRP adverts traced as spans (0 to 1)")
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
-	f.push.register(fl)
+	f.push.register(cmd)
 	return cmd
 }
 
