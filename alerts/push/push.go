@@ -118,23 +118,27 @@ func (s *Sink) Emit(e event.Event) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	switch {
-	case e.To == vrrp.StateMaster:
-		a := s.alert(e, "KeepwatchVIPMoved", "critical", "A VRRP instance became master and took over its virtual addresses.",
-			"became MASTER on {{instance}} (pushed by the agent at the transition, reason "+string(e.Reason)+").")
-		a.StartsAt, a.EndsAt = at, at.Add(s.o.VIPMovedFor)
-		s.enqueue(a)
-	case e.To == vrrp.StateFault:
-		a := s.alert(e, "KeepwatchInstanceFault", "warning", "A VRRP instance is in FAULT and cannot take over.",
-			"is in FAULT on {{instance}} (pushed by the agent at the transition).")
-		a.Labels["state"] = "fault"
-		a.StartsAt = at
-		s.enqueue(a)
-	case e.From == vrrp.StateFault:
+	// Leaving FAULT resolves its alert, whatever the new state: like
+	// Initialize, it leads to MASTER for an address owner (priority 255,
+	// RFC 9568 §6.4.1).
+	if e.From == vrrp.StateFault && e.To != vrrp.StateFault {
 		a := s.alert(e, "KeepwatchInstanceFault", "warning", "A VRRP instance is in FAULT and cannot take over.",
 			"left FAULT on {{instance}}.")
 		a.Labels["state"] = "fault"
 		a.StartsAt, a.EndsAt = at, at
+		s.enqueue(a)
+	}
+	switch e.To {
+	case vrrp.StateMaster:
+		a := s.alert(e, "KeepwatchVIPMoved", "critical", "A VRRP instance became master and took over its virtual addresses.",
+			"became MASTER on {{instance}} (pushed by the agent at the transition, reason "+string(e.Reason)+").")
+		a.StartsAt, a.EndsAt = at, at.Add(s.o.VIPMovedFor)
+		s.enqueue(a)
+	case vrrp.StateFault:
+		a := s.alert(e, "KeepwatchInstanceFault", "warning", "A VRRP instance is in FAULT and cannot take over.",
+			"is in FAULT on {{instance}} (pushed by the agent at the transition).")
+		a.Labels["state"] = "fault"
+		a.StartsAt = at
 		s.enqueue(a)
 	}
 }

@@ -62,13 +62,18 @@ func TestPush(t *testing.T) {
 	s.Emit(transition(vrrp.StateBackup, vrrp.StateMaster))
 	s.Emit(transition(vrrp.StateMaster, vrrp.StateFault))
 	s.Emit(transition(vrrp.StateFault, vrrp.StateBackup))
+	s.Emit(transition(vrrp.StateBackup, vrrp.StateFault))
+	s.Emit(transition(vrrp.StateFault, vrrp.StateMaster)) // resolves the fault and moves the VIP
 	deadline := time.Now().Add(5 * time.Second)
-	for len(rcv.got()) < 3 && time.Now().Before(deadline) {
+	for len(rcv.got()) < 6 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	got := rcv.got()
-	if len(got) != 3 {
-		t.Fatalf("received %d alerts, want 3: %+v", len(got), got)
+	if len(got) != 6 {
+		t.Fatalf("received %d alerts, want 6: %+v", len(got), got)
+	}
+	if last, prev := got[5], got[4]; last.Labels["alertname"] != "KeepwatchVIPMoved" || prev.Labels["alertname"] != "KeepwatchInstanceFault" || prev.EndsAt.IsZero() {
+		t.Errorf("FAULT → MASTER pushed %s then %s (resolved %v), want the fault resolved, then the move", prev.Labels["alertname"], last.Labels["alertname"], !prev.EndsAt.IsZero())
 	}
 	moved := got[0]
 	want := map[string]string{"alertname": "KeepwatchVIPMoved", "severity": "critical", "job": "keepwatch", "instance": "lb2:9759",
@@ -89,8 +94,8 @@ func TestPush(t *testing.T) {
 	if !equal(cleared.Labels, fault.Labels) || !cleared.EndsAt.Equal(cleared.StartsAt) {
 		t.Errorf("leaving FAULT: %+v, want the fault alert's labels, resolved", cleared)
 	}
-	if s.Sent() != 3 || s.QueueDropped() != 0 {
-		t.Errorf("sent %d, dropped %d; want 3, 0", s.Sent(), s.QueueDropped())
+	if s.Sent() != 6 || s.QueueDropped() != 0 {
+		t.Errorf("sent %d, dropped %d; want 6, 0", s.Sent(), s.QueueDropped())
 	}
 }
 
