@@ -335,18 +335,7 @@ func exported(t *testing.T) map[string]bool {
 	for name := range fams {
 		out[name] = true
 	}
-	for name := range arriving {
-		out[name] = true
-	}
 	return out
-}
-
-// arriving lists families an alert uses that another work stream adds to
-// the agent and to metrics/README.md (whose own test requires the agent
-// to export every family it lists, so the row cannot come first): drop an
-// entry once the README lists it.
-var arriving = map[string]string{
-	"keepwatch_config_diagnostics": "the running config's diagnostics by severity (issue 8, recovery)",
 }
 
 // family is the metric family a sample's name belongs to (histogram series

@@ -21,8 +21,7 @@
         {
           receiver: 'page',
           matchers: ['severity="critical"'],
-          // A VIP move is already over when it fires: page fast.
-          group_wait: '5s',
+          group_wait: c.pageGroupWait,
           group_interval: '1m',
           repeat_interval: '1h',
         },

@@ -13,6 +13,11 @@
     // Alertmanager example: where the page and ticket webhooks go.
     pageWebhook: 'http://127.0.0.1:9095/page',
     ticketWebhook: 'http://127.0.0.1:9095/tickets',
+    // How long the page route waits to batch a group's first alerts. A VIP
+    // move is over when it fires, and agents started with
+    // --alertmanager.url push it at the transition: waiting only delays
+    // the page (the rule-made alert of the same labels joins the group).
+    pageGroupWait: '0s',
 
     // Windows, `for:` durations and thresholds.
     vipMovedWindow: '5m',

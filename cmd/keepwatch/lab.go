@@ -31,6 +31,9 @@ type labFlags struct {
 	unicast       bool
 	verbose       bool
 	refreshPeriod time.Duration
+	observe       bool
+	promAddr      string
+	amAddr        string
 }
 
 func labCommand() *cobra.Command {
@@ -48,7 +51,13 @@ a node; l then 1-3 toggles 30% packet loss; q (or Ctrl-C) quits and removes ever
 With --script, it runs the steps instead, prints a timeline and exits 0 if no VIP ever
 had two holders (after convergence) for longer than --split-grace:
   keepwatch lab --script "2s cut 1; 4s restore 1; 6s stop 2" --duration 10s
-Operations: cut, restore, stop, start, kill, reload N, and loss N PERCENT.`,
+Operations: cut, restore, stop, start, kill, reload N, and loss N PERCENT.
+
+With --observe, the real Prometheus and Alertmanager (Debian packages prometheus and
+prometheus-alertmanager) run beside it with the bundled rules, scraping every node each
+second: firing alerts show under the VRRP table, and in script mode the timeline shows
+each alert notification with its latency from the step before it:
+  keepwatch lab --observe --script "3s cut 1" --duration 40s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd.Context(), f) },
 	}
@@ -65,6 +74,9 @@ Operations: cut, restore, stop, start, kill, reload N, and loss N PERCENT.`,
 	fl.BoolVar(&f.unicast, "unicast", false, "unicast peers instead of multicast")
 	fl.BoolVar(&f.verbose, "verbose", false, "print the nodes' logs (script mode)")
 	fl.DurationVar(&f.refreshPeriod, "refresh", 250*time.Millisecond, "live view refresh period")
+	fl.BoolVar(&f.observe, "observe", false, "also run the real Prometheus and Alertmanager with the bundled rules, scraping every node each second; firing alerts show beside the VRRP table and in the script's timeline")
+	fl.StringVar(&f.promAddr, "observe.prometheus", "127.0.0.1:19090", "where --observe's Prometheus listens")
+	fl.StringVar(&f.amAddr, "observe.alertmanager", "127.0.0.1:19093", "where --observe's Alertmanager listens")
 	return cmd
 }
 
@@ -113,10 +125,18 @@ func runLab(ctx context.Context, f labFlags) error {
 		}
 	}()
 	urls := labProxies(ctx, c, f.proxyPort)
-	if f.script != "" {
-		return labScript(ctx, c, steps, f, urls)
+	var obs *labObserver
+	if f.observe {
+		if obs, err = startObserver(ctx, c, f); err != nil {
+			return err
+		}
+		defer obs.mon.Close()
+		urls = append(urls, "prometheus: http://"+f.promAddr+"  alertmanager: http://"+f.amAddr+"  (rules: the bundled alerts/keepwatch.rules.yml)")
 	}
-	return labInteractive(ctx, c, f, urls)
+	if f.script != "" {
+		return labScript(ctx, c, steps, f, urls, obs)
+	}
+	return labInteractive(ctx, c, f, urls, obs)
 }
 
 // labProxies serves each keepwatch node's HTTP port on the host's loopback
@@ -138,12 +158,19 @@ func labProxies(ctx context.Context, c *lab.Cluster, port int) []string {
 	return out
 }
 
-func labScript(ctx context.Context, c *lab.Cluster, steps []lab.Step, f labFlags, urls []string) error {
+func labScript(ctx context.Context, c *lab.Cluster, steps []lab.Step, f labFlags, urls []string, obs *labObserver) error {
 	for _, u := range urls {
 		fmt.Println(u)
 	}
 	fmt.Printf("script: %d steps over %s\n", len(steps), f.duration)
-	res, err := c.RunScript(ctx, steps, f.duration, f.grace, os.Stdout)
+	var w io.Writer = os.Stdout
+	if obs != nil {
+		w = obs.timeline(ctx, os.Stdout, steps)
+	}
+	res, err := c.RunScript(ctx, steps, f.duration, f.grace, w)
+	if obs != nil {
+		obs.stop()
+	}
 	if err != nil {
 		return err
 	}
@@ -161,7 +188,7 @@ func labScript(ctx context.Context, c *lab.Cluster, steps []lab.Step, f labFlags
 	return nil
 }
 
-func labInteractive(ctx context.Context, c *lab.Cluster, f labFlags, urls []string) error {
+func labInteractive(ctx context.Context, c *lab.Cluster, f labFlags, urls []string, obs *labObserver) error {
 	fd := int(os.Stdin.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
@@ -203,6 +230,9 @@ func labInteractive(ctx context.Context, c *lab.Cluster, f labFlags, urls []stri
 		b.WriteString("\x1b[H\x1b[2J")
 		b.WriteString(view)
 		b.WriteString("\n* = holds the VIP\n\n")
+		if obs != nil {
+			b.WriteString(obs.firingView(ctx))
+		}
 		for _, u := range urls {
 			b.WriteString(u + "\n")
 		}

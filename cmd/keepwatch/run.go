@@ -51,6 +51,7 @@ type runFlags struct {
 	trim func(*configT)
 	// started, if set, is called once the agent exists (-d dumps it).
 	started func(context.Context, *agent.Agent)
+	push    pushFlags
 }
 
 func runCommand() *cobra.Command {
@@ -81,6 +82,7 @@ func runCommand() *cobra.Command {
 	fl.BoolVar(&f.strict, "strict", envBool("KEEPWATCH_AGENT_STRICT"), "refuse a config with any error-level diagnostic (default: run what keepalived runs, bad lines ignored)")
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
+	f.push.register(cmd)
 	return cmd
 }
 
@@ -135,7 +137,16 @@ func runAgent(ctx context.Context, f runFlags) error {
 	// The balancer is made below, once the sink exists; metrics reads its
 	// IPVS counters at each scrape (the HTTP server starts after both).
 	var bal *lb.Balancer
-	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: []metrics.Queue{ts, ls, nw},
+	ps, err := newPush(f.push, f.listen, log)
+	if err != nil {
+		return err
+	}
+	queues := []metrics.Queue{ts, ls, nw}
+	if ps != nil {
+		queues = append(queues, ps)
+		go func() { _ = ps.Run(tctx) }()
+	}
+	m, err := metrics.New(reg, metrics.Options{Version: version, Traces: ts, Queues: queues,
 		IPVS: metrics.IPVSFunc(func() ([]metrics.IPVSService, error) { return ipvsStats(bal) })})
 	if err != nil {
 		return err
@@ -152,6 +163,11 @@ func runAgent(ctx context.Context, f runFlags) error {
 	}
 	if f.noMetrics {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
+	}
+	if ps != nil {
+		sink = append(sink, ps)
+		declared := onConfig
+		onConfig = func(c *configT) { declared(c); ps.SetSegments(segmentsOf(declaration(c))) }
 	}
 	lbOpts := lb.Options{Sink: sink, Log: log}
 	if !f.noMetrics {

@@ -156,7 +156,7 @@ func TestFleetIdentity(t *testing.T) {
 	for _, a := range agents {
 		targets = append(targets, a.addr)
 	}
-	prom, hook := startStack(t, mon, dir, targets)
+	prom, hook, _ := startStack(t, mon, dir, "127.0.0.1:9093", targets)
 
 	// Healthy: every target up and scraped a few times, one master per
 	// segment, and nothing about multiple or no masters, not even pending.
@@ -256,9 +256,10 @@ func findAlert(msgs []received, name string) (received, bool) {
 }
 
 // startStack runs a real Alertmanager (alerts/alertmanager.yml, webhooks
-// pointed at a receiver in the test) and a real Prometheus (1 s scrapes
-// and evaluations of alerts/keepwatch.rules.yml over targets) in node mon.
-func startStack(t *testing.T, mon *nskit.Node, dir string, targets []string) (*agent, *webhook) {
+// pointed at a receiver in the test) listening on amAddr and a real
+// Prometheus (1 s scrapes and evaluations of alerts/keepwatch.rules.yml
+// over targets) in node mon; it returns the Alertmanager process too.
+func startStack(t *testing.T, mon *nskit.Node, dir, amAddr string, targets []string) (*agent, *webhook, *nskit.Proc) {
 	t.Helper()
 	var ln net.Listener
 	if err := mon.Do(func() error {
@@ -290,7 +291,7 @@ func startStack(t *testing.T, mon *nskit.Node, dir string, targets []string) (*a
 	if err != nil {
 		t.Fatal(err)
 	}
-	const amAddr, promAddr = "127.0.0.1:9093", "127.0.0.1:9090"
+	const promAddr = "127.0.0.1:9090"
 	promConf := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(promConf, fmt.Appendf(nil, `global:
   scrape_interval: 1s
@@ -309,7 +310,7 @@ scrape_configs:
 `, rules, amAddr, strings.Join(targets, "', '")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, mon, "alertmanager", "prometheus-alertmanager", "--config.file="+amPath,
+	amProc := startDaemon(t, mon, "alertmanager", "prometheus-alertmanager", "--config.file="+amPath,
 		"--storage.path="+filepath.Join(dir, "am"), "--web.listen-address="+amAddr,
 		"--cluster.listen-address=")
 	startDaemon(t, mon, "prometheus", "prometheus", "--config.file="+promConf,
@@ -318,5 +319,5 @@ scrape_configs:
 	am := &agent{t: t, node: mon, scheme: "http", addr: amAddr, client: nodeClient(mon, nil)}
 	waitHTTP(t, am, "/-/ready", 30*time.Second)
 	waitHTTP(t, prom, "/-/ready", 30*time.Second)
-	return prom, hook
+	return prom, hook, amProc
 }

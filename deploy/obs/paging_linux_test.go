@@ -292,11 +292,12 @@ func hostPort(n *nskit.Node) string {
 
 // startDaemon runs a tool in the node's namespace until the test ends
 // (stopped by pid in Cleanup, and by the kernel if the test binary dies).
-func startDaemon(t *testing.T, n *nskit.Node, name, bin string, args ...string) {
+func startDaemon(t *testing.T, n *nskit.Node, name, bin string, args ...string) *nskit.Proc {
 	t.Helper()
 	cmd := n.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	nskittest.Start(t, n, name, cmd)
+	p, _ := nskittest.Start(t, n, name, cmd)
+	return p
 }
 
 // waitHTTP waits for path to answer 200.
