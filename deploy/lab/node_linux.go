@@ -111,7 +111,8 @@ func (n *Node) WriteConfig(b []byte) error {
 }
 
 // Start starts the node's daemon and waits until it is up: keepwatch's
-// /-/ready answers, or keepalived's VRRP child has written its pid file.
+// /-/ready answers, or keepalived's VRRP child is running and has logged
+// the initial state (BACKUP, MASTER or FAULT) of every vrrp_instance.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -175,8 +176,23 @@ func (n *Node) command() *exec.Cmd {
 
 func (n *Node) up(ctx context.Context) bool {
 	if n.Impl == Keepalived {
-		_, err := os.Stat(n.pidFile("vrrp.pid"))
-		return err == nil
+		// vrrp.pid exists as soon as the VRRP child is forked
+		// (keepalived 2.2.7 vrrp_daemon.c start_vrrp_child), before the
+		// child has read the config and put its instances in their
+		// first state (start_vrrp). Under load that was seen to take
+		// 100-400 ms, as long as the ~340 ms Master_Down_Interval of a
+		// priority-150, 100 ms advert_int peer (RFC 9568 section 6.1),
+		// so a test that took "up" for "instances running" raced the
+		// election. Up is when every configured instance has logged its
+		// initial state, as keepwatch's /-/ready means its instances run.
+		if _, err := os.Stat(n.pidFile("vrrp.pid")); err != nil {
+			return false
+		}
+		b, err := os.ReadFile(n.Config)
+		if err != nil {
+			return false
+		}
+		return n.log.kaLogged(kaInstances(string(b)))
 	}
 	resp, err := n.get(ctx, "/-/ready")
 	if err != nil {
