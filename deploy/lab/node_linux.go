@@ -179,12 +179,13 @@ func (n *Node) up(ctx context.Context) bool {
 		// vrrp.pid exists as soon as the VRRP child is forked
 		// (keepalived 2.2.7 vrrp_daemon.c start_vrrp_child), before the
 		// child has read the config and put its instances in their
-		// first state (start_vrrp). Under load that was seen to take
-		// 100-400 ms, as long as the ~340 ms Master_Down_Interval of a
-		// priority-150, 100 ms advert_int peer (RFC 9568 section 6.1),
-		// so a test that took "up" for "instances running" raced the
-		// election. Up is when every configured instance has logged its
-		// initial state, as keepwatch's /-/ready means its instances run.
+		// first state (start_vrrp): 2-110 ms later on a loaded machine.
+		// A peer started first with a 100 ms advert_int is master by
+		// then (its Master_Down_Interval, RFC 9568 section 6.1, is
+		// ~340 ms; keepalived took 100-340 ms to fork the child), so a
+		// test reading keepalived's state right after Start saw none.
+		// Up is when every configured instance has logged its initial
+		// state, as keepwatch's /-/ready means its instances run.
 		if _, err := os.Stat(n.pidFile("vrrp.pid")); err != nil {
 			return false
 		}
