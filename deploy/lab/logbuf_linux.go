@@ -81,6 +81,19 @@ func (l *logBuffer) kaStates() map[string]string {
 	return maps.Clone(l.states)
 }
 
+// kaLogged reports whether keepalived has logged a state for each of
+// the named instances since it was last started.
+func (l *logBuffer) kaLogged(names []string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, name := range names {
+		if _, ok := l.states[name]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func (l *logBuffer) tail(n int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -12,6 +12,19 @@ import (
 // "(VI_4) Entering MASTER STATE" (2.2.7, -l -D).
 var kaStateRE = regexp.MustCompile(`\(([^)\s]+)\) Entering (MASTER|BACKUP|FAULT) STATE`)
 
+// kaInstanceRE matches a vrrp_instance block's opening line in a config.
+var kaInstanceRE = regexp.MustCompile(`(?m)^\s*vrrp_instance\s+([^\s{]+)`)
+
+// kaInstances returns the names of the vrrp_instance blocks in a
+// keepalived config, in order: the instances keepalived logs a state for.
+func kaInstances(conf string) []string {
+	var out []string
+	for _, m := range kaInstanceRE.FindAllStringSubmatch(conf, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
 // SumMetric sums the samples of family name in a Prometheus text exposition
 // whose labels include every pair in labels (name, value, name, value…).
 // A family with no matching sample sums to 0.

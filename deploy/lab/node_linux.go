@@ -112,7 +112,8 @@ func (n *Node) WriteConfig(b []byte) error {
 }
 
 // Start starts the node's daemon and waits until it is up: keepwatch's
-// /-/ready answers, or keepalived's VRRP child has written its pid file.
+// /-/ready answers, or keepalived's VRRP child is running and has logged
+// the initial state (BACKUP, MASTER or FAULT) of every vrrp_instance.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -200,8 +201,24 @@ func (n *Node) command() *exec.Cmd {
 
 func (n *Node) up(ctx context.Context) bool {
 	if n.Impl == Keepalived {
-		_, err := os.Stat(n.pidFile("vrrp.pid"))
-		return err == nil
+		// vrrp.pid exists as soon as the VRRP child is forked
+		// (keepalived 2.2.7 vrrp_daemon.c start_vrrp_child), before the
+		// child has read the config and put its instances in their
+		// first state (start_vrrp): 2-110 ms later on a loaded machine.
+		// A peer started first with a 100 ms advert_int is master by
+		// then (its Master_Down_Interval, RFC 9568 section 6.1, is
+		// ~340 ms; keepalived took 100-340 ms to fork the child), so a
+		// test reading keepalived's state right after Start saw none.
+		// Up is when every configured instance has logged its initial
+		// state, as keepwatch's /-/ready means its instances run.
+		if _, err := os.Stat(n.pidFile("vrrp.pid")); err != nil {
+			return false
+		}
+		b, err := os.ReadFile(n.Config)
+		if err != nil {
+			return false
+		}
+		return n.log.kaLogged(kaInstances(string(b)))
 	}
 	resp, err := n.get(ctx, "/-/ready")
 	if err != nil {
