@@ -153,6 +153,10 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if f.noMetrics {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
+	// startup_script runs on the first config, before the agent starts an
+	// instance; shutdown_script after Run has stopped them (lifescripts.go).
+	life := &lifeScripts{log: log, sink: sink}
+	onConfig = life.wrap(onConfig)
 	lbOpts := lb.Options{Sink: sink, Log: log}
 	if !f.noMetrics {
 		lbOpts.Lateness = m.ObserveProbeLateness // keepwatch_check_probe_lateness_seconds
@@ -218,7 +222,9 @@ func runAgent(ctx context.Context, f runFlags) error {
 		log.Info("stopped before start")
 		return nil
 	}
-	if err := a.Run(ctx); err != nil {
+	err = a.Run(ctx)
+	life.stopped()
+	if err != nil {
 		log.Error("agent stopped", "err", err)
 		return exitError{1}
 	}
