@@ -145,6 +145,11 @@ func (n *Notifier) Emit(e event.Event) {
 	switch e.Kind {
 	case event.KindTransition, event.KindRealServer, event.KindQuorum:
 		n.enqueue(item{e: e})
+	case event.KindPriorityChanged:
+		// Only FIFO lines come of it, and only with notify_priority_changes.
+		if p := n.plan.Load(); p != nil && p.anyPrio {
+			n.enqueue(item{e: e})
+		}
 	}
 }
 
@@ -190,7 +195,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	defer kill()
 	d := &dispatcher{n: n, work: work, lanes: make(map[string]chan job),
 		mailq: make(chan message, n.opts.MailQueueSize), lastMail: make(map[string]vrrp.State),
-		lastUp: make(map[string]bool)}
+		lastUp: make(map[string]bool), insts: make(map[string]instState)}
 	d.fifos = n.openFIFOs(n.plan.Load())
 	defer d.fifos.close()
 	d.wg.Add(1)
@@ -240,4 +245,12 @@ type dispatcher struct {
 
 	lastMail map[string]vrrp.State // keepalived's last_email_state
 	lastUp   map[string]bool       // last real server / quorum state acted on
+	insts    map[string]instState  // each instance's last state and priority
+}
+
+// instState is an instance's state and effective priority as the
+// dispatcher last saw them, for notify_priority_changes.
+type instState struct {
+	state vrrp.State
+	prio  int
 }
