@@ -41,7 +41,6 @@ var IgnoredFields = map[string]string{
 	"Instance.PromoteSecondaries":  "promote_secondaries",
 	"Instance.SkipCheckAdvAddr":    "skip_check_adv_addr",
 	"Instance.UnicastFaultNoPeer":  "unicast_fault_no_peer",
-	"Notify.Deleted":               "notify_deleted",
 	"Notify.MasterRxLowerPri":      "notify_master_rx_lower_pri",
 	"Route.NoTrack":                "no_track",
 	"Route.OnLink":                 "onlink",

@@ -51,6 +51,10 @@ func (d *dispatcher) transition(p *plan, group bool, e *event.Event) {
 	}
 	name, prio, typ, key := e.Instance, e.Priority, "INSTANCE", "i:"+e.Instance
 	t := p.instances[name]
+	if !group && t == nil && e.To == vrrp.StateStop && p.deleted[name] != nil {
+		d.deleted(p, p.deleted[name], e)
+		return
+	}
 	if group {
 		name, prio, typ, key = e.Name, 0, "GROUP", "g:"+e.Name
 		t = p.groups[name]
@@ -95,6 +99,30 @@ func (d *dispatcher) transition(p *plan, group bool, e *event.Event) {
 		m.subject, m.body = instanceSubject(p.mail.routerID, name, e.To), instanceBody(e.To)
 	}
 	d.mail(m)
+}
+
+// deleted announces an instance a reload removed, as keepalived 2.2.7 does
+// (tried in a namespace, vrrp_notify.c): with notify_deleted its script,
+// if it names one, runs with no arguments and `notify` and the FIFOs get
+// DELETED; without it they get FAULT, and neither notify_fault nor
+// notify_stop runs. No mail is sent for it.
+func (d *dispatcher) deleted(p *plan, t *target, e *event.Event) {
+	name, key := e.Instance, "i:"+e.Instance
+	delete(d.insts, name)
+	state := "FAULT"
+	if s := t.notify.Deleted; s != nil {
+		state = "DELETED"
+		if s.Command != "" || len(s.Args) > 0 {
+			d.run(p, key, s, true, job{instance: name, cause: e.ID})
+		}
+	}
+	if t.notify.Any != nil {
+		d.run(p, key, t.notify.Any, true, job{instance: name, cause: e.ID},
+			"INSTANCE", name, state, strconv.Itoa(e.Priority))
+	}
+	line := vrrpLine(false, name, state, e.Priority)
+	d.writeFIFO(fifoAll, line)
+	d.writeFIFO(fifoVRRP, line)
 }
 
 // priority writes an instance's new effective priority to the VRRP FIFOs

@@ -136,7 +136,26 @@ func New(cfg *config.Config, opts Options) *Notifier {
 // Update switches to a reloaded config: later events use its scripts,
 // mail settings and smtp_alert switches. The notify FIFOs stay those Run
 // opened.
-func (n *Notifier) Update(cfg *config.Config) { n.plan.Store(compile(cfg)) }
+//
+// The instances the new config no longer has are kept aside (plan.deleted):
+// the agent stops them after Update, and their STOP transition is then
+// announced as keepalived announces an instance a reload deleted.
+func (n *Notifier) Update(cfg *config.Config) {
+	p := compile(cfg)
+	if old := n.plan.Load(); old != nil {
+		for _, m := range []map[string]*target{old.deleted, old.instances} {
+			for name, t := range m {
+				if p.instances[name] == nil {
+					if p.deleted == nil {
+						p.deleted = map[string]*target{}
+					}
+					p.deleted[name] = t
+				}
+			}
+		}
+	}
+	n.plan.Store(p)
+}
 
 // Emit queues the events the notifier acts on (KindTransition,
 // KindRealServer, KindQuorum) and ignores the rest. It never blocks: on a

@@ -18,7 +18,10 @@ import (
 type plan struct {
 	instances map[string]*target
 	groups    map[string]*target
-	services  map[string]*service // by check.ServiceName
+	// deleted are instances earlier configs had and this one has not: a
+	// reload deleted them (Notifier.Update).
+	deleted  map[string]*target
+	services map[string]*service // by check.ServiceName
 
 	scripts script.Policy // script_user, enable_script_security
 
