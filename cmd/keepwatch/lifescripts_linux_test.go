@@ -29,6 +29,7 @@ vrrp_instance VI_1 {
     virtual_router_id 62
     priority 150
     advert_int 1
+    notify_stop "%s/nstop.sh n1"
     virtual_ipaddress {
         192.0.2.62/24
     }
@@ -126,8 +127,9 @@ func readAdverts(t *testing.T, path string) []advert {
 // KEEPWATCH_ variable in its environment (which no script may see).
 func startLife(t *testing.T, n *nskit.Node, dir, extra string) (*nskit.Proc, *nskittest.Buffer) {
 	t.Helper()
+	lifeScript(t, dir, "nstop", n.Link, "")
 	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(lifeConf, dir, dir, extra, n.Link)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(lifeConf, dir, dir, extra, n.Link, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := n.Command(buildKeepwatch(t), "run", "-f", conf, "--web.listen-address", "127.0.0.1:19762")
@@ -151,8 +153,8 @@ func stopLife(t *testing.T, p *nskit.Proc, within time.Duration) time.Duration {
 
 // TestLifeScriptsNetwork (network tier): keepwatch run in a namespace runs
 // startup_script once, to its end, before the first advert and before the
-// VIP is added, and shutdown_script once, after the priority-0 advert and
-// after the VIP is removed, each with its argument and without keepwatch's
+// VIP is added, and shutdown_script once, after the priority-0 advert,
+// after the VIP is removed and after notify_stop has run, each with its argument and without keepwatch's
 // KEEPWATCH_* variables in its environment — the order keepalived 2.2.7
 // follows (its log: "Running startup script", "Starting VRRP child
 // process", ..., "(VI_1) removing VIPs.", "Stopped", "Running shutdown
@@ -179,8 +181,8 @@ func TestLifeScriptsNetwork(t *testing.T) {
 	}
 	logs := readLifeLog(t, dir)
 	ads := readAdverts(t, capture.Path)
-	if len(logs["start"]) != 1 || len(logs["startend"]) != 1 || len(logs["stop"]) != 1 {
-		t.Fatalf("script runs %v, want start, startend and stop once each\n%s", logs, out.String())
+	if len(logs["start"]) != 1 || len(logs["startend"]) != 1 || len(logs["stop"]) != 1 || len(logs["nstop"]) != 1 {
+		t.Fatalf("script runs %v, want start, startend, nstop and stop once each\n%s", logs, out.String())
 	}
 	if len(ads) < 2 {
 		t.Fatalf("%d adverts captured, want at least 2\n%s", len(ads), out.String())
@@ -201,6 +203,9 @@ func TestLifeScriptsNetwork(t *testing.T) {
 	last := ads[len(ads)-1]
 	if last.priority != 0 {
 		t.Errorf("last advert has priority %d, want the shutdown's 0", last.priority)
+	}
+	if nstop := logs["nstop"][0]; !stop.at.After(nstop.at) {
+		t.Errorf("shutdown script ran at %s, before notify_stop at %s", stop.at.Format(time.StampMicro), nstop.at.Format(time.StampMicro))
 	}
 	if !stop.at.After(last.at) {
 		t.Errorf("shutdown script ran at %s, before the last advert at %s", stop.at.Format(time.StampMicro), last.at.Format(time.StampMicro))

@@ -140,6 +140,12 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	// startup_script runs on the first config, before the agent starts an
+	// instance; shutdown_script once the agent has stopped them and the
+	// notifier has drained (notify_stop ran), after nw.stop below
+	// (lifescripts.go). Its run still reaches the sinks, stopped later.
+	life := &lifeScripts{log: log}
+	defer life.stopped()
 	// Notify scripts, FIFOs and mail, behind their own queue; stopped after
 	// the agent (deferred first), so STOP notifications still go out.
 	nw.start(m)
@@ -153,9 +159,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if f.noMetrics {
 		sink, onConfig = event.Multi{ts, ls, nw.n}, nw.config
 	}
-	// startup_script runs on the first config, before the agent starts an
-	// instance; shutdown_script after Run has stopped them (lifescripts.go).
-	life := &lifeScripts{log: log, sink: sink}
+	life.sink = sink
 	onConfig = life.wrap(onConfig)
 	lbOpts := lb.Options{Sink: sink, Log: log}
 	if !f.noMetrics {
@@ -222,9 +226,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 		log.Info("stopped before start")
 		return nil
 	}
-	err = a.Run(ctx)
-	life.stopped()
-	if err != nil {
+	if err := a.Run(ctx); err != nil {
 		log.Error("agent stopped", "err", err)
 		return exitError{1}
 	}
