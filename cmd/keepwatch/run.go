@@ -151,6 +151,12 @@ func runAgent(ctx context.Context, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	// startup_script runs on the first config, before the agent starts an
+	// instance; shutdown_script once the agent has stopped them and the
+	// notifier has drained (notify_stop ran), after nw.stop below
+	// (lifescripts.go). Its run still reaches the sinks, stopped later.
+	life := &lifeScripts{log: log}
+	defer life.stopped()
 	// Notify scripts, FIFOs and mail, behind their own queue; stopped after
 	// the agent (deferred first), so STOP notifications still go out.
 	nw.start(m)
@@ -169,6 +175,8 @@ func runAgent(ctx context.Context, f runFlags) error {
 		declared := onConfig
 		onConfig = func(c *configT) { declared(c); ps.SetSegments(segmentsOf(declaration(c))) }
 	}
+	life.sink = sink
+	onConfig = life.wrap(onConfig)
 	lbOpts := lb.Options{Sink: sink, Log: log}
 	if !f.noMetrics {
 		lbOpts.Lateness = m.ObserveProbeLateness // keepwatch_check_probe_lateness_seconds

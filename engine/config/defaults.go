@@ -16,20 +16,23 @@ const (
 	DefaultGarpRefreshRep   = 1
 	DefaultSMTPPort         = 25
 	DefaultSMTPTimeout      = 30 * time.Second
-	DefaultScriptInterval   = time.Second
-	DefaultDelayLoop        = 60 * time.Second
-	DefaultConnectTimeout   = 5 * time.Second
-	DefaultDelayBeforeRetry = time.Second
-	DefaultHTTPRetryDelay   = 3 * time.Second
-	DefaultRetry            = 1
-	DefaultDNSRetry         = 3
-	DefaultScheduler        = "wlc"
-	DefaultMethod           = "NAT"
-	DefaultProtocol         = "TCP"
-	DefaultWeight           = 1
-	DefaultQuorum           = 1
-	DefaultDNSType          = "SOA"
-	DefaultDNSName          = "."
+	// DefaultLifeScriptTimeout is how long keepalived lets startup_script
+	// and shutdown_script run (keepalived.conf(5): 10 seconds).
+	DefaultLifeScriptTimeout = 10 * time.Second
+	DefaultScriptInterval    = time.Second
+	DefaultDelayLoop         = 60 * time.Second
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultDelayBeforeRetry  = time.Second
+	DefaultHTTPRetryDelay    = 3 * time.Second
+	DefaultRetry             = 1
+	DefaultDNSRetry          = 3
+	DefaultScheduler         = "wlc"
+	DefaultMethod            = "NAT"
+	DefaultProtocol          = "TCP"
+	DefaultWeight            = 1
+	DefaultQuorum            = 1
+	DefaultDNSType           = "SOA"
+	DefaultDNSName           = "."
 )
 
 // Default multicast groups (RFC 9568 §5.1.1.2, §5.1.2.2).

@@ -145,6 +145,7 @@ var keptDefaults = map[string]string{
 	"preempt_delay": "0 s", "vrrp_garp_interval": "0 s", "vrrp_gna_interval": "0 s",
 	"garp_master_delay": "5 s", "vrrp_garp_master_delay": "5 s", "garp_master_repeat": "5",
 	"vrrp_garp_master_repeat": "5", "smtp_connect_timeout": "30 s", "smtp_port": "25",
+	"startup_script_timeout": "10 s", "shutdown_script_timeout": "10 s",
 	"delay_loop": "60 s", "connect_timeout": "5 s", "delay_before_retry": "1 s",
 	"down_timer_adverts": "3", "vrrp_down_timer_adverts": "3", "lb_algo": "wlc", "lvs_sched": "wlc",
 	"lb_kind": "NAT", "lvs_method": "NAT", "quorum": "1", "rise": "1", "fall": "1", "interval": "1 s",

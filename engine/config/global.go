@@ -30,6 +30,10 @@ type Global struct {
 	EnableScriptSecurity bool    `json:"enable_script_security,omitempty" yaml:"enable_script_security,omitempty"`
 	StartupScript        *Script `json:"startup_script,omitempty" yaml:"startup_script,omitempty"`
 	ShutdownScript       *Script `json:"shutdown_script,omitempty" yaml:"shutdown_script,omitempty"`
+	// How long startup_script and shutdown_script may run before they are
+	// killed; 0 means DefaultLifeScriptTimeout.
+	StartupScriptTimeout  time.Duration `json:"startup_script_timeout,omitempty" yaml:"startup_script_timeout,omitempty"`
+	ShutdownScriptTimeout time.Duration `json:"shutdown_script_timeout,omitempty" yaml:"shutdown_script_timeout,omitempty"`
 
 	// Notify FIFOs.
 	NotifyFIFO     *FIFO `json:"notify_fifo,omitempty" yaml:"notify_fifo,omitempty"`

@@ -35,6 +35,8 @@ func (d *dispatcher) handle(it item) {
 		d.realServer(p, &it.e)
 	case event.KindQuorum:
 		d.quorum(p, &it.e)
+	case event.KindPriorityChanged:
+		d.priority(p, &it.e)
 	}
 }
 
@@ -49,9 +51,16 @@ func (d *dispatcher) transition(p *plan, group bool, e *event.Event) {
 	}
 	name, prio, typ, key := e.Instance, e.Priority, "INSTANCE", "i:"+e.Instance
 	t := p.instances[name]
+	if !group && t == nil && e.To == vrrp.StateStop && p.deleted[name] != nil {
+		d.deleted(p, p.deleted[name], e)
+		return
+	}
 	if group {
 		name, prio, typ, key = e.Name, 0, "GROUP", "g:"+e.Name
 		t = p.groups[name]
+	}
+	if !group {
+		d.insts[name] = instState{state: e.To, prio: prio}
 	}
 	if t != nil {
 		var s *config.Script
@@ -90,6 +99,54 @@ func (d *dispatcher) transition(p *plan, group bool, e *event.Event) {
 		m.subject, m.body = instanceSubject(p.mail.routerID, name, e.To), instanceBody(e.To)
 	}
 	d.mail(m)
+}
+
+// deleted announces an instance a reload removed, as keepalived 2.2.7 does
+// (tried in a namespace, vrrp_notify.c): with notify_deleted its script,
+// if it names one, runs with no arguments and `notify` and the FIFOs get
+// DELETED; without it they get FAULT, and neither notify_fault nor
+// notify_stop runs. No mail is sent for it.
+func (d *dispatcher) deleted(p *plan, t *target, e *event.Event) {
+	name, key := e.Instance, "i:"+e.Instance
+	delete(d.insts, name)
+	state := "FAULT"
+	if s := t.notify.Deleted; s != nil {
+		state = "DELETED"
+		if s.Command != "" || len(s.Args) > 0 {
+			d.run(p, key, s, true, job{instance: name, cause: e.ID})
+		}
+	}
+	if t.notify.Any != nil {
+		d.run(p, key, t.notify.Any, true, job{instance: name, cause: e.ID},
+			"INSTANCE", name, state, strconv.Itoa(e.Priority))
+	}
+	line := vrrpLine(false, name, state, e.Priority)
+	d.writeFIFO(fifoAll, line)
+	d.writeFIFO(fifoVRRP, line)
+}
+
+// priority writes an instance's new effective priority to the VRRP FIFOs
+// when it has notify_priority_changes: `INSTANCE "VI_1" BACKUP_PRIORITY
+// 105`, the state it is in with _PRIORITY appended (keepalived.conf(5)
+// "MASTER_PRIORITY" and "BACKUP_PRIORITY"; keepalived 2.2.7, tried with a
+// track_file moving the priority, writes `INSTANCE "VI_1" BACKUP_PRIORITY
+// 105` then, once master, `INSTANCE "VI_1" MASTER_PRIORITY 97`). Nothing
+// is written before the instance's first transition (its start-up
+// priority comes with that transition's line), outside MASTER and BACKUP,
+// or when the priority is the one last written.
+func (d *dispatcher) priority(p *plan, e *event.Event) {
+	t := p.instances[e.Instance]
+	cur, ok := d.insts[e.Instance]
+	if t == nil || !t.prio || !ok || cur.prio == e.Priority {
+		return
+	}
+	if cur.state != vrrp.StateMaster && cur.state != vrrp.StateBackup {
+		return
+	}
+	d.insts[e.Instance] = instState{state: cur.state, prio: e.Priority}
+	line := vrrpLine(false, e.Instance, stateWord(cur.state)+"_PRIORITY", e.Priority)
+	d.writeFIFO(fifoAll, line)
+	d.writeFIFO(fifoVRRP, line)
 }
 
 // realServer follows ipwrapper.c do_rs_notifies: notify_up/notify_down,

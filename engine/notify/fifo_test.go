@@ -158,3 +158,61 @@ func TestFIFOSamePath(t *testing.T) {
 		t.Errorf("fifos %v", p.fifos)
 	}
 }
+
+// TestFIFOPriorityChanges: with notify_priority_changes (the instance's,
+// its sync group's or the global vrrp_notify_priority_changes) a change of
+// effective priority writes `INSTANCE "VI_1" BACKUP_PRIORITY 105` to the
+// VRRP FIFOs, with the state the instance is in — the lines keepalived
+// 2.2.7 wrote in a namespace with a track_file moving the priority:
+// BACKUP 100, BACKUP_PRIORITY 105, MASTER 105, MASTER_PRIORITY 97, STOP 97.
+// An instance without it, a change before the first transition and a
+// repeat of the same priority write nothing.
+func TestFIFOPriorityChanges(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name  string
+		setup func(c *config.Config)
+	}{
+		{"instance", func(c *config.Config) { c.Instances[0].Notify.PriorityChanges = &on }},
+		{"sync group", func(c *config.Config) {
+			c.SyncGroups = []config.SyncGroup{{Name: "G1", Members: []string{"VI_1"}, Notify: config.Notify{PriorityChanges: &on}}}
+		}},
+		{"global", func(c *config.Config) {
+			c.Global.NotifyPriorityChanges = true
+			c.Instances[1].Notify.PriorityChanges = &off // the instance's own setting wins
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "vrrp.fifo")
+			c := &config.Config{Instances: []config.Instance{{Name: "VI_1"}, {Name: "VI_2"}}}
+			c.Global.VRRPNotifyFIFO = &config.FIFO{Path: path}
+			tc.setup(c)
+			n, _, _ := start(t, c, Options{})
+			waitFile(t, path)
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			prio := func(inst string, p int) event.Event {
+				return event.Event{Kind: event.KindPriorityChanged, ID: event.NewID(), Instance: inst, Priority: p}
+			}
+			n.Emit(prio("VI_1", 90)) // before any transition: nothing
+			n.Emit(transition("VI_1", vrrp.StateBackup, 100))
+			n.Emit(transition("VI_2", vrrp.StateBackup, 100))
+			n.Emit(prio("VI_1", 105))
+			n.Emit(prio("VI_2", 105)) // VI_2 has it off: nothing
+			n.Emit(prio("VI_1", 105)) // the same priority again: nothing
+			n.Emit(transition("VI_1", vrrp.StateMaster, 105))
+			n.Emit(prio("VI_1", 97))
+			n.Emit(transition("VI_1", vrrp.StateStop, 97))
+			want := []string{"INSTANCE \"VI_1\" BACKUP 100\n", "INSTANCE \"VI_2\" BACKUP 100\n",
+				"INSTANCE \"VI_1\" BACKUP_PRIORITY 105\n", "INSTANCE \"VI_1\" MASTER 105\n",
+				"INSTANCE \"VI_1\" MASTER_PRIORITY 97\n", "INSTANCE \"VI_1\" STOP 97\n"}
+			if d := cmp.Diff(want, readLines(t, f, len(want))); d != "" {
+				t.Errorf("vrrp_notify_fifo (-want +got):\n%s", d)
+			}
+		})
+	}
+}

@@ -136,7 +136,26 @@ func New(cfg *config.Config, opts Options) *Notifier {
 // Update switches to a reloaded config: later events use its scripts,
 // mail settings and smtp_alert switches. The notify FIFOs stay those Run
 // opened.
-func (n *Notifier) Update(cfg *config.Config) { n.plan.Store(compile(cfg)) }
+//
+// The instances the new config no longer has are kept aside (plan.deleted):
+// the agent stops them after Update, and their STOP transition is then
+// announced as keepalived announces an instance a reload deleted.
+func (n *Notifier) Update(cfg *config.Config) {
+	p := compile(cfg)
+	if old := n.plan.Load(); old != nil {
+		for _, m := range []map[string]*target{old.deleted, old.instances} {
+			for name, t := range m {
+				if p.instances[name] == nil {
+					if p.deleted == nil {
+						p.deleted = map[string]*target{}
+					}
+					p.deleted[name] = t
+				}
+			}
+		}
+	}
+	n.plan.Store(p)
+}
 
 // Emit queues the events the notifier acts on (KindTransition,
 // KindRealServer, KindQuorum) and ignores the rest. It never blocks: on a
@@ -145,6 +164,11 @@ func (n *Notifier) Emit(e event.Event) {
 	switch e.Kind {
 	case event.KindTransition, event.KindRealServer, event.KindQuorum:
 		n.enqueue(item{e: e})
+	case event.KindPriorityChanged:
+		// Only FIFO lines come of it, and only with notify_priority_changes.
+		if p := n.plan.Load(); p != nil && p.anyPrio {
+			n.enqueue(item{e: e})
+		}
 	}
 }
 
@@ -190,7 +214,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	defer kill()
 	d := &dispatcher{n: n, work: work, lanes: make(map[string]chan job),
 		mailq: make(chan message, n.opts.MailQueueSize), lastMail: make(map[string]vrrp.State),
-		lastUp: make(map[string]bool)}
+		lastUp: make(map[string]bool), insts: make(map[string]instState)}
 	d.fifos = n.openFIFOs(n.plan.Load())
 	defer d.fifos.close()
 	d.wg.Add(1)
@@ -240,4 +264,12 @@ type dispatcher struct {
 
 	lastMail map[string]vrrp.State // keepalived's last_email_state
 	lastUp   map[string]bool       // last real server / quorum state acted on
+	insts    map[string]instState  // each instance's last state and priority
+}
+
+// instState is an instance's state and effective priority as the
+// dispatcher last saw them, for notify_priority_changes.
+type instState struct {
+	state vrrp.State
+	prio  int
 }

@@ -18,12 +18,16 @@ import (
 type plan struct {
 	instances map[string]*target
 	groups    map[string]*target
-	services  map[string]*service // by check.ServiceName
+	// deleted are instances earlier configs had and this one has not: a
+	// reload deleted them (Notifier.Update).
+	deleted  map[string]*target
+	services map[string]*service // by check.ServiceName
 
 	scripts script.Policy // script_user, enable_script_security
 
 	mail          *mailConfig // nil: no mail can be sent
 	noEmailFaults bool
+	anyPrio       bool // some instance has notify_priority_changes
 	rsInit        bool // rs_init_notifies
 
 	fifos [3]*config.FIFO // notify_fifo, vrrp_notify_fifo, lvs_notify_fifo
@@ -33,6 +37,11 @@ type plan struct {
 type target struct {
 	notify config.Notify
 	mail   bool // smtp_alert after keepalived's precedence
+	// prio: the instance's notify_priority_changes, else its sync
+	// group's, else the global vrrp_notify_priority_changes. keepalived
+	// 2.2.7, tried: a group's notify_priority_changes makes its member
+	// write `INSTANCE "VI_1" BACKUP_PRIORITY 105`.
+	prio bool
 }
 
 type service struct {
@@ -106,9 +115,22 @@ func compile(c *config.Config) *plan {
 			p.fifos[i] = nil
 		}
 	}
+	groupPrio := map[string]*bool{}
+	for i := range c.SyncGroups {
+		for _, m := range c.SyncGroups[i].Members {
+			groupPrio[m] = c.SyncGroups[i].Notify.PriorityChanges
+		}
+	}
 	for i := range c.Instances {
 		in := &c.Instances[i]
-		p.instances[in.Name] = &target{notify: in.Notify,
+		prio := g.NotifyPriorityChanges
+		for _, b := range []*bool{groupPrio[in.Name], in.Notify.PriorityChanges} {
+			if b != nil {
+				prio = *b
+			}
+		}
+		p.anyPrio = p.anyPrio || prio
+		p.instances[in.Name] = &target{notify: in.Notify, prio: prio,
 			mail: smtpAlert(in.Notify.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert, false)}
 	}
 	for i := range c.SyncGroups {

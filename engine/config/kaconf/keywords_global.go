@@ -109,9 +109,12 @@ func init() {
 		"enable_script_security": flagKW(func(p *parser) { g(p).EnableScriptSecurity = true }),
 		"startup_script":         scriptKW(func(p *parser, s *config.Script) { g(p).StartupScript = s }),
 		"shutdown_script":        scriptKW(func(p *parser, s *config.Script) { g(p).ShutdownScript = s }),
-		"notify_fifo":            fifoKW(func(p *parser) **config.FIFO { return &g(p).NotifyFIFO }),
-		"notify_fifo_script":     fifoScriptKW(func(p *parser) **config.FIFO { return &g(p).NotifyFIFO }),
-		"vrrp_notify_fifo":       fifoKW(func(p *parser) **config.FIFO { return &g(p).VRRPNotifyFIFO }),
+		// keepalived reads both timeouts as whole seconds in [1, 1000].
+		"startup_script_timeout":  secondsKW(1, 1000, func(p *parser, d time.Duration) { g(p).StartupScriptTimeout = d }),
+		"shutdown_script_timeout": secondsKW(1, 1000, func(p *parser, d time.Duration) { g(p).ShutdownScriptTimeout = d }),
+		"notify_fifo":             fifoKW(func(p *parser) **config.FIFO { return &g(p).NotifyFIFO }),
+		"notify_fifo_script":      fifoScriptKW(func(p *parser) **config.FIFO { return &g(p).NotifyFIFO }),
+		"vrrp_notify_fifo":        fifoKW(func(p *parser) **config.FIFO { return &g(p).VRRPNotifyFIFO }),
 		"vrrp_notify_fifo_script": fifoScriptKW(func(p *parser) **config.FIFO {
 			return &g(p).VRRPNotifyFIFO
 		}),
@@ -190,8 +193,7 @@ func init() {
 		"bfd_no_swap", "vrrp_cpu_affinity", "checker_cpu_affinity", "bfd_cpu_affinity",
 		"vrrp_rlimit_rttime", "checker_rlimit_rttime", "bfd_rlimit_rttime",
 		"vrrp_rlimit_rtime", "checker_rlimit_rtime", "bfd_rlimit_rtime", "umask",
-		"random_seed", "min_auto_priority_delay", "startup_script_timeout",
-		"shutdown_script_timeout",
+		"random_seed", "min_auto_priority_delay",
 		// VRRP tuning keepwatch does not implement.
 		"vrrp_garp_extra_if", "vrrp_vmac_garp_intvl", "fifo_write_vrrp_states_on_reload",
 		"vmac_addr_prefix", "disable_local_igmp", "vrrp_delay_after_boot",

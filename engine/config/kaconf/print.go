@@ -287,6 +287,8 @@ func (p *printer) global(g *config.Global) {
 	p.flag("enable_script_security", g.EnableScriptSecurity)
 	p.script("startup_script", g.StartupScript)
 	p.script("shutdown_script", g.ShutdownScript)
+	p.dur("startup_script_timeout", g.StartupScriptTimeout)
+	p.dur("shutdown_script_timeout", g.ShutdownScriptTimeout)
 	p.fifo("notify_fifo", g.NotifyFIFO)
 	p.fifo("vrrp_notify_fifo", g.VRRPNotifyFIFO)
 	p.fifo("lvs_notify_fifo", g.LVSNotifyFIFO)
