@@ -50,11 +50,9 @@ func dropinBinary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	// The binaries the network tests built (the drop-in's, recovery's).
-	for _, d := range []string{dropinDir, buildDir} {
-		if d != "" {
-			os.RemoveAll(d)
-		}
+	// The binary the network tests built (dropinBinary).
+	if dropinDir != "" {
+		os.RemoveAll(dropinDir)
 	}
 	os.Exit(code)
 }

@@ -2,14 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -128,30 +125,11 @@ func TestStockConfigRuns(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// buildKeepwatch builds this command once for the package's network tests,
-// into a directory TestMain removes.
+// buildKeepwatch is the package's one test build of this command (the
+// drop-in's, dropinBinary), by its own name.
 func buildKeepwatch(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "keepwatch-test-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "keepwatch"), ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "keepwatch")
+	return filepath.Join(filepath.Dir(dropinBinary(t)), "keepwatch")
 }
 
 // TestReloadGuardNetwork (network tier): a running agent keeps its VIP
