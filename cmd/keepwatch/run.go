@@ -44,6 +44,10 @@ type runFlags struct {
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
 	noMetrics bool
+	// pprof serves net/http/pprof under /debug/pprof/ (heap profiles for
+	// the footprint benchmark, deploy/bench.d/memory.sh); off by default,
+	// as it exposes the process's internals to whoever reaches the port.
+	pprof bool
 	// Set by the keepalived drop-in (keepalived.go): log is its logger (-l,
 	// -S, -g; nil: built from logFormat and logLevel), trim keeps one side of
 	// each loaded config (-P, -C).
@@ -81,6 +85,8 @@ func runCommand() *cobra.Command {
 	fl.BoolVar(&f.strict, "strict", envBool("KEEPWATCH_AGENT_STRICT"), "refuse a config with any error-level diagnostic (default: run what keepalived runs, bad lines ignored)")
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
+	fl.BoolVar(&f.pprof, "debug.pprof", envBool("KEEPWATCH_DEBUG_PPROF"), "serve /debug/pprof/ (heap and goroutine profiles)")
+	_ = fl.MarkHidden("debug.pprof")
 	return cmd
 }
 
@@ -184,6 +190,9 @@ func runAgent(ctx context.Context, f runFlags) error {
 		return err
 	}
 	mux.Handle("/", landing)
+	if f.pprof {
+		mountPprof(mux)
+	}
 	// Read-header, read, write and idle timeouts and size limits.
 	srv := httpguard.Server(mux)
 	listen := []string{f.listen}
