@@ -19,6 +19,10 @@ import (
 // keepwatch master's heap profile (go tool pprof -sample_index=inuse_space).
 const heapDirEnv = "KEEPWATCH_BENCH_HEAP_DIR"
 
+// baseBinEnv names an earlier keepwatch binary BenchmarkMemory measures
+// beside the current one and keepalived.
+const baseBinEnv = "KEEPWATCH_BENCH_BASE_BIN"
+
 // BenchmarkMemory measures the resident memory of master and backup at 1
 // and 250 VRRPv3 instances advertising every 0.05 s, keepwatch and
 // keepalived alternately in the same run, each from a fresh start three
@@ -49,18 +53,25 @@ func memory(b *testing.B, instances int, interval time.Duration, rounds int) {
 	first := netip.AddrFrom4([4]byte{198, 51, 100, 1})
 	last := netip.AddrFrom4([4]byte{198, 51, 100, byte(instances)})
 	got := map[string][]memStatus{}
+	// KEEPWATCH_BENCH_BASE_BIN, if set, is an earlier keepwatch build
+	// measured in the same rounds: before and after a change, side by side.
+	impls := []string{"keepwatch", "keepalived"}
+	base := os.Getenv(baseBinEnv)
+	if base != "" {
+		impls = append(impls, "keepwatch-base")
+	}
 	for r := range rounds {
-		// Alternate which goes first, so a load that changes over the run
-		// weighs on both alike.
-		impls := []bool{false, true}
-		if r%2 == 1 {
-			slices.Reverse(impls)
-		}
-		for _, ka := range impls {
+		// Rotate which goes first, so a load that changes over the run
+		// weighs on each alike.
+		for i := range impls {
+			impl := impls[(i+r)%len(impls)]
 			o := lab.Options{Nodes: 2, Params: p}
-			impl, name := "keepwatch", "bmkw"
-			if ka {
-				o.Keepalived, impl, name = []int{1, 2}, "keepalived", "bmka"
+			name := "bmkw"
+			switch impl {
+			case "keepalived":
+				o.Keepalived, name = []int{1, 2}, "bmka"
+			case "keepwatch-base":
+				o.Binary, name = base, "bmkb"
 			}
 			func() {
 				c := newCluster(b, name, o)
@@ -75,7 +86,7 @@ func memory(b *testing.B, instances int, interval time.Duration, rounds int) {
 						b.Fatal(err)
 					}
 					got[impl+"-"+role] = append(got[impl+"-"+role], m)
-					if dir := os.Getenv(heapDirEnv); dir != "" && !ka {
+					if dir := os.Getenv(heapDirEnv); dir != "" && impl == "keepwatch" {
 						saveHeap(b, n, filepath.Join(dir, fmt.Sprintf("heap-%d-%s-%d.pb.gz", instances, role, r)))
 					}
 				}
@@ -93,6 +104,12 @@ func memory(b *testing.B, instances int, interval time.Duration, rounds int) {
 			b.ReportMetric(f.a/(1<<20), "keepalived-"+role+"-"+f.name+"-MiB")
 		}
 		b.ReportMetric(k.rss/a.rss, "rss-ratio-"+role)
+		if base != "" {
+			kb := medianMem(got["keepwatch-base-"+role])
+			b.ReportMetric(kb.rss/(1<<20), "keepwatch-base-"+role+"-rss-MiB")
+			b.Logf("%d instances at %g s, %s: keepwatch-base (%s) rss %.1f MiB (anon %.1f, file %.1f), ratio to keepalived %.2f",
+				instances, interval.Seconds(), role, base, kb.rss/(1<<20), kb.anon/(1<<20), kb.file/(1<<20), kb.rss/a.rss)
+		}
 		b.Logf("%d instances at %g s, %s, median of %d fresh starts: keepwatch rss %.1f MiB (anon %.1f, file %.1f); keepalived rss %.1f MiB (anon %.1f, file %.1f); ratio %.2f; load %s",
 			instances, interval.Seconds(), role, rounds, k.rss/(1<<20), k.anon/(1<<20), k.file/(1<<20),
 			a.rss/(1<<20), a.anon/(1<<20), a.file/(1<<20), k.rss/a.rss, strings.Join(strings.Fields(string(load))[:3], " "))
