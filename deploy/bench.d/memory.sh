@@ -7,7 +7,9 @@
 # three fresh starts each, interleaved with keepalived, with the ratio and
 # the machine's load (deploy/lab/memory_linux_test.go). With
 # KEEPWATCH_BENCH_HEAP_DIR=DIR, each keepwatch node's heap profile and
-# goroutine dump are left in DIR (go tool pprof -top BINARY DIR/heap-…).
+# goroutine dump are left in DIR (go tool pprof -top BINARY DIR/heap-…);
+# with KEEPWATCH_BENCH_BASE_BIN=OLD, an earlier build is measured in the
+# same rounds (before and after a change). docs/footprint.md has figures.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(mktemp -d)
