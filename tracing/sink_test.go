@@ -286,6 +286,16 @@ func TestDisabledWithoutEndpoint(t *testing.T) {
 	if _, ok := s.TraceID(chain()[3]); ok {
 		t.Error("disabled sink gave a trace id")
 	}
+	// Export off costs no queue and no span-id slots (issue 12), and Run
+	// still ends with its context.
+	if d := NewSink(p, SinkOptions{}); cap(d.queue) != 0 || d.slots != nil {
+		t.Errorf("disabled sink made a queue of %d and %d slots", cap(d.queue), len(d.slots))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Errorf("Run of a disabled sink: %v", err)
+	}
 
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://192.0.2.1:4318")
 	t.Setenv("OTEL_SDK_DISABLED", "true")

@@ -44,6 +44,12 @@ type runFlags struct {
 	// still serves Go and process metrics): the "everything off" leg of the
 	// observability benchmark (deploy/obs).
 	noMetrics bool
+	// pprof serves net/http/pprof under /debug/pprof/ (heap profiles for
+	// the footprint benchmark, deploy/bench.d/memory.sh); off by default,
+	// as it exposes the process's internals to whoever reaches the port.
+	pprof bool
+	// mem: GOGC and the soft memory limit (memory.go).
+	mem memorySettings
 	// Set by the keepalived drop-in (keepalived.go): log is its logger (-l,
 	// -S, -g; nil: built from logFormat and logLevel), trim keeps one side of
 	// each loaded config (-P, -C).
@@ -66,6 +72,7 @@ func runCommand() *cobra.Command {
 			if err := applyAgentSettings(&f, cmd.Flags().Changed); err != nil {
 				return err
 			}
+			f.mem.changed = cmd.Flags().Changed
 			return runAgent(cmd.Context(), f)
 		},
 	}
@@ -83,12 +90,20 @@ func runCommand() *cobra.Command {
 	fl.BoolVar(&f.noMetrics, "metrics.disabled", false, "keep the metrics sink out of the event path (benchmarks)")
 	_ = fl.MarkHidden("metrics.disabled")
 	f.push.register(cmd)
+	fl.BoolVar(&f.pprof, "debug.pprof", envBool("KEEPWATCH_DEBUG_PPROF"), "serve /debug/pprof/ (heap and goroutine profiles)")
+	_ = fl.MarkHidden("debug.pprof")
+	fl.IntVar(&f.mem.gcPercent, "memory.gc-percent", DefaultGCPercent, "GC target: heap growth over the live heap before a collection, in percent (default unless GOGC is set; -1: off)")
+	fl.StringVar(&f.mem.limit, "memory.limit", "", "soft memory limit for the Go runtime, e.g. 64MiB (default: GOMEMLIMIT, else none)")
 	return cmd
 }
 
 func runAgent(ctx context.Context, f runFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	// Before the config and the instances take their memory.
+	if err := f.mem.apply(); err != nil {
+		return err
 	}
 	// Signals are caught before anything else happens, so one that arrives
 	// during start-up is handled by the loop below (queued or acted on)
@@ -208,6 +223,9 @@ func runAgent(ctx context.Context, f runFlags) error {
 		return err
 	}
 	mux.Handle("/", landing)
+	if f.pprof {
+		mountPprof(mux)
+	}
 	// Read-header, read, write and idle timeouts and size limits.
 	srv := httpguard.Server(mux)
 	listen := []string{f.listen}
@@ -236,6 +254,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 		f.started(ctx, a)
 	}
 	go notifyWhenReady(ctx, a.Ready)
+	go releaseAfterStart(ctx, a.Ready)
 	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
 	if ctx.Err() != nil {
 		// TERM during the set-up above: nothing has started, nothing to undo.

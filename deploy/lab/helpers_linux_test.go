@@ -74,7 +74,7 @@ func newCluster(t testing.TB, name string, o lab.Options) *lab.Cluster {
 		tools = append(tools, "keepalived")
 	}
 	nskittest.Require(t, tools...)
-	if len(o.Keepalived) < max(o.Nodes, 3) {
+	if o.Binary == "" && len(o.Keepalived) < max(o.Nodes, 3) {
 		o.Binary = keepwatchBinary(t)
 	}
 	o.Name = name

@@ -12,10 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // The tolerances of the resource check, first third against last third of
@@ -589,37 +585,21 @@ func countAdverts(path string, n *Node, start, t1, t2 time.Time) (lo, hi map[int
 		return nil, nil, err
 	}
 	defer f.Close()
-	r, err := pcapgo.NewReader(f)
+	r, err := newPcapReader(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	lo, hi = map[int]int{}, map[int]int{}
 	for {
-		data, ci, err := r.ReadPacketData()
+		ts, data, err := r.next()
 		if err != nil {
 			break // io.EOF, or a truncated tail
 		}
-		if ci.Timestamp.Before(start) || ci.Timestamp.After(t2) {
+		if ts.Before(start) || ts.After(t2) {
 			continue
 		}
-		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
-		var payload []byte
-		switch {
-		case p.Layer(layers.LayerTypeIPv4) != nil:
-			ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-			src, _ := netip.AddrFromSlice(ip.SrcIP)
-			if ip.Protocol != 112 || src.Unmap() != n.IPv4.Addr() {
-				continue
-			}
-			payload = ip.Payload
-		case p.Layer(layers.LayerTypeIPv6) != nil:
-			ip := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
-			src, _ := netip.AddrFromSlice(ip.SrcIP)
-			if ip.NextHeader != 112 || src != n.LinkLocal {
-				continue
-			}
-			payload = ip.Payload
-		default:
+		src, proto, payload, ok := ipPacket(data)
+		if !ok || proto != 112 || (src != n.IPv4.Addr() && src != n.LinkLocal) {
 			continue
 		}
 		// RFC 9568 §5.2: version and type in the first byte (type 1 is an
@@ -629,7 +609,7 @@ func countAdverts(path string, n *Node, start, t1, t2 time.Time) (lo, hi map[int
 		}
 		vrid := int(payload[1])
 		hi[vrid]++
-		if ci.Timestamp.Before(t1) {
+		if ts.Before(t1) {
 			lo[vrid]++
 		}
 	}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"math"
+	"runtime/debug"
+	"testing"
+)
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "0": 0, "1048576": 1 << 20, "64MiB": 64 << 20, "512 KiB": 512 << 10, "2GiB": 2 << 30, "100B": 100} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"64MB", "-1", "x", "MiB", "9999999999TiB", "1.5GiB"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) accepted", in)
+		}
+	}
+}
+
+// The flags set the runtime's GC percent and soft limit; without flags
+// (the keepalived drop-in) the default GC percent applies unless GOGC is
+// set, and GOMEMLIMIT is left alone.
+func TestMemorySettings(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	given := func(names ...string) func(string) bool {
+		return func(f string) bool {
+			for _, n := range names {
+				if n == f {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	if err := (memorySettings{}).apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
+		t.Errorf("drop-in default: GC percent %d, want %d", got, DefaultGCPercent)
+	}
+	if err := (memorySettings{gcPercent: 30, limit: "48MiB", changed: given("memory.gc-percent", "memory.limit")}).apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(100); got != 30 {
+		t.Errorf("GC percent %d, want 30", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 48<<20 {
+		t.Errorf("memory limit %d, want %d", got, 48<<20)
+	}
+	// GOGC in the environment wins over the default, not over the flag.
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200)
+	if err := (memorySettings{gcPercent: DefaultGCPercent, changed: given()}).apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("with GOGC=200 and no flag: GC percent %d, want 200", got)
+	}
+	if err := (memorySettings{gcPercent: 0, changed: given("memory.gc-percent")}).apply(); err == nil {
+		t.Error("--memory.gc-percent 0 accepted")
+	}
+	if err := (memorySettings{gcPercent: 50, limit: "lots", changed: given("memory.limit")}).apply(); err == nil {
+		t.Error("--memory.limit lots accepted")
+	}
+	if err := (memorySettings{gcPercent: 50, limit: "0", changed: given("memory.limit")}).apply(); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("--memory.limit 0: limit %d, want none", got)
+	}
+}
