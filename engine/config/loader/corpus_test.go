@@ -13,8 +13,8 @@ import (
 // TestCorpusRunsWhatKeepalivedRuns: every real-world config keepalived
 // 2.2.7 keeps running, keepwatch run starts too (the loader and
 // config.Admit; no network). The corpus lives outside the repository and
-// is read from KEEPWATCH_CORPUS (.ci/run sets it when ../shared/corpus
-// exists); its MANIFEST.tsv holds keepalived -t's exit code for each file
+// is read from KEEPWATCH_CORPUS (.ci/run sets it when the corpus sits
+// beside the clone); its MANIFEST.tsv holds keepalived -t's exit code for each file
 // run with the interfaces it names present.
 //
 // keepalived -t exits 0, 5 or 6 for a config it would run, and 2 where it
