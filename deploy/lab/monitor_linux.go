@@ -83,6 +83,28 @@ func MissingTools() error {
 	return nil
 }
 
+// PrometheusConfig is the Prometheus configuration of the lab's monitoring
+// stack and of the paging tests: 1 s scrapes and evaluations (a page can be
+// no faster than one of each), the rules file, one Alertmanager, and the
+// agents as job "keepwatch", the selector the bundled rules use.
+func PrometheusConfig(rules, alertmanager string, targets []string) []byte {
+	return fmt.Appendf(nil, `global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['%s']
+scrape_configs:
+  - job_name: keepwatch
+    static_configs:
+      - targets: ['%s']
+`, rules, alertmanager, strings.Join(targets, "', '"))
+}
+
 // StartMonitor starts Alertmanager, a webhook receiver for it and
 // Prometheus, and waits until both answer.
 func StartMonitor(ctx context.Context, o MonitorOptions) (*Monitor, error) {
@@ -101,22 +123,8 @@ func StartMonitor(ctx context.Context, o MonitorOptions) (*Monitor, error) {
 	rules := filepath.Join(o.Dir, "keepwatch.rules.yml")
 	amConf := filepath.Join(o.Dir, "alertmanager.yml")
 	promConf := filepath.Join(o.Dir, "prometheus.yml")
-	prom := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['%s']
-scrape_configs:
-  - job_name: keepwatch
-    static_configs:
-      - targets: ['%s']
-`, rules, o.AlertmanagerAddr, strings.Join(o.Targets, "', '"))
-	for path, b := range map[string][]byte{rules: o.Rules, amConf: []byte(am), promConf: []byte(prom)} {
+	prom := PrometheusConfig(rules, o.AlertmanagerAddr, o.Targets)
+	for path, b := range map[string][]byte{rules: o.Rules, amConf: []byte(am), promConf: prom} {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			m.Close()
 			return nil, err

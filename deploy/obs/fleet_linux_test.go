@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/keepwatch/keepwatch/deploy/lab"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 )
@@ -293,21 +294,7 @@ func startStack(t *testing.T, mon *nskit.Node, dir, amAddr string, targets []str
 	}
 	const promAddr = "127.0.0.1:9090"
 	promConf := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(promConf, fmt.Appendf(nil, `global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['%s']
-scrape_configs:
-  - job_name: keepwatch
-    static_configs:
-      - targets: ['%s']
-`, rules, amAddr, strings.Join(targets, "', '")), 0o600); err != nil {
+	if err := os.WriteFile(promConf, lab.PrometheusConfig(rules, amAddr, targets), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	amProc := startDaemon(t, mon, "alertmanager", "prometheus-alertmanager", "--config.file="+amPath,

@@ -158,21 +158,7 @@ func TestPaging(t *testing.T) {
 	// rules need no relabelling, they group by the segment the agents
 	// export (keepwatch_vrrp_instance_info).
 	promConf := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(promConf, fmt.Appendf(nil, `global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['%s']
-scrape_configs:
-  - job_name: keepwatch
-    static_configs:
-      - targets: ['%s', '%s']
-`, rules, amAddr, hostPort(c.Node(1).Node), hostPort(c.Node(2).Node)), 0o600); err != nil {
+	if err := os.WriteFile(promConf, lab.PrometheusConfig(rules, amAddr, []string{hostPort(c.Node(1).Node), hostPort(c.Node(2).Node)}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
