@@ -12,46 +12,9 @@ import (
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/agent"
+	"github.com/keepwatch/keepwatch/engine/config/configtest"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 )
-
-// stockKeepalivedConf is the keepalived.conf that tutorials and
-// distributions ship (issue 8), with the interface and the VIP renamed for
-// the test's namespace. keepalived 2.2.7 runs it, logging three config
-// errors (vrrp_garp_interval 0, vrrp_gna_interval 0, authentication under
-// vrrp_strict); keepwatch refused it until it recovered from errors the
-// way keepalived does.
-const stockKeepalivedConf = `global_defs {
-   notification_email {
-    root@mylinuxops.com
-   }
-   notification_email_from root@mylinuxops.com
-   smtp_server 127.0.0.1
-   smtp_connect_timeout 30
-   router_id n1.mylinuxops.com
-   vrrp_skip_check_adv_addr
-   vrrp_strict
-   vrrp_iptables
-   vrrp_mcast_group4 224.0.0.18
-   vrrp_garp_interval 0
-   vrrp_gna_interval 0
-}
-vrrp_instance VI_1 {
-    state BACKUP
-    nopreempt
-    interface LINK
-    virtual_router_id 27
-    priority 80
-    advert_int 2
-    authentication {
-        auth_type PASS
-        auth_pass 1111
-    }
-    virtual_ipaddress {
-        192.0.2.100 dev LINK label LINK:0
-    }
-}
-`
 
 // TestStockConfigRuns (network tier): keepwatch run starts the stock
 // config in a namespace, the instance comes up BACKUP and, hearing no
@@ -62,7 +25,7 @@ func TestStockConfigRuns(t *testing.T) {
 	n := l.Node(1)
 	bin := buildKeepwatch(t)
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(stockKeepalivedConf, "LINK", n.Link)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(configtest.StockKeepalivedConf, "IFNAME", n.Link)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	const listen = "127.0.0.1:19759"

@@ -8,42 +8,8 @@ import (
 	"testing"
 
 	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/config/configtest"
 )
-
-// stockConf is the keepalived.conf most users start from (issue 8; the
-// sample distributions and tutorials ship), with its interface renamed.
-// keepalived 2.2.7 runs it, reporting three problems [verified].
-const stockConf = `global_defs {
-   notification_email {
-    root@mylinuxops.com
-   }
-   notification_email_from root@mylinuxops.com
-   smtp_server 127.0.0.1
-   smtp_connect_timeout 30
-   router_id n1.mylinuxops.com
-   vrrp_skip_check_adv_addr
-   vrrp_strict
-   vrrp_iptables
-   vrrp_mcast_group4 224.0.0.18
-   vrrp_garp_interval 0
-   vrrp_gna_interval 0
-}
-vrrp_instance VI_1 {
-    state BACKUP
-    nopreempt
-    interface IFNAME
-    virtual_router_id 27
-    priority 80
-    advert_int 2
-    authentication {
-        auth_type PASS
-        auth_pass 1111
-    }
-    virtual_ipaddress {
-        172.20.27.100 dev IFNAME label IFNAME:0
-    }
-}
-`
 
 func load(t *testing.T, body string) (*config.Config, config.Diagnostics) {
 	t.Helper()
@@ -58,7 +24,7 @@ func load(t *testing.T, body string) (*config.Config, config.Diagnostics) {
 // keepwatch reports each with what it does and runs it, as keepalived does,
 // unless --strict.
 func TestStockConfigRuns(t *testing.T) {
-	c, ds := load(t, strings.ReplaceAll(stockConf, "IFNAME", "veth0"))
+	c, ds := load(t, strings.ReplaceAll(configtest.StockKeepalivedConf, "IFNAME", "veth0"))
 	var got []string
 	for _, d := range ds {
 		got = append(got, d.Report())
