@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -153,103 +152,6 @@ func watchGARP(b *testing.B, n *lab.Node, vip netip.Addr, timeout time.Duration)
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// BenchmarkFootprint measures CPU (user+system time over a window, as a
-// percentage of one core) and RSS of master and backup with 1, 50 and 250
-// instances advertising every 1 s and every 0.05 s (DESIGN §9), keepwatch
-// beside keepalived in the same run, and prints both and their ratios.
-func BenchmarkFootprint(b *testing.B) {
-	requireBench(b)
-	for _, c := range []struct {
-		instances int
-		interval  time.Duration
-	}{
-		{1, time.Second}, {50, time.Second}, {250, time.Second},
-		{1, 50 * time.Millisecond}, {50, 50 * time.Millisecond}, {250, 50 * time.Millisecond},
-	} {
-		b.Run(fmt.Sprintf("%d_%gs", c.instances, c.interval.Seconds()), func(b *testing.B) {
-			footprint(b, c.instances, c.interval)
-		})
-	}
-}
-
-func footprint(b *testing.B, instances int, interval time.Duration) {
-	p := lab.Params{Instances: instances, Interval: interval}
-	kw := newCluster(b, "bpkw", lab.Options{Nodes: 2, Params: p})
-	ka := newCluster(b, "bpka", lab.Options{Nodes: 2, Params: p, Keepalived: []int{1, 2}})
-	first := netip.AddrFrom4([4]byte{198, 51, 100, 1})
-	last := netip.AddrFrom4([4]byte{198, 51, 100, byte(instances)})
-	for _, c := range []*lab.Cluster{kw, ka} {
-		waitHolders(b, c, []int{1}, 30*time.Second+10*interval, first, last)
-	}
-	time.Sleep(2 * time.Second) // past startup and the GARP bursts
-	// A light load is a few clock ticks a second (USER_HZ 100): measure
-	// longer so that the ratio means something.
-	window := 5 * time.Second
-	if instances*int(time.Second/interval) < 1000 {
-		window = 10 * time.Second
-	}
-	for range b.N {
-		// The masters' adverts are counted on the wire at each backup, not
-		// read from /metrics: a scrape of 250 instances' series would add
-		// its own CPU and heap to the keepwatch figures only.
-		kwCount := countAdverts(b, kw.Node(2), kw.Node(1).IPv4.Addr())
-		kaCount := countAdverts(b, ka.Node(2), ka.Node(1).IPv4.Addr())
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		res := map[string]usage{}
-		var mu sync.Mutex
-		for name, n := range map[string]*lab.Node{"keepwatch-master": kw.Node(1), "keepwatch-backup": kw.Node(2),
-			"keepalived-master": ka.Node(1), "keepalived-backup": ka.Node(2)} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				u, err := measure(n.Pids(), window)
-				if err != nil {
-					b.Error(err)
-				}
-				mu.Lock()
-				res[name] = u
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		// Both masters really advertised: instances / interval adverts a
-		// second (less one advert per instance for the window's edges).
-		elapsed := time.Since(t0).Seconds()
-		want := float64(instances) * (elapsed/interval.Seconds() - 1)
-		for _, c := range []struct {
-			impl  string
-			count func() int
-		}{{"keepwatch", kwCount}, {"keepalived", kaCount}} {
-			sent := float64(c.count())
-			b.ReportMetric(sent/elapsed, c.impl+"-master-adverts/s")
-			if sent < 0.9*want {
-				b.Errorf("%s master: %.0f adverts reached the backup in %.1f s, want about %.0f", c.impl, sent, elapsed, want)
-			}
-		}
-		for _, role := range []string{"master", "backup"} {
-			k, a := res["keepwatch-"+role], res["keepalived-"+role]
-			b.ReportMetric(k.cpu, "keepwatch-"+role+"-cpu%")
-			b.ReportMetric(a.cpu, "keepalived-"+role+"-cpu%")
-			b.ReportMetric(k.rss/(1<<20), "keepwatch-"+role+"-rss-MiB")
-			b.ReportMetric(a.rss/(1<<20), "keepalived-"+role+"-rss-MiB")
-			// A daemon idle to the clock tick has no CPU ratio.
-			cpuRatio := "n/a"
-			if a.cpu > 0 {
-				b.ReportMetric(k.cpu/a.cpu, "cpu-ratio-"+role)
-				cpuRatio = fmt.Sprintf("%.2f", k.cpu/a.cpu)
-			}
-			b.ReportMetric(k.rss/a.rss, "rss-ratio-"+role)
-			b.Logf("%d instances at %g s, %s (%v window): keepwatch cpu %.2f%% rss %.1f MiB; keepalived cpu %.2f%% rss %.1f MiB; ratio cpu %s rss %.2f",
-				instances, interval.Seconds(), role, window, k.cpu, k.rss/(1<<20), a.cpu, a.rss/(1<<20), cpuRatio, k.rss/a.rss)
-		}
-	}
-	// Both masters kept every VIP: the numbers are of a working cluster.
-	for _, c := range []*lab.Cluster{kw, ka} {
-		waitHolders(b, c, []int{1}, time.Second, first, last)
-	}
-}
-
 type usage struct {
 	cpu float64 // percent of one core
 	rss float64 // bytes
@@ -328,42 +230,6 @@ func rounded(d []time.Duration) []time.Duration {
 		out[i] = v.Round(time.Millisecond)
 	}
 	return out
-}
-
-// countAdverts counts the VRRP packets from src that reach n, from now
-// until the returned function is called: a raw socket in n's namespace
-// gets a copy of every advert the daemon there receives.
-func countAdverts(b *testing.B, n *lab.Node, src netip.Addr) func() int {
-	b.Helper()
-	var pc net.PacketConn
-	if err := n.Do(func() error {
-		var err error
-		pc, err = net.ListenPacket("ip4:112", "0.0.0.0")
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	count := make(chan int, 1)
-	stop := make(chan struct{})
-	go func() {
-		k := 0
-		buf := make([]byte, 1500)
-		for {
-			select {
-			case <-stop:
-				pc.Close()
-				count <- k
-				return
-			default:
-			}
-			_ = pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			_, from, err := pc.ReadFrom(buf)
-			if ip, ok := from.(*net.IPAddr); err == nil && ok && ip.IP.Equal(src.AsSlice()) {
-				k++
-			}
-		}
-	}()
-	return func() int { close(stop); return <-count }
 }
 
 // awaitAdvert returns when n receives a VRRP packet from src: a raw socket

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 )
@@ -169,6 +172,11 @@ func (c *Cluster) build(ctx context.Context) error {
 		n.client = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.DialContext, MaxIdleConnsPerHost: 2}}
 		c.Nodes = append(c.Nodes, n)
 	}
+	if slices.ContainsFunc(c.Nodes, func(n *Node) bool { return n.Params.Instances > 250 }) {
+		if err := c.addSecondSegment(); err != nil {
+			return err
+		}
+	}
 	for _, n := range c.Nodes {
 		if err := n.Render(n.Params); err != nil {
 			return err
@@ -182,6 +190,28 @@ func (c *Cluster) build(ctx context.Context) error {
 		}
 		if err := n.Start(ctx); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// addSecondSegment joins every node to a second bridge (nskit AddSegment),
+// with Link2Addr on its end: room for 250 more VRIDs per family.
+func (c *Cluster) addSecondSegment() error {
+	names, err := c.Lab.AddSegment()
+	if err != nil {
+		return err
+	}
+	for i, n := range c.Nodes {
+		n.Link2 = names[i]
+		link, err := n.Handle().LinkByName(n.Link2)
+		if err != nil {
+			return fmt.Errorf("lab: node %d: %w", n.Index, err)
+		}
+		p := Link2Addr(n.Index)
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}
+		if err := n.Handle().AddrAdd(link, a); err != nil {
+			return fmt.Errorf("lab: node %d: address on %s: %w", n.Index, n.Link2, err)
 		}
 	}
 	return nil

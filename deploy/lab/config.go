@@ -51,8 +51,10 @@ type Params struct {
 	// FaultFile tracks DIR/fault (track_file, weight 0) from the IPv4
 	// instance: a non-zero number in it puts the instance in FAULT.
 	FaultFile bool
-	// Instances > 0 replaces the instances by that many IPv4 ones (VI_1…,
-	// VRID 1…, VIP 198.51.100.N/24), for footprint benchmarks.
+	// Instances > 0 replaces the instances by that many (VI_1…), for the
+	// footprint benchmarks; up to MaxInstances. A VRID is unique per
+	// interface and family only (RFC 9568 §5.2.3), so past 250 they spread
+	// over two segments and both families, 250 to each (InstanceLayout).
 	Instances int
 	// TrackInterface, if set, is tracked by every instance
 	// (track_interface, no weight): the instance is FAULT while that
@@ -81,7 +83,10 @@ func (p Params) withDefaults() Params {
 
 // InstanceInfo is one vrrp_instance as a template renders it.
 type InstanceInfo struct {
-	Name   string
+	Name string
+	// Second, when true, puts the instance on the node's second interface
+	// (TemplateData.Link2) rather than its lab link.
+	Second bool
 	VRID   int
 	Family int
 	VIP    netip.Prefix
@@ -92,8 +97,11 @@ type InstanceInfo struct {
 
 // TemplateData is what a template sees for one node.
 type TemplateData struct {
-	Index      int
-	Link       string
+	Index int
+	Link  string
+	// Link2 is the node's interface on the lab's second segment, present
+	// when Params.Instances is over 250 (Node.Link2).
+	Link2      string
 	IPv4, IPv6 netip.Addr
 	LinkLocal  netip.Addr
 	Priority   int
@@ -117,10 +125,23 @@ func instances(p Params, self int, v4, v6 []netip.Addr) []InstanceInfo {
 	}
 	if p.Instances > 0 {
 		out := make([]InstanceInfo, 0, p.Instances)
-		for k := 1; k <= p.Instances; k++ {
-			vip := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(k)}), 24)
-			out = append(out, InstanceInfo{Name: "VI_" + strconv.Itoa(k), VRID: k, Family: 4, VIP: vip,
-				Src: v4[self-1], Peers: peers(v4)})
+		for k := 1; k <= min(p.Instances, MaxInstances); k++ {
+			in := InstanceLayout(k)
+			switch {
+			case in.Family == 6:
+				// On the second segment too: Link2 has no global IPv6
+				// address, so unicast IPv6 is laid out on the first only.
+				in.Src, in.Peers = v6[self-1], peers(v6)
+			case in.Second:
+				var vl []netip.Addr
+				for i := range v4 {
+					vl = append(vl, Link2Addr(i+1).Addr())
+				}
+				in.Src, in.Peers = vl[self-1], peers(vl)
+			default:
+				in.Src, in.Peers = v4[self-1], peers(v4)
+			}
+			out = append(out, in)
 		}
 		return out
 	}
@@ -143,6 +164,41 @@ func instances(p Params, self int, v4, v6 []netip.Addr) []InstanceInfo {
 		out = append(out, InstanceInfo{Name: "VI_6", VRID: vrid, Family: 6, VIP: VIP6, Extra: extra(true), Src: v6[self-1], Peers: peers(v6)})
 	}
 	return out
+}
+
+// MaxInstances is the most instances Params.Instances lays out: 250 per
+// interface and family, on two interfaces.
+const MaxInstances = 1000
+
+// Link2Addr is node i's IPv4 address on its second interface (Node.Link2):
+// 203.0.113.(250+i)/24, beside the VIPs 203.0.113.1-250 of the instances
+// there.
+func Link2Addr(i int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(250 + i)}), 24)
+}
+
+// InstanceLayout is instance k (1-based, up to MaxInstances) of
+// Params.Instances: 1-250 IPv4 on the lab link (VRID k, VIP
+// 198.51.100.k/24), 251-500 IPv4 on the second segment (Node.Link2) (VIP 203.0.113.k-250/24),
+// 501-750 IPv6 on the lab link (VIP 2001:db8::1:N/64), 751-1000 IPv6 on
+// the second segment (VIP 2001:db8:2::N/64), N being the VRID.
+func InstanceLayout(k int) InstanceInfo {
+	vrid := (k-1)%250 + 1
+	in := InstanceInfo{Name: "VI_" + strconv.Itoa(k), VRID: vrid, Family: 4}
+	switch (k - 1) / 250 {
+	case 0:
+		in.VIP = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(vrid)}), 24)
+	case 1:
+		in.Second = true
+		in.VIP = netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(vrid)}), 24)
+	case 2:
+		in.Family = 6
+		in.VIP = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: byte(vrid)}), 64)
+	default:
+		in.Family, in.Second = 6, true
+		in.VIP = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 2, 15: byte(vrid)}), 64)
+	}
+	return in
 }
 
 // secs prints a duration as keepalived's decimal seconds.

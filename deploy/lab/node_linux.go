@@ -28,6 +28,9 @@ type Node struct {
 	Params Params
 	// Dir is the node's working directory; Config its config file.
 	Dir, Config string
+	// Link2 is the node's interface on the lab's second segment (with
+	// Link2Addr), made when Params.Instances is over 250; empty otherwise.
+	Link2 string
 
 	c      *Cluster
 	log    *logBuffer
@@ -92,8 +95,11 @@ func (n *Node) instances() []InstanceInfo {
 // a running node sees it on Reload or on its next Start.
 func (n *Node) Render(p Params) error {
 	n.Params = p.withDefaults()
+	if n.Params.Instances > 250 && n.Link2 == "" {
+		return fmt.Errorf("lab: node %d: %d instances need the second segment, made only by New", n.Index, n.Params.Instances)
+	}
 	b, err := n.c.tmpl.Render(TemplateData{
-		Index: n.Index, Link: n.Link, IPv4: n.IPv4.Addr(), IPv6: n.IPv6.Addr(), LinkLocal: n.LinkLocal,
+		Index: n.Index, Link: n.Link, Link2: n.Link2, IPv4: n.IPv4.Addr(), IPv6: n.IPv6.Addr(), LinkLocal: n.LinkLocal,
 		Priority: n.Priority, Keepalived: n.Impl == Keepalived, Dir: n.Dir, P: n.Params, Instances: n.instances(),
 	})
 	if err != nil {

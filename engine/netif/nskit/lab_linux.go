@@ -53,9 +53,10 @@ type Lab struct {
 	swNS netns.NsHandle
 	sw   *netlink.Handle
 
-	mu     sync.Mutex
-	procs  []*Proc
-	closed bool
+	mu       sync.Mutex
+	procs    []*Proc
+	closed   bool
+	segments int // bridges beside the first (AddSegment)
 }
 
 // Node is one namespace on the lab's bridge.
@@ -236,6 +237,56 @@ func (n *Node) waitLinkLocal(link netlink.Link, timeout time.Duration) (netip.Ad
 
 // Node returns the node with the given 1-based index.
 func (l *Lab) Node(i int) *Node { return l.Nodes[i-1] }
+
+// AddSegment adds another bridge to the switch namespace and joins every
+// node to it by a second veth pair, up and without addresses but its
+// link-local one; it returns each node's new interface name, in node
+// order. A second segment is a second broadcast domain, so the same VRRP
+// VRID can run on both (RFC 9568 §5.2.3: a VRID is unique per LAN), which
+// a VLAN or macvlan on the first link could not give here (the host kernel
+// has no 8021q, and a macvlan shares its lower link's multicast).
+func (l *Lab) AddSegment() ([]string, error) {
+	l.mu.Lock()
+	l.segments++
+	seg := l.segments + 1
+	l.mu.Unlock()
+	off := false
+	var zero uint32
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("kw%sb%d", l.ID, seg)}, MulticastSnooping: &off, AgeingTime: &zero}
+	if err := l.sw.LinkAdd(br); err != nil {
+		return nil, fmt.Errorf("nskit: bridge %s: %w", br.Name, err)
+	}
+	if err := l.sw.LinkSetUp(br); err != nil {
+		return nil, fmt.Errorf("nskit: bridge %s up: %w", br.Name, err)
+	}
+	var names []string
+	for _, n := range l.Nodes {
+		name := fmt.Sprintf("kw%sn%dl%d", l.ID, n.Index, seg)
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: fmt.Sprintf("kw%ss%dl%d", l.ID, n.Index, seg), MasterIndex: br.Index},
+			PeerName:      name,
+			PeerNamespace: netlink.NsFd(int(n.ns)),
+		}
+		if err := l.sw.LinkAdd(veth); err != nil {
+			return nil, fmt.Errorf("nskit: veth to %s: %w", name, err)
+		}
+		if err := l.sw.LinkSetUp(veth); err != nil {
+			return nil, fmt.Errorf("nskit: %s up: %w", veth.Name, err)
+		}
+		link, err := n.h.LinkByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("nskit: %s in %s: %w", name, n.NS, err)
+		}
+		if err := n.h.LinkSetUp(link); err != nil {
+			return nil, fmt.Errorf("nskit: %s up: %w", name, err)
+		}
+		if _, err := n.waitLinkLocal(link, 5*time.Second); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
 
 // Close stops every process started in the lab (by pid), then removes the
 // nodes' and the switch's namespaces, which removes their veths and the
