@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"github.com/keepwatch/keepwatch/deploy/lab"
 )
 
@@ -298,10 +301,31 @@ func watchVRRP(b *testing.B, n *lab.Node, timeout time.Duration) <-chan advert {
 	for _, nw := range []string{"ip4:112", "ip6:112"} {
 		if err := n.Do(func() error {
 			pc, err := net.ListenPacket(nw, "")
-			if err == nil {
-				conns = append(conns, pc)
+			if err != nil {
+				return err
 			}
-			return err
+			conns = append(conns, pc)
+			// The VRRP groups joined on each of n's links, so that the
+			// kernel takes the adverts in when no daemon runs there (a
+			// start-up measured from a stopped peer).
+			for _, name := range []string{n.Link, n.Link2} {
+				if name == "" {
+					continue
+				}
+				ifi, err := net.InterfaceByName(name)
+				if err != nil {
+					return err
+				}
+				if nw == "ip4:112" {
+					err = ipv4.NewPacketConn(pc).JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)})
+				} else {
+					err = ipv6.NewPacketConn(pc).JoinGroup(ifi, &net.IPAddr{IP: net.ParseIP("ff02::12")})
+				}
+				if err != nil {
+					return fmt.Errorf("joining the VRRP group on %s: %w", name, err)
+				}
+			}
+			return nil
 		}); err != nil {
 			b.Fatal(err)
 		}
