@@ -400,7 +400,53 @@ func (v *validator) syncGroups() {
 				known[m] = sg.Name
 			}
 		}
+		v.groupTrackRefs(sg, &sg.TrackScripts, names(v.c.Scripts, func(s Script) string { return s.Name }), "track_script", "vrrp_script")
+		v.groupTrackRefs(sg, &sg.TrackFiles, names(v.c.TrackFiles, func(f TrackFile) string { return f.Name }), "track_file", "track_file")
+		v.groupTrackRefs(sg, &sg.TrackProcesses, names(v.c.TrackProcesses, func(p TrackProcess) string { return p.Name }), "track_process", "vrrp_track_process")
+		for i := range sg.TrackInterfaces {
+			v.weightRange("vrrp_sync_group", sg.Name, &sg.TrackInterfaces[i], "track_interface")
+		}
 	}
+	// A member's own weighted trackers: keepalived logs each and neutralises
+	// it (config.UnweightedMemberTrackers, which the agent applies).
+	for i := range v.c.Instances {
+		in := &v.c.Instances[i]
+		for _, m := range v.c.UnweightedMemberTrackers(in) {
+			act := Ignored
+			if m.Dropped {
+				act = ItemSkipped
+			}
+			v.report(Warning, act, in.Name, m.Pos, m.Keyword, nil, "%s", m.Message(in.Name))
+		}
+	}
+}
+
+// groupTrackRefs checks a sync group's track_* references as trackRefs
+// does an instance's.
+func (v *validator) groupTrackRefs(sg *SyncGroup, refs *[]TrackRef, known map[string]bool, kw, what string) {
+	for i := range *refs {
+		r := &(*refs)[i]
+		if !known[r.Name] {
+			name := r.Name
+			v.report(Warning, ItemSkipped, "", r.Pos, kw, func() { *refs = withoutRef(*refs, name) }, "vrrp_sync_group %q: %s %q is not defined by any %s - ignoring", sg.Name, kw, r.Name, what)
+		}
+		v.weightRange("vrrp_sync_group", sg.Name, r, kw)
+	}
+}
+
+// weightRange resets an out-of-range track_* weight to the tracker's own.
+func (v *validator) weightRange(block, name string, r *TrackRef, kw string) {
+	if r.Weight != nil && (*r.Weight < -254 || *r.Weight > 254) {
+		v.report(Error, KeptDefault, "", r.Pos, kw, func() { r.Weight = nil }, "%s %q: weight %d of %s %q is invalid: must be -254 to 254", block, name, *r.Weight, kw, r.Name)
+	}
+}
+
+func names[T any](s []T, name func(T) string) map[string]bool {
+	m := make(map[string]bool, len(s))
+	for _, e := range s {
+		m[name(e)] = true
+	}
+	return m
 }
 
 func without(s []string, x string) []string {
