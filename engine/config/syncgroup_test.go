@@ -85,3 +85,14 @@ func TestValidateSyncGroupTrackRefs(t *testing.T) {
 		t.Errorf("after the repairs: %+v", sg)
 	}
 }
+
+// TestValidateSyncGroupMissingInterface: keepalived's line for a group's
+// track_interface that does not exist.
+func TestValidateSyncGroupMissingInterface(t *testing.T) {
+	c := groupConfig(true)
+	c.SyncGroups[0].TrackInterfaces = []TrackRef{{Name: "nosuch0"}, {Name: "eth0"}}
+	ds := Validate(c, ValidateOptions{InterfaceExists: func(n string) bool { return n != "nosuch0" }})
+	if got := ds.String(); !strings.Contains(got, ": warning: (G) tracked interface nosuch0 doesn't exist\n") || strings.Contains(got, "interface eth0") {
+		t.Errorf("diagnostics:\n%s", got)
+	}
+}

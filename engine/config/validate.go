@@ -404,7 +404,16 @@ func (v *validator) syncGroups() {
 		v.groupTrackRefs(sg, &sg.TrackFiles, names(v.c.TrackFiles, func(f TrackFile) string { return f.Name }), "track_file", "track_file")
 		v.groupTrackRefs(sg, &sg.TrackProcesses, names(v.c.TrackProcesses, func(p TrackProcess) string { return p.Name }), "track_process", "vrrp_track_process")
 		for i := range sg.TrackInterfaces {
-			v.weightRange("vrrp_sync_group", sg.Name, &sg.TrackInterfaces[i], "track_interface")
+			r := &sg.TrackInterfaces[i]
+			v.weightRange("vrrp_sync_group", sg.Name, r, "track_interface")
+			if v.opts.InterfaceExists != nil && !v.opts.InterfaceExists(r.Name) {
+				// keepalived 2.2.7 logs "(G) tracked interface X doesn't
+				// exist" then refuses the config without dynamic_interfaces
+				// [verified 2.2.7]; as for an instance's track_interface,
+				// keepwatch warns and runs, the group in FAULT until the
+				// interface appears (an unknown weight-0 tracker faults).
+				v.report(Warning, Noted, "", r.Pos, "track_interface", nil, "(%s) tracked interface %s doesn't exist", sg.Name, r.Name)
+			}
 		}
 	}
 	// A member's own weighted trackers: keepalived logs each and neutralises
