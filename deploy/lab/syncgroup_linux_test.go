@@ -3,9 +3,11 @@ package lab_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,12 +175,14 @@ func syncGroupTracking(t *testing.T, kaMaster, weighted bool) {
 	// takeover and a take-back each fit well within these on a loaded box.
 	const settle = 8 * time.Second
 	waitHolders(t, c, []int{1}, 20*time.Second, vip4, vip6)
+	var start time.Time
 	bothFault := func(what string) {
 		t.Helper()
 		waitHolders(t, c, []int{2}, settle, vip4, vip6)
+		took := time.Since(start)
 		waitState(t, n1, "VI_4", "fault", settle)
 		waitState(t, n1, "VI_6", "fault", settle)
-		t.Logf("%s: node 1 (%s) both FAULT, node 2 (%s) holds both VIPs", what, n1.Impl, n2.Impl)
+		t.Logf("%s: node 1 (%s) both FAULT, node 2 (%s) holds both VIPs %v after", what, n1.Impl, n2.Impl, took.Round(time.Millisecond))
 	}
 	back := func() {
 		t.Helper()
@@ -189,16 +193,19 @@ func syncGroupTracking(t *testing.T, kaMaster, weighted bool) {
 		waitState(t, n2, "VI_6", "backup", settle)
 	}
 
+	start = time.Now()
 	setLink(t, n1, false, false)
 	bothFault("track_interface sgtrk down")
 	setLink(t, n1, false, true)
 	back()
 
+	start = time.Now()
 	write("fault", "1")
 	bothFault("track_file grp_fault 1")
 	write("fault", "0")
 	back()
 
+	start = time.Now()
 	if err := os.WriteFile(filepath.Join(n1.Dir, "fail"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +214,25 @@ func syncGroupTracking(t *testing.T, kaMaster, weighted bool) {
 		t.Fatal(err)
 	}
 	back()
+
+	if !weighted {
+		reloadGroupInterface(t, c, false)
+		// Without the group's track_interface, sgtrk going down moves
+		// nothing on either daemon.
+		setLink(t, n1, false, false)
+		time.Sleep(2 * time.Second)
+		for _, v := range []netip.Addr{vip4, vip6} {
+			if h, err := c.Holders(v); err != nil || len(h) != 1 || h[0] != 1 {
+				t.Errorf("%v held by %v (%v) with the group's track_interface reloaded away, want node 1", v, h, err)
+			}
+		}
+		// Reloaded back in while sgtrk is down: the group faults.
+		start = time.Now()
+		reloadGroupInterface(t, c, true)
+		bothFault("track_interface sgtrk reloaded in while down")
+		setLink(t, n1, false, true)
+		back()
+	}
 
 	// The group's weighted file lowers both members to 90: node 2 (100)
 	// preempts both together.
@@ -281,6 +307,35 @@ func syncGroupTracking(t *testing.T, kaMaster, weighted bool) {
 			}
 		}
 	}
+}
+
+const groupInterface = "  track_interface {\n    sgtrk\n  }\n"
+
+// reloadGroupInterface takes the group's track_interface out of every
+// node's config (or puts it back) and reloads the node (SIGHUP).
+func reloadGroupInterface(t *testing.T, c *lab.Cluster, present bool) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(n.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := strings.Replace(string(b), groupInterface, "", 1)
+		if present {
+			conf = strings.Replace(conf, "  track_file {\n    grp_fault", groupInterface+"  track_file {\n    grp_fault", 1)
+		}
+		if conf == string(b) {
+			t.Fatalf("node %d: the group's track_interface was not where expected:\n%s", n.Index, b)
+		}
+		if err := n.WriteConfig([]byte(conf)); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// keepalived reloads in its VRRP child; give both a moment.
+	time.Sleep(time.Second)
 }
 
 func boolIndex(b bool) int {
