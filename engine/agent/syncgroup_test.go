@@ -167,3 +167,25 @@ func TestReloadSyncGroupTracker(t *testing.T) {
 		t.Errorf("transitions %v %v: the reloads restarted the group", n.transitions("A"), n.transitions("B"))
 	}
 }
+
+// TestSyncGroupOwnerClearsWeights: with an address owner (priority 255) in
+// the group, the group's trackers lose their weights, as keepalived's
+// sync_group_tracking_init clears them ("Cannot have weighted track
+// interface ... with member having priority 255"): the link going down
+// faults the group instead of lowering it.
+func TestSyncGroupOwnerClearsWeights(t *testing.T) {
+	t.Parallel()
+	owner := memberA
+	owner.prio = 255
+	n := start(t, conf(syncGroup("  track_interface {\n    eth1 weight -50\n  }\n"), owner, memberB))
+	n.waitState("A", vrrp.StateMaster)
+	n.waitState("B", vrrp.StateMaster)
+	for _, m := range []string{"A", "B"} {
+		if got := n.trackers(m); !slices.Contains(got, "interface eth1 0") {
+			t.Errorf("%s follows %v, want eth1 at weight 0", m, got)
+		}
+	}
+	n.plat.SetLink("eth1", false)
+	n.waitState("A", vrrp.StateFault)
+	n.waitState("B", vrrp.StateFault)
+}

@@ -107,7 +107,7 @@ func (a *Agent) onTrackerFrom(rt *runningTracker, k trackerKey, st track.State) 
 // (config.UnweightedMemberTrackers), then every tracker of the group is
 // followed by every member, with the group's weights, so one failure
 // faults or lowers them all alike (vrrp.c sync_group_tracking_init). A
-// member at priority 255 clears the group's weights: an address owner's
+// member at priority 255 clears the group's weights [verified 2.2.7]: an address owner's
 // priority never moves, so a weighted tracker could only ever be ignored.
 func syncGroupRefs(c *config.Config, in *config.Instance, refs []track.Ref) []track.Ref {
 	sg := c.GroupOf(in.Name)

@@ -96,3 +96,25 @@ func TestValidateSyncGroupMissingInterface(t *testing.T) {
 		t.Errorf("diagnostics:\n%s", got)
 	}
 }
+
+// TestValidateSyncGroupOwnerWeights: keepalived 2.2.7's line for a group's
+// weighted tracker when a member is the address owner; unweighted ones get
+// none.
+func TestValidateSyncGroupOwnerWeights(t *testing.T) {
+	c := groupConfig(true)
+	c.Instances[1].Priority = 255
+	c.SyncGroups[0].TrackInterfaces = []TrackRef{{Name: "d2", Weight: weight(-50)}, {Name: "eth0"}}
+	c.SyncGroups[0].TrackFiles = []TrackRef{{Name: "f_w"}, {Name: "f_def", Weight: weight(0)}}
+	got := Validate(c, ValidateOptions{}).String()
+	for _, w := range []string{
+		"(G) Cannot have weighted track interface 'd2' with member having priority 255 - clearing weight",
+		"(G) Cannot have weighted track file 'f_w' with member having priority 255 - setting weight 0",
+	} {
+		if !strings.Contains(got, ": warning: "+w+"\n") {
+			t.Errorf("diagnostics:\n%swant %q", got, w)
+		}
+	}
+	if strings.Contains(got, "'eth0'") || strings.Contains(got, "'f_def'") {
+		t.Errorf("an unweighted tracker reported:\n%s", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"time"
 )
 
@@ -416,6 +417,9 @@ func (v *validator) syncGroups() {
 			}
 		}
 	}
+	for i := range v.c.SyncGroups {
+		v.groupOwnerWeights(&v.c.SyncGroups[i])
+	}
 	// A member's own weighted trackers: keepalived logs each and neutralises
 	// it (config.UnweightedMemberTrackers, which the agent applies).
 	for i := range v.c.Instances {
@@ -426,6 +430,47 @@ func (v *validator) syncGroups() {
 				act = ItemSkipped
 			}
 			v.report(Warning, act, in.Name, m.Pos, m.Keyword, nil, "%s", m.Message(in.Name))
+		}
+	}
+}
+
+// groupOwnerWeights notes the group's weighted trackers when a member is
+// an address owner (priority 255): keepalived clears their weights
+// (vrrp.c sync_group_tracking_init) and logs, e.g., "(G) Cannot have
+// weighted track interface 'd2' with member having priority 255 - clearing
+// weight" [verified 2.2.7]; the agent does the same (syncGroupRefs).
+func (v *validator) groupOwnerWeights(sg *SyncGroup) {
+	owner := false
+	for _, in := range v.c.Instances {
+		owner = owner || (in.Priority == 255 && slices.Contains(sg.Members, in.Name))
+	}
+	if !owner {
+		return
+	}
+	note := func(r TrackRef, what string, own int, done string) {
+		w := own
+		if r.Weight != nil {
+			w = *r.Weight
+		}
+		if w != 0 {
+			v.report(Warning, Ignored, "", r.Pos, "weight", nil, "(%s) Cannot have weighted track %s '%s' with member having priority 255 - %s", sg.Name, what, r.Name, done)
+		}
+	}
+	for _, r := range sg.TrackInterfaces {
+		note(r, "interface", 0, "clearing weight")
+	}
+	for _, r := range sg.TrackScripts {
+		for _, s := range v.c.Scripts {
+			if s.Name == r.Name {
+				note(r, "script", s.Weight, "clearing weight")
+			}
+		}
+	}
+	for _, r := range sg.TrackFiles {
+		for _, f := range v.c.TrackFiles {
+			if f.Name == r.Name {
+				note(r, "file", f.Weight, "setting weight 0")
+			}
 		}
 	}
 }
