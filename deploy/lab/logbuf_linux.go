@@ -49,7 +49,7 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 
 func (l *logBuffer) line(s string) {
 	if m := kaStateRE.FindStringSubmatch(s); m != nil {
-		l.states[m[1]] = strings.ToLower(m[2])
+		l.states[m[1]] = strings.ToLower(m[2] + m[3])
 	}
 	if l.tee != nil {
 		fmt.Fprintf(l.tee, "n%d| %s\n", l.node, s)

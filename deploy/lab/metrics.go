@@ -9,8 +9,10 @@ import (
 )
 
 // kaStateRE matches keepalived's state log lines, such as
-// "(VI_4) Entering MASTER STATE" (2.2.7, -l -D).
-var kaStateRE = regexp.MustCompile(`\(([^)\s]+)\) Entering (MASTER|BACKUP|FAULT) STATE`)
+// "(VI_4) Entering MASTER STATE" (2.2.7, -l -D), and the "(VI_4) entering
+// FAULT state" it logs when a start or reload finds a tracker down
+// (vrrp.c vrrp_complete_init).
+var kaStateRE = regexp.MustCompile(`\(([^)\s]+)\) (?:Entering (MASTER|BACKUP|FAULT) STATE|entering (FAULT) state)`)
 
 // kaInstanceRE matches a vrrp_instance block's opening line in a config.
 var kaInstanceRE = regexp.MustCompile(`(?m)^\s*vrrp_instance\s+([^\s{]+)`)

@@ -278,7 +278,7 @@ func trackRefs(c *config.Config, in *config.Instance) []track.Ref {
 			}
 		}
 	}
-	return refs
+	return syncGroupRefs(c, in, refs)
 }
 
 // equalRouter reports whether two router configs are the same, so an

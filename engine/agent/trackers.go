@@ -100,3 +100,76 @@ func (a *Agent) onTrackerFrom(rt *runningTracker, k trackerKey, st track.State) 
 		a.onTracker(k.kind, k.name, st, st.Cause)
 	}
 }
+
+// syncGroupRefs applies in's vrrp_sync_group to the trackers it follows
+// (reference §1.4): without sync_group_tracking_weight the member's own
+// weighted trackers are neutralised as keepalived does
+// (config.UnweightedMemberTrackers), then every tracker of the group is
+// followed by every member, with the group's weights, so one failure
+// faults or lowers them all alike (vrrp.c sync_group_tracking_init). A
+// member at priority 255 clears the group's weights [verified 2.2.7]: an address owner's
+// priority never moves, so a weighted tracker could only ever be ignored.
+func syncGroupRefs(c *config.Config, in *config.Instance, refs []track.Ref) []track.Ref {
+	sg := c.GroupOf(in.Name)
+	if sg == nil {
+		return refs
+	}
+	kinds := map[string]track.Kind{"track_interface": track.KindInterface, "track_script": track.KindScript, "track_file": track.KindFile}
+	for _, m := range c.UnweightedMemberTrackers(in) {
+		kind := kinds[m.Keyword]
+		out := refs[:0:0]
+		for _, r := range refs {
+			if r.Kind == kind && r.Name == m.Name {
+				if m.Dropped {
+					continue
+				}
+				r.Weight = 0
+			}
+			out = append(out, r)
+		}
+		refs = out
+	}
+	owner := false
+	for _, m := range sg.Members {
+		for i := range c.Instances {
+			owner = owner || (c.Instances[i].Name == m && c.Instances[i].Priority == 255)
+		}
+	}
+	add := func(kind track.Kind, r config.TrackRef, weight int, reverse bool) {
+		if r.Weight != nil {
+			weight = *r.Weight
+		}
+		if r.Reverse != nil {
+			reverse = *r.Reverse
+		}
+		if owner {
+			weight = 0
+		}
+		refs = append(refs, track.Ref{Kind: kind, Name: r.Name, Weight: weight, Reverse: reverse})
+	}
+	for _, r := range sg.TrackInterfaces {
+		add(track.KindInterface, r, 0, false)
+	}
+	for _, r := range sg.TrackScripts {
+		for _, s := range c.Scripts {
+			if s.Name == r.Name {
+				add(track.KindScript, r, s.Weight, s.Reverse)
+			}
+		}
+	}
+	for _, r := range sg.TrackFiles {
+		for _, f := range c.TrackFiles {
+			if f.Name == r.Name {
+				add(track.KindFile, r, f.Weight, f.Reverse)
+			}
+		}
+	}
+	for _, r := range sg.TrackProcesses {
+		for _, p := range c.TrackProcesses {
+			if p.Name == r.Name {
+				add(track.KindProcess, r, p.Weight, p.Reverse)
+			}
+		}
+	}
+	return refs
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"time"
 )
 
@@ -400,7 +401,106 @@ func (v *validator) syncGroups() {
 				known[m] = sg.Name
 			}
 		}
+		v.groupTrackRefs(sg, &sg.TrackScripts, names(v.c.Scripts, func(s Script) string { return s.Name }), "track_script", "vrrp_script")
+		v.groupTrackRefs(sg, &sg.TrackFiles, names(v.c.TrackFiles, func(f TrackFile) string { return f.Name }), "track_file", "track_file")
+		v.groupTrackRefs(sg, &sg.TrackProcesses, names(v.c.TrackProcesses, func(p TrackProcess) string { return p.Name }), "track_process", "vrrp_track_process")
+		for i := range sg.TrackInterfaces {
+			r := &sg.TrackInterfaces[i]
+			v.weightRange("vrrp_sync_group", sg.Name, r, "track_interface")
+			if v.opts.InterfaceExists != nil && !v.opts.InterfaceExists(r.Name) {
+				// keepalived 2.2.7 logs "(G) tracked interface X doesn't
+				// exist" then refuses the config without dynamic_interfaces
+				// [verified 2.2.7]; as for an instance's track_interface,
+				// keepwatch warns and runs, the group in FAULT until the
+				// interface appears (an unknown weight-0 tracker faults).
+				v.report(Warning, Noted, "", r.Pos, "track_interface", nil, "(%s) tracked interface %s doesn't exist", sg.Name, r.Name)
+			}
+		}
 	}
+	for i := range v.c.SyncGroups {
+		v.groupOwnerWeights(&v.c.SyncGroups[i])
+	}
+	// A member's own weighted trackers: keepalived logs each and neutralises
+	// it (config.UnweightedMemberTrackers, which the agent applies).
+	for i := range v.c.Instances {
+		in := &v.c.Instances[i]
+		for _, m := range v.c.UnweightedMemberTrackers(in) {
+			act := Ignored
+			if m.Dropped {
+				act = ItemSkipped
+			}
+			v.report(Warning, act, in.Name, m.Pos, m.Keyword, nil, "%s", m.Message(in.Name))
+		}
+	}
+}
+
+// groupOwnerWeights notes the group's weighted trackers when a member is
+// an address owner (priority 255): keepalived clears their weights
+// (vrrp.c sync_group_tracking_init) and logs, e.g., "(G) Cannot have
+// weighted track interface 'd2' with member having priority 255 - clearing
+// weight" [verified 2.2.7]; the agent does the same (syncGroupRefs).
+func (v *validator) groupOwnerWeights(sg *SyncGroup) {
+	owner := false
+	for _, in := range v.c.Instances {
+		owner = owner || (in.Priority == 255 && slices.Contains(sg.Members, in.Name))
+	}
+	if !owner {
+		return
+	}
+	note := func(r TrackRef, what string, own int, done string) {
+		w := own
+		if r.Weight != nil {
+			w = *r.Weight
+		}
+		if w != 0 {
+			v.report(Warning, Ignored, "", r.Pos, "weight", nil, "(%s) Cannot have weighted track %s '%s' with member having priority 255 - %s", sg.Name, what, r.Name, done)
+		}
+	}
+	for _, r := range sg.TrackInterfaces {
+		note(r, "interface", 0, "clearing weight")
+	}
+	for _, r := range sg.TrackScripts {
+		for _, s := range v.c.Scripts {
+			if s.Name == r.Name {
+				note(r, "script", s.Weight, "clearing weight")
+			}
+		}
+	}
+	for _, r := range sg.TrackFiles {
+		for _, f := range v.c.TrackFiles {
+			if f.Name == r.Name {
+				note(r, "file", f.Weight, "setting weight 0")
+			}
+		}
+	}
+}
+
+// groupTrackRefs checks a sync group's track_* references as trackRefs
+// does an instance's.
+func (v *validator) groupTrackRefs(sg *SyncGroup, refs *[]TrackRef, known map[string]bool, kw, what string) {
+	for i := range *refs {
+		r := &(*refs)[i]
+		if !known[r.Name] {
+			name := r.Name
+			v.report(Warning, ItemSkipped, "", r.Pos, kw, func() { *refs = withoutRef(*refs, name) }, "vrrp_sync_group %q: %s %q is not defined by any %s - ignoring", sg.Name, kw, r.Name, what)
+		}
+		v.weightRange("vrrp_sync_group", sg.Name, r, kw)
+	}
+}
+
+// weightRange resets an out-of-range track_* weight to the tracker's own.
+func (v *validator) weightRange(block, name string, r *TrackRef, kw string) {
+	if r.Weight != nil && (*r.Weight < -254 || *r.Weight > 254) {
+		v.report(Error, KeptDefault, "", r.Pos, kw, func() { r.Weight = nil }, "%s %q: weight %d of %s %q is invalid: must be -254 to 254", block, name, *r.Weight, kw, r.Name)
+	}
+}
+
+func names[T any](s []T, name func(T) string) map[string]bool {
+	m := make(map[string]bool, len(s))
+	for _, e := range s {
+		m[name(e)] = true
+	}
+	return m
 }
 
 func without(s []string, x string) []string {

@@ -57,6 +57,16 @@ func (g *Group) Step(now time.Duration, member int, in Input) []GroupAction {
 		}
 	}
 	if member >= 0 && member < len(g.ms) {
+		if in.Kind == InputFaultCleared && g.ms[member].ownFault && g.otherFault(member) {
+			// Another member is still in FAULT for itself: this one stays in
+			// FAULT, now for the group, with no transition; keepalived
+			// counts the group's faulted members and brings none up before
+			// the count is zero (vrrp_track.c try_up_instance,
+			// sync->num_member_fault). A group's own tracker clears on each
+			// member in turn, so without this the first would flap through
+			// BACKUP and back, running its notify scripts twice.
+			g.ms[member].groupFault = true
+		}
 		start := len(g.out)
 		g.collect(member, g.ms[member].Step(now, in))
 		// A master that heard a lower priority re-announces the VIPs of
@@ -141,6 +151,16 @@ func (g *Group) reconcile(now time.Duration) bool {
 		}
 	}
 	return changed
+}
+
+// otherFault reports whether a member other than i is in FAULT for itself.
+func (g *Group) otherFault(i int) bool {
+	for k, m := range g.ms {
+		if k != i && m.ownFault {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Group) collect(i int, acts []Action) {
