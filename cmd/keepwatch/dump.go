@@ -67,7 +67,11 @@ func dumpEntries(a *agent.Agent) []dump.Entry {
 	for _, in := range c.Instances {
 		for _, s := range st {
 			if s.Name == in.Name {
-				es = append(es, dump.Entry{Data: s.Data, Stats: s.Stats})
+				e := dump.Entry{Data: s.Data, Stats: s.Stats}
+				for _, t := range s.Trackers {
+					e.Trackers = append(e.Trackers, dump.Tracker{Kind: t.Kind, Name: t.Name, Known: t.Known, Up: t.Up, Fault: t.Fault, Value: t.Value})
+				}
+				es = append(es, e)
 			}
 		}
 	}

@@ -198,10 +198,10 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 		d.EVIPs = append(d.EVIPs, FormatAddress(a, in.Interface, s.VIPsHeld))
 	}
 	for _, r := range in.Routes {
-		d.VRoutes = append(d.VRoutes, formatRoute(r))
+		d.VRoutes = append(d.VRoutes, dataRoute(r))
 	}
 	for _, r := range in.Rules {
-		d.VRules = append(d.VRules, formatRule(r))
+		d.VRules = append(d.VRules, dataRule(r))
 	}
 	// keepalived drops a track_interface naming the instance's own
 	// interface ("Ignoring track_interface d0 since own interface").
@@ -342,66 +342,4 @@ func broadcast(brd string, p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(brd)
 	return a
-}
-
-func formatRoute(r config.Route) string {
-	var w []string
-	if r.Type != "" {
-		w = append(w, r.Type)
-	}
-	if r.Dst.IsValid() {
-		w = append(w, r.Dst.String())
-	} else {
-		w = append(w, "default")
-	}
-	add := func(k, v string) {
-		if v != "" {
-			w = append(w, k, v)
-		}
-	}
-	if r.Src.IsValid() {
-		add("src", r.Src.String())
-	}
-	if r.Via.IsValid() {
-		add("via", r.Via.String())
-	}
-	add("dev", r.Dev)
-	add("table", r.Table)
-	if r.Metric != 0 {
-		add("metric", strconv.Itoa(r.Metric))
-	}
-	add("scope", r.Scope)
-	add("proto", r.Proto)
-	if r.OnLink {
-		w = append(w, "onlink")
-	}
-	return strings.Join(w, " ")
-}
-
-func formatRule(r config.Rule) string {
-	var w []string
-	add := func(k, v string) {
-		if v != "" {
-			w = append(w, k, v)
-		}
-	}
-	if r.From.IsValid() {
-		add("from", r.From.String())
-	}
-	if r.To.IsValid() {
-		add("to", r.To.String())
-	}
-	if r.Priority != 0 {
-		add("priority", strconv.Itoa(r.Priority))
-	}
-	add("fwmark", r.FWMark)
-	add("iif", r.IIf)
-	add("oif", r.OIf)
-	w = append(w, r.Rest...)
-	if r.Action != "" {
-		w = append(w, r.Action)
-	} else {
-		add("table", r.Table)
-	}
-	return strings.Join(w, " ")
 }
