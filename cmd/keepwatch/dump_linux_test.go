@@ -141,7 +141,7 @@ func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]strin
 	}
 	t.Cleanup(func() {
 		_ = p.Stop()
-		if t.Failed() {
+		if t.Failed() || testing.Verbose() {
 			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
@@ -182,6 +182,7 @@ func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]strin
 	waitFor(t, name+" stats after STATS_CLEAR", 10*time.Second, func() bool { b, err := os.ReadFile(stats); return err == nil && len(b) > 0 })
 	b, _ := os.ReadFile(stats)
 	files["cleared.stats"] = string(b)
+	files["log"] = strings.NewReplacer(n.Link, "IF", dir, "DIR").Replace(out.String())
 	return files
 }
 
@@ -192,7 +193,7 @@ func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]strin
 func TestDumpsMatchKeepalived(t *testing.T) {
 	nskittest.Require(t, "keepalived")
 	bin := dropinBinary(t)
-	ka := dumps(t, "dumpka", "keepalived")
+	ka := dumps(t, "dumpka", "keepalived", "-D") // -D: keepalived's detail lines, such as the advert timeout
 	kw := dumps(t, "dumpkw", bin, "-G")
 
 	// keepalived.json: the same keys in the same order, the same values but
@@ -258,6 +259,25 @@ func TestDumpsMatchKeepalived(t *testing.T) {
 		t.Errorf("keepwatch's keepalived.data does not mask the password")
 	}
 	t.Logf("keepalived.data: %d of keepalived's lines compared", len(kaData))
+
+	// The console log (-l): keepalived's layout, "Wed Dec  2 13:37:24 2026:
+	// " then the line, and keepalived's words for the same events.
+	layout := regexp.MustCompile(`^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}: `)
+	for _, l := range strings.Split(strings.TrimSpace(kw["log"]), "\n") {
+		if !layout.MatchString(l) {
+			t.Errorf("keepwatch log line not in keepalived's layout: %q", l)
+		}
+	}
+	for _, want := range []string{"(VI_1) Entering BACKUP STATE (init)", "(VI_1) Receive advertisement timeout",
+		"(VI_1) Entering MASTER STATE", "(VI_2) Entering MASTER STATE", "(VI_3) Entering MASTER STATE",
+		"VRRP_Script(chk) succeeded", "(DIR/keepalived.conf: Line 57) ", "Printing VRRP data for process(",
+		"Printing VRRP stats for process(", "Printing VRRP as json for process(", "Printing and clearing VRRP stats for process("} {
+		for impl, log := range map[string]string{"keepalived": ka["log"], "keepwatch": kw["log"]} {
+			if !strings.Contains(log, ": "+want) {
+				t.Errorf("%s's log lacks %q", impl, want)
+			}
+		}
+	}
 }
 
 // dataLines is a keepalived.data with the lines keepwatch cannot know
