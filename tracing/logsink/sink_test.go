@@ -208,3 +208,27 @@ func TestEmitAdvertAllocs(t *testing.T) {
 		t.Errorf("%v allocs per advert, want 0", n)
 	}
 }
+
+// Checker events read as keepalived's ipwrapper.c and check_*.c lines, the
+// services written as its FMT_VS/FMT_RS do.
+func TestCheckerText(t *testing.T) {
+	svc, rs := "192.0.2.100:80/tcp", "192.0.2.10:8080"
+	got := run(t, logsink.Options{},
+		event.Event{Kind: event.KindRealServer, Time: t0, Service: svc, Target: rs, OK: true, Value: 1},
+		event.Event{Kind: event.KindProbe, Time: t0, Name: "TCP_CHECK", Service: svc, Target: rs, Reason: "refused"},
+		event.Event{Kind: event.KindRealServer, Time: t0, Service: svc, Target: rs},
+		event.Event{Kind: event.KindQuorum, Time: t0, Service: "fwmark:7/ipv4"},
+	)
+	want := []string{"Adding service [192.0.2.10]:tcp:8080 to VS [192.0.2.100]:tcp:80",
+		"TCP_CHECK on service [192.0.2.10]:tcp:8080 failed.",
+		"Removing service [192.0.2.10]:tcp:8080 from VS [192.0.2.100]:tcp:80",
+		"Lost quorum for VS FWM 7"}
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d: %v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i][logsink.TextKey] != w {
+			t.Errorf("record %d text = %v, want %q", i, got[i][logsink.TextKey], w)
+		}
+	}
+}
