@@ -112,7 +112,7 @@ vrrp_instance VI_3 {
 // of its own, waits for it to become master (its VIP appears), sends the
 // DATA, STATS and JSON signals keepalived --signum names, and returns the
 // three files, with the node's link name replaced by "IF".
-func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]string {
+func dumps(t *testing.T, name, bin, confText string, extraArgs ...string) map[string]string {
 	t.Helper()
 	lab := nskittest.New(t, name, 1, "keepalived")
 	n := lab.Node(1)
@@ -122,7 +122,7 @@ func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]strin
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(dumpConf, n.Link, dir)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(confText, n.Link, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tf"), []byte("0\n"), 0o644); err != nil {
@@ -193,8 +193,8 @@ func dumps(t *testing.T, name, bin string, extraArgs ...string) map[string]strin
 func TestDumpsMatchKeepalived(t *testing.T) {
 	nskittest.Require(t, "keepalived")
 	bin := dropinBinary(t)
-	ka := dumps(t, "dumpka", "keepalived", "-D") // -D: keepalived's detail lines, such as the advert timeout
-	kw := dumps(t, "dumpkw", bin, "-G")
+	ka := dumps(t, "dumpka", "keepalived", dumpConf, "-D") // -D: keepalived's detail lines, such as the advert timeout
+	kw := dumps(t, "dumpkw", bin, dumpConf, "-G")
 
 	// keepalived.json: the same keys in the same order, the same values but
 	// for these.
@@ -278,6 +278,71 @@ func TestDumpsMatchKeepalived(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A second config for keepalived.data: the global and instance settings
+// the first leaves at their defaults (garp timers, advert flags, down timer
+// adverts, preemption, notify scripts, SMTP alerts, a VMAC, an address owner).
+const dumpVariantConf = `global_defs {
+    router_id variant
+    vrrp_garp_master_repeat 3
+    vrrp_garp_master_refresh 60
+    vrrp_garp_master_refresh_repeat 2
+    vrrp_lower_prio_no_advert
+    vrrp_higher_prio_send_advert
+    vrrp_down_timer_adverts 4
+    vrrp_notify_priority_changes
+    dynamic_interfaces
+    smtp_alert_vrrp false
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface %[1]s
+    virtual_router_id 37
+    priority 90
+    nopreempt
+    smtp_alert
+    virtual_ipaddress {
+        192.0.2.100/24
+    }
+    notify_backup "/bin/true backup"
+    notify_fault "/bin/true fault"
+    notify_stop "/bin/true stop"
+}
+vrrp_instance VI_2 {
+    state BACKUP
+    interface %[1]s
+    virtual_router_id 38
+    priority 100
+    preempt_delay 2
+    down_timer_adverts 5
+    garp_master_delay 1
+    virtual_ipaddress {
+        192.0.2.101/24
+    }
+}
+vrrp_instance VI_3 {
+    state MASTER
+    interface %[1]s
+    use_vmac
+    virtual_router_id 39
+    priority 255
+    virtual_ipaddress {
+        192.0.2.102/24
+    }
+}
+`
+
+func TestDataDumpVariantMatchesKeepalived(t *testing.T) {
+	nskittest.Require(t, "keepalived")
+	bin := dropinBinary(t)
+	ka := dumps(t, "dumpvka", "keepalived", dumpVariantConf)
+	kw := dumps(t, "dumpvkw", bin, dumpVariantConf, "-G")
+	kaData, kwData := dataLines(ka["keepalived.data"]), dataLines(kw["keepalived.data"])
+	if diff := cmp.Diff(kaData, kwData); diff != "" {
+		t.Errorf("keepalived.data differs from keepalived's (-keepalived +keepwatch):\n%s", diff)
+	}
+	t.Logf("keepalived.data: %d of keepalived's lines compared", len(kaData))
 }
 
 // dataLines is a keepalived.data with the lines keepwatch cannot know

@@ -169,6 +169,16 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 		NotifyDeleted:        in.Notify.Deleted != nil,
 		AuthType:             authType(in.Auth),
 	}
+	// keepalived gives an instance the global lower-priority GARP values
+	// (themselves defaulting to the global master ones), not its own
+	// garp_master_delay/repeat: vrrp.c's vrrp_complete_instance().
+	global := (&config.Instance{}).GarpSchedule(g)
+	if in.GarpLowerPrioDelay == nil {
+		d.GarpLowerPrioDelay = int(global.LowerPrioDelay / time.Second)
+	}
+	if in.GarpLowerPrioRepeat == nil {
+		d.GarpLowerPrioRep = global.LowerPrioRepeat
+	}
 	if s.AdvertInterval > 0 {
 		d.AdverInt = s.AdvertInterval.Seconds()
 	}
@@ -191,11 +201,17 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 	d.ScriptBackup, d.ScriptMaster, d.ScriptFault = script(n.Backup), script(n.Master), script(n.Fault)
 	d.ScriptStop, d.ScriptDeleted, d.Script = script(n.Stop), script(n.Deleted), script(n.Any)
 	d.ScriptMasterRxLower = script(n.MasterRxLowerPri)
+	// With a VMAC the addresses go on it; keepalived names it with its
+	// link, "vrrp.51@eth0".
+	vipDev := in.Interface
+	if d.VMACIfname != "" {
+		vipDev = d.VMACIfname + "@" + in.Interface
+	}
 	for _, a := range in.VIPs {
-		d.VIPs = append(d.VIPs, FormatAddress(a, in.Interface, s.VIPsHeld))
+		d.VIPs = append(d.VIPs, FormatAddress(a, vipDev, s.VIPsHeld))
 	}
 	for _, a := range in.ExcludedVIPs {
-		d.EVIPs = append(d.EVIPs, FormatAddress(a, in.Interface, s.VIPsHeld))
+		d.EVIPs = append(d.EVIPs, FormatAddress(a, vipDev, s.VIPsHeld))
 	}
 	for _, r := range in.Routes {
 		d.VRoutes = append(d.VRoutes, dataRoute(r))

@@ -84,10 +84,13 @@ func setting(ss []config.Setting, keyword, def string) string {
 func has(ss []config.Setting, keyword string) bool { return setting(ss, keyword, "\x00") != "\x00" }
 
 func tristate(p *bool) string {
-	if p == nil {
+	switch {
+	case p == nil:
 		return "unset"
+	case *p:
+		return "on"
 	}
-	return strconv.FormatBool(*p)
+	return "off"
 }
 
 // WriteData writes keepalived.data as keepalived 2.2.7's SIGUSR1 handler
@@ -177,6 +180,9 @@ func writeGlobal(p printer, c *config.Config, h Host) {
 	p(" Checkers log all failures = %t", g.CheckerLogAllFailures)
 	p(" No test config before reload")
 	p(" Dynamic interfaces = %t", g.DynamicInterfaces)
+	if g.DynamicInterfaces {
+		p(" Allow interface changes = %t", setting(x, "dynamic_interfaces", "") == "allow_if_changes")
+	}
 	def := g.DefaultInterface
 	if def == "" {
 		def = "eth0"
@@ -345,9 +351,13 @@ func writeInstance(p printer, c *config.Config, e Entry, h Host) {
 		p("   Using Native IPv6")
 	}
 	p("   State = %s", stateNames[d.State])
-	if in.Unicast() {
+	// keepalived lists some of its flags by name and others not at all
+	// (nopreempt, VMAC): "Flags:" alone then.
+	if in.Unicast() || in.NoPreempt || in.VMAC != nil {
 		p("   Flags:")
-		p("     Using unicast")
+		if in.Unicast() {
+			p("     Using unicast")
+		}
 	} else {
 		p("   Flags: none")
 	}
@@ -371,10 +381,19 @@ func writeInstance(p printer, c *config.Config, e Entry, h Host) {
 	}
 	adverts := downAdverts(g.DownTimerAdverts, in.DownTimerAdverts)
 	masterAdver := time.Duration(d.MasterAdverInt * float64(time.Second))
-	p("   Master down timer = %d usecs", masterDownUsecs(d.Version, d.EffectivePriority, adverts, masterAdver))
-	p("   Interface = %s", d.IfpIfname)
+	down := masterDownUsecs(d.Version, d.EffectivePriority, adverts, masterAdver)
+	if in.Priority == 255 && strings.EqualFold(in.InitialState, "MASTER") && syncGroupOf(c, d.IName) == "" {
+		// The address owner starting as master takes over at once
+		// (vrrp_scheduler.c: a 1 µs down timer); not in a sync group,
+		// whose members start as backups.
+		down = 1
+	}
+	p("   Master down timer = %d usecs", down)
 	if d.VMACIfname != "" {
-		p("   Use VMAC, i/f %s", d.VMACIfname)
+		p("   Use VMAC, i/f name %s, is_up = true, xmit_base = %t", d.VMACIfname, in.VMACXmitBase)
+		p("   Interface = %s, vmac on %s", d.VMACIfname, d.IfpIfname)
+	} else {
+		p("   Interface = %s", d.IfpIfname)
 	}
 	index, addrs, _ := h.Interface(d.IfpIfname)
 	switch {
@@ -422,6 +441,10 @@ func writeInstance(p printer, c *config.Config, e Entry, h Host) {
 	}
 	p("   Promote_secondaries = %s", onOff(d.PromoteSecondaries, "enabled", "disabled"))
 	switch d.AuthType {
+	case 0:
+		if d.Version == 2 {
+			p("   Authentication type = none")
+		}
 	case 1:
 		p("   Authentication type = SIMPLE_PASSWORD")
 		p("   Password = %s", Masked)
