@@ -187,6 +187,8 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 		if d.VMACIfname == "" {
 			d.VMACIfname = "vrrp." + strconv.Itoa(in.VRID)
 		}
+		d.IfpIfname = d.VMACIfname // keepalived's instance interface is the VMAC
+
 	}
 	if d.AuthType != 0 {
 		d.AuthData = Masked

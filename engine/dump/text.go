@@ -391,11 +391,11 @@ func writeInstance(p printer, c *config.Config, e Entry, h Host) {
 	p("   Master down timer = %d usecs", down)
 	if d.VMACIfname != "" {
 		p("   Use VMAC, i/f name %s, is_up = true, xmit_base = %t", d.VMACIfname, in.VMACXmitBase)
-		p("   Interface = %s, vmac on %s", d.VMACIfname, d.IfpIfname)
+		p("   Interface = %s, vmac on %s", d.VMACIfname, in.Interface)
 	} else {
 		p("   Interface = %s", d.IfpIfname)
 	}
-	index, addrs, _ := h.Interface(d.IfpIfname)
+	index, addrs, _ := h.Interface(in.Interface)
 	switch {
 	case in.UnicastSrc.IsValid():
 		p("   Using src_ip = %s (from configuration)", in.UnicastSrc)
