@@ -128,7 +128,7 @@ func TestWriteDataAndStats(t *testing.T) {
 	c := testConfig()
 	es := []Entry{{Data: NewData(c, &c.Instances[0], router.Snapshot{State: vrrp.StateBackup, Priority: 150}), Stats: Stats{AdvertRcvd: 12, AuthFailure: 1}}}
 	var b bytes.Buffer
-	host := Host{Hostname: "h1", Interface: func(name string) (int, []netip.Addr, bool) {
+	host := Host{Hostname: "h1", IDs: func(string, string) string { return "0:0" }, Interface: func(name string) (int, []netip.Addr, bool) {
 		return 4, []netip.Addr{netip.MustParseAddr("fe80::1"), netip.MustParseAddr("192.0.2.1")}, name == "eth0"
 	}}
 	if err := WriteDataHost(&b, c, es, host); err != nil {

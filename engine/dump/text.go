@@ -34,12 +34,15 @@ type Host struct {
 	// Interface returns an interface's index and addresses; ok false when
 	// there is no such interface.
 	Interface func(name string) (index int, addrs []netip.Addr, ok bool)
+	// IDs returns the "uid:gid" a script runs as, given script_user and
+	// script_group (both may be empty).
+	IDs func(user, group string) string
 }
 
 // LocalHost is the running host, in the calling process's namespace.
 func LocalHost() Host {
 	h, _ := os.Hostname()
-	return Host{Hostname: h, Interface: func(name string) (int, []netip.Addr, bool) {
+	return Host{Hostname: h, IDs: scriptIDs, Interface: func(name string) (int, []netip.Addr, bool) {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return 0, nil, false
@@ -130,7 +133,7 @@ func WriteDataHost(w io.Writer, c *config.Config, es []Entry, h Host) error {
 		writeInstance(p, c, e, h)
 	}
 	writeSyncGroups(p, c, es)
-	writeScripts(p, c, es)
+	writeScripts(p, c, es, h)
 	writeTrackFiles(p, c, es)
 	return bw.Flush()
 }
@@ -251,7 +254,7 @@ func writeGlobal(p printer, c *config.Config, h Host) {
 	p(" DBus %s", onOff(has(x, "enable_dbus"), "enabled", "disabled"))
 	p(" DBus service name = %s", setting(x, "dbus_service_name", ""))
 	p(" Script security %s", onOff(g.EnableScriptSecurity, "enabled", "disabled"))
-	p(" Default script uid:gid %s", scriptIDs(g.ScriptUser, g.ScriptGroup))
+	p(" Default script uid:gid %s", h.IDs(g.ScriptUser, g.ScriptGroup))
 	for _, k := range []string{"vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs", "process_monitor_rcv_bufs",
 		"lvs_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs"} {
 		p(" %s = %s", k, setting(x, k, "0"))
@@ -526,7 +529,7 @@ func writeInstance(p printer, c *config.Config, e Entry, h Host) {
 	}{{"Backup", n.Backup}, {"Master", n.Master}, {"Fault", n.Fault}, {"Stop", n.Stop}, {"Deleted", n.Deleted},
 		{"Generic", n.Any}, {"Master rx lower pri", n.MasterRxLowerPri}} {
 		if s.sc != nil {
-			p("   %s state transition script = %s, uid:gid %s", s.name, quoteCommand(s.sc), scriptIDs(userOr(s.sc.User, g.ScriptUser), groupOr(s.sc, g)))
+			p("   %s state transition script = %s, uid:gid %s", s.name, quoteCommand(s.sc), h.IDs(userOr(s.sc.User, g.ScriptUser), groupOr(s.sc, g)))
 		}
 	}
 	p("   Notify priority changes = %t", boolOr(in.Notify.PriorityChanges, g.NotifyPriorityChanges))
@@ -699,7 +702,7 @@ type tracking struct {
 	weight int
 }
 
-func writeScripts(p printer, c *config.Config, es []Entry) {
+func writeScripts(p printer, c *config.Config, es []Entry, h Host) {
 	var any bool
 	for _, s := range c.Scripts {
 		var users []tracking
@@ -761,7 +764,7 @@ func writeScripts(p printer, c *config.Config, es []Entry) {
 		p("   Insecure = no")
 		p("   Init state = %s", onOff(state.Known, "unknown", "init"))
 		p("   Status = %s", status)
-		p("   Script uid:gid = %s", scriptIDs(userOr(s.User, c.Global.ScriptUser), groupOr(&s, &c.Global)))
+		p("   Script uid:gid = %s", h.IDs(userOr(s.User, c.Global.ScriptUser), groupOr(&s, &c.Global)))
 		p("   VRRP instances :")
 		p("   Tracking instances :")
 		for _, u := range users {
