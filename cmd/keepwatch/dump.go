@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/dump"
+	"github.com/keepwatch/keepwatch/tracing/logsink"
 )
 
 // dumpSignals are keepalived's dump signals (keepalived --signum: DATA,
@@ -52,7 +54,10 @@ func dumpOnSignal(sig os.Signal, a *agent.Agent, log *slog.Logger) {
 	if sig == sigStatsClear {
 		a.ClearStats()
 	}
-	log.Info("printing VRRP data on signal", "signal", sig.String(), "file", path)
+	// keepalived's words (vrrp_daemon.c's signal handlers).
+	what := map[os.Signal]string{sigData: "VRRP data", sigStats: "VRRP stats", sigStatsClear: "and clearing VRRP stats", sigJSON: "VRRP as json"}[sig]
+	log.Info("printing VRRP data on signal", "signal", sig.String(), "file", path,
+		logsink.TextKey, fmt.Sprintf("Printing %s for process(%d) on signal", what, os.Getpid()))
 }
 
 // dumpEntries is every instance as keepalived's dumps list them: in the
@@ -67,7 +72,11 @@ func dumpEntries(a *agent.Agent) []dump.Entry {
 	for _, in := range c.Instances {
 		for _, s := range st {
 			if s.Name == in.Name {
-				es = append(es, dump.Entry{Data: s.Data, Stats: s.Stats})
+				e := dump.Entry{Data: s.Data, Stats: s.Stats}
+				for _, t := range s.Trackers {
+					e.Trackers = append(e.Trackers, dump.Tracker{Kind: t.Kind, Name: t.Name, Known: t.Known, Up: t.Up, Fault: t.Fault, Value: t.Value})
+				}
+				es = append(es, e)
 			}
 		}
 	}

@@ -6,10 +6,13 @@ import (
 	"log/syslog"
 	"math"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
 
@@ -58,8 +61,7 @@ func encoder(format string) (zapcore.Encoder, error) {
 	case "json":
 		return zapcore.NewJSONEncoder(ec), nil
 	case "console", "":
-		ec.EncodeLevel = zapcore.CapitalLevelEncoder
-		return zapcore.NewConsoleEncoder(ec), nil
+		return kaEncoder{fields: fieldsEncoder(), time: true}, nil
 	}
 	return nil, fmt.Errorf("--log.format %q: want console or json", format)
 }
@@ -109,8 +111,97 @@ type syslogCore struct {
 }
 
 func newSyslogCore(w *syslog.Writer) zapcore.Core {
-	ec := zapcore.EncoderConfig{MessageKey: "msg", LineEnding: "", ConsoleSeparator: " "}
-	return &syslogCore{LevelEnabler: zapcore.DebugLevel, enc: zapcore.NewConsoleEncoder(ec), w: w}
+	return &syslogCore{LevelEnabler: zapcore.DebugLevel, enc: kaEncoder{fields: fieldsEncoder()}, w: w}
+}
+
+// fieldsEncoder writes a record keepalived has no line for as its message
+// and fields: `reload rejected {"err": "bad config"}`.
+func fieldsEncoder() zapcore.Encoder {
+	return zapcore.NewConsoleEncoder(zapcore.EncoderConfig{MessageKey: "msg", LineEnding: "", ConsoleSeparator: " "})
+}
+
+// kaEncoder lays records out as keepalived's log does (keepalived -l -D -n
+// on the console, or syslog): "Wed Dec  2 13:37:24 2026: (VI_1) Entering
+// MASTER STATE", the time as keepalived's log_message() prints it with
+// -l, then the line in keepalived's words (logsink.TextKey). No level: like
+// keepalived's, the severity is syslog's. A record keepalived has no line
+// for keeps its message and fields; a config diagnostic reads as
+// keepalived's "(file: Line N) text". JSON keeps every field.
+type kaEncoder struct {
+	fields zapcore.Encoder // With's fields, and the fallback layout
+	time   bool            // the console's time prefix; syslog adds its own
+}
+
+var kaBuffers = buffer.NewPool()
+
+func (k kaEncoder) Clone() zapcore.Encoder { return kaEncoder{fields: k.fields.Clone(), time: k.time} }
+
+func (k kaEncoder) AddArray(key string, v zapcore.ArrayMarshaler) error {
+	return k.fields.AddArray(key, v)
+}
+func (k kaEncoder) AddObject(key string, v zapcore.ObjectMarshaler) error {
+	return k.fields.AddObject(key, v)
+}
+func (k kaEncoder) AddBinary(key string, v []byte)          { k.fields.AddBinary(key, v) }
+func (k kaEncoder) AddByteString(key string, v []byte)      { k.fields.AddByteString(key, v) }
+func (k kaEncoder) AddBool(key string, v bool)              { k.fields.AddBool(key, v) }
+func (k kaEncoder) AddComplex128(key string, v complex128)  { k.fields.AddComplex128(key, v) }
+func (k kaEncoder) AddComplex64(key string, v complex64)    { k.fields.AddComplex64(key, v) }
+func (k kaEncoder) AddDuration(key string, v time.Duration) { k.fields.AddDuration(key, v) }
+func (k kaEncoder) AddFloat64(key string, v float64)        { k.fields.AddFloat64(key, v) }
+func (k kaEncoder) AddFloat32(key string, v float32)        { k.fields.AddFloat32(key, v) }
+func (k kaEncoder) AddInt(key string, v int)                { k.fields.AddInt(key, v) }
+func (k kaEncoder) AddInt64(key string, v int64)            { k.fields.AddInt64(key, v) }
+func (k kaEncoder) AddInt32(key string, v int32)            { k.fields.AddInt32(key, v) }
+func (k kaEncoder) AddInt16(key string, v int16)            { k.fields.AddInt16(key, v) }
+func (k kaEncoder) AddInt8(key string, v int8)              { k.fields.AddInt8(key, v) }
+func (k kaEncoder) AddString(key, v string)                 { k.fields.AddString(key, v) }
+func (k kaEncoder) AddTime(key string, v time.Time)         { k.fields.AddTime(key, v) }
+func (k kaEncoder) AddUint(key string, v uint)              { k.fields.AddUint(key, v) }
+func (k kaEncoder) AddUint64(key string, v uint64)          { k.fields.AddUint64(key, v) }
+func (k kaEncoder) AddUint32(key string, v uint32)          { k.fields.AddUint32(key, v) }
+func (k kaEncoder) AddUint16(key string, v uint16)          { k.fields.AddUint16(key, v) }
+func (k kaEncoder) AddUint8(key string, v uint8)            { k.fields.AddUint8(key, v) }
+func (k kaEncoder) AddUintptr(key string, v uintptr)        { k.fields.AddUintptr(key, v) }
+func (k kaEncoder) AddReflected(key string, v any) error    { return k.fields.AddReflected(key, v) }
+func (k kaEncoder) OpenNamespace(key string)                { k.fields.OpenNamespace(key) }
+
+// diagnostic is a config diagnostic as keepwatch writes it,
+// "FILE:LINE:COL: SEVERITY: TEXT".
+var diagnostic = regexp.MustCompile(`^(.*):([0-9]+):[0-9]+: [a-z]+: (.*)$`)
+
+// EncodeEntry writes one line.
+func (k kaEncoder) EncodeEntry(e zapcore.Entry, fs []zapcore.Field) (*buffer.Buffer, error) {
+	line := ""
+	for _, f := range fs {
+		switch {
+		case f.Key == logsink.TextKey && f.Type == zapcore.StringType:
+			line = f.String
+		case f.Key == "diagnostic" && f.Type == zapcore.StringType && line == "":
+			// keepalived: "(/etc/keepalived/keepalived.conf: Line 57) Rule
+			// has no preference specified ..." (report_config_error()).
+			if m := diagnostic.FindStringSubmatch(f.String); m != nil {
+				line = "(" + m[1] + ": Line " + m[2] + ") " + m[3]
+			}
+		}
+	}
+	if line == "" {
+		b, err := k.fields.EncodeEntry(e, fs)
+		if err != nil {
+			return nil, err
+		}
+		// Trimmed at the end only: a -d dump line keeps its indentation.
+		line = strings.TrimRight(b.String(), " \n")
+		b.Free()
+	}
+	out := kaBuffers.Get()
+	if k.time {
+		out.AppendString(e.Time.Format("Mon Jan _2 15:04:05 2006"))
+		out.AppendString(": ")
+	}
+	out.AppendString(line)
+	out.AppendByte('\n')
+	return out, nil
 }
 
 func (c *syslogCore) With(f []zapcore.Field) zapcore.Core {
@@ -133,7 +224,7 @@ func (c *syslogCore) Write(e zapcore.Entry, f []zapcore.Field) error {
 	if err != nil {
 		return err
 	}
-	msg := strings.TrimSpace(b.String())
+	msg := strings.TrimRight(b.String(), " \n")
 	b.Free()
 	switch {
 	case e.Level >= zapcore.ErrorLevel:

@@ -5,11 +5,14 @@ import (
 	"log/syslog"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/keepwatch/keepwatch/tracing/logsink"
 )
 
 // An ERROR record is one line, as in keepalived's log: no Go stack trace
@@ -100,5 +103,45 @@ func TestSyslogCore(t *testing.T) {
 	_ = l.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if n, err := l.Read(make([]byte, 2048)); err == nil {
 		t.Errorf("a debug record reached syslog at info level (%d bytes)", n)
+	}
+}
+
+// The console reads like keepalived -l: its time layout, then the line in
+// keepalived's words when the record has one (logsink.TextKey), a config
+// diagnostic as keepalived's "(file: Line N) text", other records as their
+// message and fields; JSON keeps every structured field.
+func TestConsoleLayout(t *testing.T) {
+	var buf bytes.Buffer
+	log, flush, err := zapLoggerTo("console", "info", zapcore.AddSync(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("vrrp transition", "vrrp_instance", "VI_1", "to", "master", logsink.TextKey, "(VI_1) Entering MASTER STATE")
+	log.Warn("config", "diagnostic", "/etc/k.conf:57:9: warning: rule has no preference specified")
+	log.Info("starting", "version", "dev")
+	flush()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	want := []string{"(VI_1) Entering MASTER STATE", "(/etc/k.conf: Line 57) rule has no preference specified", `starting {"version": "dev"}`}
+	stamp := regexp.MustCompile(`^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}: `)
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), buf.String())
+	}
+	for i, l := range lines {
+		if !stamp.MatchString(l) || stamp.ReplaceAllString(l, "") != want[i] {
+			t.Errorf("line %d = %q, want keepalived's time then %q", i, l, want[i])
+		}
+	}
+
+	buf.Reset()
+	log, flush, err = zapLoggerTo("json", "info", zapcore.AddSync(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("vrrp transition", "vrrp_instance", "VI_1", "to", "master", logsink.TextKey, "(VI_1) Entering MASTER STATE")
+	flush()
+	for _, f := range []string{`"msg":"vrrp transition"`, `"vrrp_instance":"VI_1"`, `"to":"master"`, `"text":"(VI_1) Entering MASTER STATE"`} {
+		if !strings.Contains(buf.String(), f) {
+			t.Errorf("JSON record lacks %s: %s", f, buf.String())
+		}
 	}
 }

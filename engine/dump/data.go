@@ -169,6 +169,16 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 		NotifyDeleted:        in.Notify.Deleted != nil,
 		AuthType:             authType(in.Auth),
 	}
+	// keepalived gives an instance the global lower-priority GARP values
+	// (themselves defaulting to the global master ones), not its own
+	// garp_master_delay/repeat: vrrp.c's vrrp_complete_instance().
+	global := (&config.Instance{}).GarpSchedule(g)
+	if in.GarpLowerPrioDelay == nil {
+		d.GarpLowerPrioDelay = int(global.LowerPrioDelay / time.Second)
+	}
+	if in.GarpLowerPrioRepeat == nil {
+		d.GarpLowerPrioRep = global.LowerPrioRepeat
+	}
 	if s.AdvertInterval > 0 {
 		d.AdverInt = s.AdvertInterval.Seconds()
 	}
@@ -177,6 +187,8 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 		if d.VMACIfname == "" {
 			d.VMACIfname = "vrrp." + strconv.Itoa(in.VRID)
 		}
+		d.IfpIfname = d.VMACIfname // keepalived's instance interface is the VMAC
+
 	}
 	if d.AuthType != 0 {
 		d.AuthData = Masked
@@ -191,17 +203,23 @@ func NewData(c *config.Config, in *config.Instance, s router.Snapshot) Data {
 	d.ScriptBackup, d.ScriptMaster, d.ScriptFault = script(n.Backup), script(n.Master), script(n.Fault)
 	d.ScriptStop, d.ScriptDeleted, d.Script = script(n.Stop), script(n.Deleted), script(n.Any)
 	d.ScriptMasterRxLower = script(n.MasterRxLowerPri)
+	// With a VMAC the addresses go on it; keepalived names it with its
+	// link, "vrrp.51@eth0".
+	vipDev := in.Interface
+	if d.VMACIfname != "" {
+		vipDev = d.VMACIfname + "@" + in.Interface
+	}
 	for _, a := range in.VIPs {
-		d.VIPs = append(d.VIPs, FormatAddress(a, in.Interface, s.VIPsHeld))
+		d.VIPs = append(d.VIPs, FormatAddress(a, vipDev, s.VIPsHeld))
 	}
 	for _, a := range in.ExcludedVIPs {
-		d.EVIPs = append(d.EVIPs, FormatAddress(a, in.Interface, s.VIPsHeld))
+		d.EVIPs = append(d.EVIPs, FormatAddress(a, vipDev, s.VIPsHeld))
 	}
 	for _, r := range in.Routes {
-		d.VRoutes = append(d.VRoutes, formatRoute(r))
+		d.VRoutes = append(d.VRoutes, dataRoute(r))
 	}
 	for _, r := range in.Rules {
-		d.VRules = append(d.VRules, formatRule(r))
+		d.VRules = append(d.VRules, dataRule(r))
 	}
 	// keepalived drops a track_interface naming the instance's own
 	// interface ("Ignoring track_interface d0 since own interface").
@@ -342,66 +360,4 @@ func broadcast(brd string, p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(brd)
 	return a
-}
-
-func formatRoute(r config.Route) string {
-	var w []string
-	if r.Type != "" {
-		w = append(w, r.Type)
-	}
-	if r.Dst.IsValid() {
-		w = append(w, r.Dst.String())
-	} else {
-		w = append(w, "default")
-	}
-	add := func(k, v string) {
-		if v != "" {
-			w = append(w, k, v)
-		}
-	}
-	if r.Src.IsValid() {
-		add("src", r.Src.String())
-	}
-	if r.Via.IsValid() {
-		add("via", r.Via.String())
-	}
-	add("dev", r.Dev)
-	add("table", r.Table)
-	if r.Metric != 0 {
-		add("metric", strconv.Itoa(r.Metric))
-	}
-	add("scope", r.Scope)
-	add("proto", r.Proto)
-	if r.OnLink {
-		w = append(w, "onlink")
-	}
-	return strings.Join(w, " ")
-}
-
-func formatRule(r config.Rule) string {
-	var w []string
-	add := func(k, v string) {
-		if v != "" {
-			w = append(w, k, v)
-		}
-	}
-	if r.From.IsValid() {
-		add("from", r.From.String())
-	}
-	if r.To.IsValid() {
-		add("to", r.To.String())
-	}
-	if r.Priority != 0 {
-		add("priority", strconv.Itoa(r.Priority))
-	}
-	add("fwmark", r.FWMark)
-	add("iif", r.IIf)
-	add("oif", r.OIf)
-	w = append(w, r.Rest...)
-	if r.Action != "" {
-		w = append(w, r.Action)
-	} else {
-		add("table", r.Table)
-	}
-	return strings.Join(w, " ")
 }

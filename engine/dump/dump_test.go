@@ -40,6 +40,7 @@ func TestCounters(t *testing.T) {
 		{Kind: event.KindAdvertDropped, Reason: event.DropType},
 		{Kind: event.KindAdvertDropped, Reason: event.DropAddressList},
 		{Kind: event.KindAdvertDropped, Reason: event.DropAuthType},
+		{Kind: event.KindAdvertDropped, Reason: event.DropAuthType, Value: 7}, // no such type: invalid_authtype
 		{Kind: event.KindAdvertDropped, Reason: event.DropAuth},
 		{Kind: event.KindAdvertDropped, Reason: event.DropAuth},
 		{Kind: event.KindAdvertDropped, Reason: event.DropInterval}, // keepalived counts none
@@ -52,7 +53,7 @@ func TestCounters(t *testing.T) {
 	}
 	c.Emit(event.Event{Kind: event.KindAdvertDropped, Reason: event.DropVRIDUnknown})
 	want := Stats{AdvertRcvd: 2, AdvertSent: 3, BecomeMaster: 1, ReleaseMaster: 1, PacketLenErr: 1, IPTTLErr: 1,
-		InvalidTypeRcvd: 1, AddrListErr: 1, AuthTypeMismatch: 1, AuthFailure: 2, PriZeroRcvd: 1, PriZeroSent: 1}
+		InvalidTypeRcvd: 1, AddrListErr: 1, InvalidAuthType: 1, AuthTypeMismatch: 1, AuthFailure: 2, PriZeroRcvd: 1, PriZeroSent: 1}
 	if diff := cmp.Diff(want, c.Get("VI_1")); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
@@ -127,11 +128,17 @@ func TestWriteDataAndStats(t *testing.T) {
 	c := testConfig()
 	es := []Entry{{Data: NewData(c, &c.Instances[0], router.Snapshot{State: vrrp.StateBackup, Priority: 150}), Stats: Stats{AdvertRcvd: 12, AuthFailure: 1}}}
 	var b bytes.Buffer
-	if err := WriteData(&b, c, es); err != nil {
+	host := Host{Hostname: "h1", IDs: func(string, string) string { return "0:0" }, Interface: func(name string) (int, []netip.Addr, bool) {
+		return 4, []netip.Addr{netip.MustParseAddr("fe80::1"), netip.MustParseAddr("192.0.2.1")}, name == "eth0"
+	}}
+	if err := WriteDataHost(&b, c, es, host); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"------< Global definitions >------\n Router ID = lb1\n", "------< VRRP Topology >------\n VRRP Instance = VI_1\n",
-		"   State = BACKUP\n", "   Preempt = disabled\n", "   Password = ********\n", "   Tracked scripts :\n     chk weight -10\n",
+	for _, want := range []string{"------< Global definitions >------\n Network namespace = (default)\n Network namespace ipvs = (main namespace)\n Router ID = lb1\n",
+		// RFC 3768 §6.1: 3 × 1 s + (256 − 150)/256 s, as keepalived prints it.
+		"   Master down timer = 3414062 usecs\n   Interface = eth0\n   Using src_ip = 192.0.2.1\n   Multicast address 224.0.0.18\n", "------< VRRP Topology >------\n VRRP Instance = VI_1\n",
+		"   State = BACKUP\n", "   Preempt = disabled\n", "   Password = ********\n", "   Tracked scripts :\n     chk weight -10\n", "   Tracked interfaces :\n     eth1 weight 0\n",
+		"------< VRRP Scripts >------\n VRRP Script = chk\n   Command = '/nonexistent/check' 'arg'\n",
 		"   Virtual IP (1):\n     192.0.2.10/24 dev eth0 scope global\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("data dump lacks %q:\n%s", want, b.String())

@@ -93,9 +93,16 @@ func (c *Counters) Emit(e event.Event) {
 		case event.DropAddressList, event.DropDestination:
 			s.AddrListErr++
 		case event.DropAuthType:
-			// keepwatch's receive path does not tell an unknown type
-			// (invalid_authtype) from another one (authtype_mismatch).
-			s.AuthTypeMismatch++
+			// An auth type none of RFC 3768 §5.3.6's (0, 1, 2) is
+			// invalid_authtype; a known one other than ours, or AH
+			// present when not configured, authtype_mismatch
+			// (vrrp_check_packet() in keepalived/vrrp/vrrp.c). The
+			// receive path puts the advert's type in Value.
+			if e.Value > 2 {
+				s.InvalidAuthType++
+			} else {
+				s.AuthTypeMismatch++
+			}
 		case event.DropAuth:
 			s.AuthFailure++
 		}

@@ -121,6 +121,8 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 // write turns one event into one record, timed when the event happened.
+// A transition keepalived logs with its cause first ("(VI_1) Receive
+// advertisement timeout") gets that line too, as a record of its own.
 func (s *Sink) write(q queued) {
 	e := &q.e
 	lvl, msg, attrs := s.record(e)
@@ -136,12 +138,36 @@ func (s *Sink) write(q queued) {
 	if t.IsZero() {
 		t = time.Now()
 	}
+	if pre := preText(e); pre != "" {
+		r := slog.NewRecord(t, lvl, "vrrp transition cause", 0)
+		r.AddAttrs(attrs[:instanceAttrs(e)]...)
+		r.AddAttrs(slog.String("reason", string(e.Reason)), slog.String(TextKey, pre))
+		_ = h.Handle(ctx, r)
+	}
 	r := slog.NewRecord(t, lvl, msg, 0)
 	r.AddAttrs(attrs...)
+	if txt := text(e); txt != "" {
+		r.AddAttrs(slog.String(TextKey, txt))
+	}
 	if q.sc.IsValid() {
 		r.AddAttrs(slog.String("trace_id", q.sc.TraceID().String()), slog.String("span_id", q.sc.SpanID().String()))
 	}
 	_ = h.Handle(ctx, r)
+}
+
+// instanceAttrs is how many of record's attributes name the instance.
+func instanceAttrs(e *event.Event) int {
+	n := 0
+	if e.Instance != "" {
+		n += 2
+	}
+	if e.Interface != "" {
+		n++
+	}
+	if e.Instance != "" && e.Family != 0 {
+		n++
+	}
+	return n
 }
 
 // record chooses the level, message and attributes of e's record; an
@@ -189,6 +215,11 @@ func (s *Sink) record(e *event.Event) (slog.Level, string, []slog.Attr) {
 		if e.OK {
 			if seen && !was {
 				return slog.LevelInfo, "script recovered", a
+			}
+			if !seen {
+				// keepalived logs a script's first result too
+				// ("VRRP_Script(chk) succeeded").
+				return slog.LevelInfo, "script ok", a
 			}
 			return slog.LevelDebug, "script ok", a
 		}

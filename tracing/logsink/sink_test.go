@@ -89,14 +89,20 @@ func TestRecords(t *testing.T) {
 		return m
 	}
 	want := []map[string]any{
-		inst(map[string]any{"level": "INFO", "msg": "vrrp transition", "from": "backup", "to": "master", "reason": "master_down", "priority": 100.0}),
-		inst(map[string]any{"level": "INFO", "msg": "priority changed", "priority": 80.0, "base_priority": 100.0, "delta": -20.0, "tracker": "chk"}),
-		inst(map[string]any{"level": "INFO", "msg": "vip added", "address": "192.0.2.100"}),
-		script(map[string]any{"level": "WARN", "msg": "script failed", "exit_code": 1.0, "reason": "exit"}),
+		// keepalived's lines (logsink.TextKey) ride with the fields; a
+		// takeover on a silent master is preceded by its cause, as keepalived logs it.
+		inst(map[string]any{"level": "INFO", "msg": "vrrp transition cause", "reason": "master_down", "text": "(VI_1) Receive advertisement timeout"}),
+		inst(map[string]any{"level": "INFO", "msg": "vrrp transition", "from": "backup", "to": "master", "reason": "master_down", "priority": 100.0,
+			"text": "(VI_1) Entering MASTER STATE"}),
+		inst(map[string]any{"level": "INFO", "msg": "priority changed", "priority": 80.0, "base_priority": 100.0, "delta": -20.0, "tracker": "chk",
+			"text": "(VI_1) Changing effective priority to 80"}),
+		inst(map[string]any{"level": "INFO", "msg": "vip added", "address": "192.0.2.100", "text": "(VI_1) setting VIP 192.0.2.100"}),
+		script(map[string]any{"level": "WARN", "msg": "script failed", "exit_code": 1.0, "reason": "exit", "text": "VRRP_Script(chk) failed (exited with status 1)"}),
 		// Still failing: not repeated at warn.
-		script(map[string]any{"level": "DEBUG", "msg": "script failed", "exit_code": 1.0, "reason": "exit"}),
-		script(map[string]any{"level": "INFO", "msg": "script recovered", "exit_code": 0.0}),
-		{"level": "ERROR", "msg": "reload rejected: keeping the running config", "path": "/etc/keepalived/keepalived.conf", "err": "config has errors (1)"},
+		script(map[string]any{"level": "DEBUG", "msg": "script failed", "exit_code": 1.0, "reason": "exit", "text": "VRRP_Script(chk) failed (exited with status 1)"}),
+		script(map[string]any{"level": "INFO", "msg": "script recovered", "exit_code": 0.0, "text": "VRRP_Script(chk) succeeded"}),
+		{"level": "ERROR", "msg": "reload rejected: keeping the running config", "path": "/etc/keepalived/keepalived.conf", "err": "config has errors (1)",
+			"text": "Reload of /etc/keepalived/keepalived.conf rejected, keeping the running config: config has errors (1)"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("records (-want +got):\n%s", d)
@@ -200,5 +206,29 @@ func TestEmitAdvertAllocs(t *testing.T) {
 	e.Kind = event.KindAdvertSent
 	if n := testing.AllocsPerRun(1000, func() { s.Emit(e) }); n != 0 {
 		t.Errorf("%v allocs per advert, want 0", n)
+	}
+}
+
+// Checker events read as keepalived's ipwrapper.c and check_*.c lines, the
+// services written as its FMT_VS/FMT_RS do.
+func TestCheckerText(t *testing.T) {
+	svc, rs := "192.0.2.100:80/tcp", "192.0.2.10:8080"
+	got := run(t, logsink.Options{},
+		event.Event{Kind: event.KindRealServer, Time: t0, Service: svc, Target: rs, OK: true, Value: 1},
+		event.Event{Kind: event.KindProbe, Time: t0, Name: "TCP_CHECK", Service: svc, Target: rs, Reason: "refused"},
+		event.Event{Kind: event.KindRealServer, Time: t0, Service: svc, Target: rs},
+		event.Event{Kind: event.KindQuorum, Time: t0, Service: "fwmark:7/ipv4"},
+	)
+	want := []string{"Adding service [192.0.2.10]:tcp:8080 to VS [192.0.2.100]:tcp:80",
+		"TCP_CHECK on service [192.0.2.10]:tcp:8080 failed.",
+		"Removing service [192.0.2.10]:tcp:8080 from VS [192.0.2.100]:tcp:80",
+		"Lost quorum for VS FWM 7"}
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d: %v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i][logsink.TextKey] != w {
+			t.Errorf("record %d text = %v, want %q", i, got[i][logsink.TextKey], w)
+		}
 	}
 }

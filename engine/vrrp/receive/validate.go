@@ -99,6 +99,9 @@ type Instance struct {
 // accepted; the flags describe an accepted advert and are worth a counter.
 type Result struct {
 	Drop event.Reason
+	// AuthType is the advert's auth type when Drop is DropAuthType and the
+	// type is none of RFC 3768's (0, 1, 2).
+	AuthType vrrp.AuthType
 
 	// AddressMismatch: the advert's address count or list differs from the
 	// configured VIPs. Accepted, as keepalived ≥ 2.3.3 does (reference §0
@@ -179,7 +182,9 @@ func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
 		switch adv.AuthType {
 		case vrrp.AuthNone, vrrp.AuthPass, vrrp.AuthAH:
 		default:
-			return Result{Drop: event.DropAuthType}
+			// keepalived counts this one as invalid_authtype, not as
+			// authtype_mismatch: the type goes with the drop.
+			return Result{Drop: event.DropAuthType, AuthType: adv.AuthType}
 		}
 		if adv.AuthType != in.AuthType {
 			return Result{Drop: event.DropAuthType}

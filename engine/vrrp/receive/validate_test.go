@@ -223,7 +223,7 @@ func TestValidate(t *testing.T) {
 
 		// Rows 6-10: v2 authentication and interval.
 		{name: "auth type 3 invalid", spec: v2pass(), in: inV2, mutate: func(p *pkt) { p.msg[4] = 3 },
-			want: receive.Result{Drop: event.DropAuthType}},
+			want: receive.Result{Drop: event.DropAuthType, AuthType: 3}},
 		{name: "auth none to a pass instance", spec: func() vrrptest.Spec { s := v2pass(); s.AuthPass = ""; return s }(),
 			in: inV2, want: receive.Result{Drop: event.DropAuthType}},
 		{name: "pass to a none instance", spec: v2pass(), in: inV2,

@@ -524,7 +524,7 @@ func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 	r := receive.Validate(pkt, ip, &me.cfg.Receive, &me.rxAdv)
 	i.lastTime = time.Now()
 	if !r.Accepted() {
-		me.emit(event.Event{Kind: event.KindAdvertDropped, Reason: r.Drop, Addr: ip.Src})
+		me.emit(event.Event{Kind: event.KindAdvertDropped, Reason: r.Drop, Addr: ip.Src, Value: int64(r.AuthType)})
 		return
 	}
 	if r.OldUnicastChecksum {
