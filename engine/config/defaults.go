@@ -129,6 +129,12 @@ func (in *Instance) GarpSchedule(g *Global) Garp {
 		}
 		s.Interval, s.NAInterval = g.GarpInterval, g.GnaInterval
 	}
+	// The lower-priority values default to the global master ones, not the
+	// instance's: keepalived fills vrrp_garp_lower_prio_* from
+	// vrrp_garp_master_* in global_data and each instance's unset
+	// garp_lower_prio_* from those (global_data.c, vrrp_parser.c
+	// vrrp_complete_instance) [checked with keepalived 2.2.7's data dump].
+	s.LowerPrioDelay, s.LowerPrioRepeat = s.MasterDelay, s.MasterRepeat
 	if in.GarpMasterDelay != nil {
 		s.MasterDelay = *in.GarpMasterDelay
 	}
@@ -141,7 +147,6 @@ func (in *Instance) GarpSchedule(g *Global) Garp {
 	if in.GarpMasterRefreshRep != nil {
 		s.RefreshRepeat = *in.GarpMasterRefreshRep
 	}
-	s.LowerPrioDelay, s.LowerPrioRepeat = s.MasterDelay, s.MasterRepeat
 	if g != nil && g.GarpLowerPrioDelay != nil {
 		s.LowerPrioDelay = *g.GarpLowerPrioDelay
 	}

@@ -124,3 +124,22 @@ func TestValidateScriptUser(t *testing.T) {
 		t.Errorf("root: %s", ds)
 	}
 }
+
+// The lower-priority GARP values default to the global master values, not
+// to the instance's own garp_master_* (keepalived 2.2.7's data dump of an
+// instance with garp_master_delay 10 shows lower priority delay 5).
+func TestGarpLowerPrioDefaultsToGlobal(t *testing.T) {
+	d, rep := 10*time.Second, 3
+	in := &Instance{GarpMasterDelay: &d, GarpMasterRepeat: &rep}
+	s := in.GarpSchedule(&Global{})
+	if s.MasterDelay != d || s.MasterRepeat != rep {
+		t.Fatalf("master delay/repeat %v/%d, want %v/%d", s.MasterDelay, s.MasterRepeat, d, rep)
+	}
+	if s.LowerPrioDelay != DefaultGarpMasterDelay || s.LowerPrioRepeat != DefaultGarpMasterRepeat {
+		t.Fatalf("lower priority delay/repeat %v/%d, want the global defaults %v/%d", s.LowerPrioDelay, s.LowerPrioRepeat, DefaultGarpMasterDelay, DefaultGarpMasterRepeat)
+	}
+	gd := 2 * time.Second
+	if s := in.GarpSchedule(&Global{GarpMasterDelay: gd}); s.LowerPrioDelay != gd {
+		t.Fatalf("lower priority delay %v, want the global vrrp_garp_master_delay %v", s.LowerPrioDelay, gd)
+	}
+}
