@@ -80,6 +80,10 @@ type Agent struct {
 	trackers map[trackerKey]*runningTracker
 	states   map[trackerKey]track.State
 
+	// startupDelayEnd ends global_defs vrrp_startup_delay, fixed by the
+	// first apply; instances started before it wait the rest (startUnit).
+	startupDelayEnd time.Time
+
 	ready  atomic.Bool
 	groups *groups
 	retry  chan struct{} // an interface came up: try failed instances again

@@ -48,6 +48,11 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 		a.opts.OnConfig(c)
 	}
 	a.mu.Lock()
+	if a.cfg == nil {
+		// keepalived delays only its first start, not a reload
+		// (vrrp_daemon.c start_vrrp: `if (!reload && vrrp_startup_delay)`).
+		a.startupDelayEnd = time.Now().Add(c.Global.StartupDelay)
+	}
 	a.cfg = c
 	cur := maps.Clone(a.units)
 	a.mu.Unlock()
@@ -300,7 +305,9 @@ func (a *Agent) startUnit(up *unitPlan) error {
 			return err
 		}
 		socks = append(socks, sk)
-		members = append(members, router.Member{Config: p.router, Conn: s.conn})
+		rc := p.router
+		rc.FSM.StartupDelay = max(time.Until(a.startupDelayEnd), 0)
+		members = append(members, router.Member{Config: rc, Conn: s.conn})
 	}
 	inst, err := router.NewGroup(up.name, members, router.Deps{Addrs: a.addrs, Announcer: a.plat, Sink: a.sink, Log: a.log})
 	if err != nil {
