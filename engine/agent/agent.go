@@ -83,6 +83,7 @@ type Agent struct {
 	// startupDelayEnd ends global_defs vrrp_startup_delay, fixed by the
 	// first apply; instances started before it wait the rest (startUnit).
 	startupDelayEnd time.Time
+	promoted        promotions // promote_secondaries, per interface
 
 	ready  atomic.Bool
 	groups *groups
@@ -117,6 +118,8 @@ type unit struct {
 	members []*running
 	inst    *router.Instance
 	task    *task
+	// promoted: the interfaces its members set promote_secondaries on.
+	promoted []string
 }
 
 // running is one instance inside a unit.

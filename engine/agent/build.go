@@ -43,6 +43,8 @@ type plan struct {
 	sockGroup netip.Addr
 	// vmac is the instance's use_vmac interface, created before it starts.
 	vmac *netif.VMAC
+	// promote is the interface of its VIPs when promote_secondaries is set.
+	promote string
 }
 
 func boolOr(p *bool, def bool) bool {
@@ -223,6 +225,14 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 			if rc.VIPs[k].Dev == in.Interface {
 				rc.VIPs[k].Dev = v.LinkName()
 			}
+		}
+	}
+	if in.PromoteSecondaries {
+		// keepalived sets it on the instance's interface, the VMAC when
+		// there is one (vrrp.c: vrrp->ifp).
+		p.promote = in.Interface
+		if p.vmac != nil {
+			p.promote = p.vmac.LinkName()
 		}
 	}
 	p.router = rc

@@ -37,7 +37,6 @@ var IgnoredFields = map[string]string{
 	"HTTPCheck.FastRecovery":       "fast_recovery",
 	"HTTPCheck.TLSCompliant":       "tls_compliant",
 	"Instance.Accept":              "accept",
-	"Instance.PromoteSecondaries":  "promote_secondaries",
 	"Instance.SkipCheckAdvAddr":    "skip_check_adv_addr",
 	"Instance.UnicastFaultNoPeer":  "unicast_fault_no_peer",
 	"Route.NoTrack":                "no_track",
