@@ -122,6 +122,13 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 	if fam == 0 {
 		return nil, fmt.Errorf("vrrp_instance %s: no virtual address, so no address family", in.Name)
 	}
+	if in.UnicastFaultNoPeer && !in.Unicast() {
+		// keepalived 2.2.7 (vrrp.c vrrp_complete_instance, tried): "Cannot
+		// use unicast without any peers - going to fault state", rather
+		// than falling back to multicast as it does without the keyword.
+		// The instance stays in FAULT until a reload gives it peers.
+		return nil, fmt.Errorf("vrrp_instance %s: unicast_fault_no_peer and no unicast_peer: cannot use unicast without any peers", in.Name)
+	}
 	ver := in.EffectiveVersion(g)
 	fc := fsm.DefaultConfig()
 	fc.Name, fc.VRID, fc.Interface, fc.Family = in.Name, uint8(in.VRID), in.Interface, fam

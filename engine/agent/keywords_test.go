@@ -120,3 +120,24 @@ func TestPromoteSecondaries(t *testing.T) {
 		t.Fatalf("after shutdown: %q, want the reset", got)
 	}
 }
+
+// TestUnicastFaultNoPeer: an instance with unicast_fault_no_peer and no
+// unicast_peer is in FAULT from the start (notify_fault runs, as keepalived
+// 2.2.7 does: "Cannot use unicast without any peers - going to fault
+// state"), instead of advertising by multicast; a reload that gives it a
+// peer starts it. Without the keyword it runs by multicast.
+func TestUnicastFaultNoPeer(t *testing.T) {
+	vi1 := inst{name: "VI_1", vrid: 1, prio: 150, vips: []string{"192.0.2.100/24"}, extra: "  unicast_fault_no_peer\n"}
+	vi2 := inst{name: "VI_2", vrid: 2, prio: 150, vips: []string{"192.0.2.101/24"}}
+	n := start(t, conf(vi1, vi2))
+	n.waitState("VI_2", vrrp.StateMaster)
+	if s := n.status("VI_1"); s.State != vrrp.StateFault {
+		t.Fatalf("VI_1 %v, want FAULT", s.State)
+	}
+	if got := n.transitions("VI_1"); !slices.Equal(got, []string{"init->fault fault"}) {
+		t.Errorf("VI_1 transitions %q, want INIT->FAULT", got)
+	}
+	vi1.extra += "  unicast_peer {\n    192.0.2.1\n  }\n"
+	_ = n.reload(conf(vi1, vi2))
+	n.waitState("VI_1", vrrp.StateMaster)
+}

@@ -38,7 +38,6 @@ var IgnoredFields = map[string]string{
 	"HTTPCheck.TLSCompliant":       "tls_compliant",
 	"Instance.Accept":              "accept",
 	"Instance.SkipCheckAdvAddr":    "skip_check_adv_addr",
-	"Instance.UnicastFaultNoPeer":  "unicast_fault_no_peer",
 	"Route.NoTrack":                "no_track",
 	"Route.OnLink":                 "onlink",
 	"Route.Proto":                  "protocol",
