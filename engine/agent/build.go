@@ -214,6 +214,7 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 	for _, r := range in.Rules {
 		rc.Rules = append(rc.Rules, rule(r))
 	}
+	rc.SkipCheckAdvAddr = boolOr(in.SkipCheckAdvAddr, g.SkipCheckAdvAddr)
 	if fam == vrrp.IPv4 {
 		rc.GarpSpacing = g.GarpInterval
 	} else {
