@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -215,10 +216,19 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 		rc.Rules = append(rc.Rules, rule(r))
 	}
 	rc.SkipCheckAdvAddr = boolOr(in.SkipCheckAdvAddr, g.SkipCheckAdvAddr)
+	garp, gna := g.GarpInterval, g.GnaInterval
+	for _, gg := range c.GarpGroups {
+		// A garp_group gives its interfaces their own spacing, which
+		// replaces the global one there (vrrp_parser.c garp_group; global
+		// vrrp_garp_interval only fills interfaces without one).
+		if slices.Contains(gg.Interfaces, in.Interface) {
+			garp, gna = gg.GarpInterval, gg.GnaInterval
+		}
+	}
 	if fam == vrrp.IPv4 {
-		rc.GarpSpacing = g.GarpInterval
+		rc.GarpSpacing = garp
 	} else {
-		rc.GarpSpacing = g.GnaInterval
+		rc.GarpSpacing = gna
 	}
 	if in.VMAC != nil {
 		// use_vmac (reference §2.8): adverts, VIPs and gratuitous ARPs go out

@@ -18,7 +18,6 @@ var IgnoredFields = map[string]string{
 	"Address.UseVMAC":              "use_vmac",
 	"Checker.BFD":                  "BFD_CHECK",
 	"Checker.LogAllFailures":       "log_all_failures",
-	"Config.GarpGroups":            "garp_group",
 	"Config.StaticAddrs":           "static_ipaddress",
 	"Config.StaticRoutes":          "static_routes",
 	"Config.StaticRules":           "static_rules",
