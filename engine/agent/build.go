@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -235,6 +236,13 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 		// on a macvlan carrying the virtual router MAC, unless vmac_xmit_base
 		// keeps adverts on the base interface.
 		v := netif.VMAC{Name: in.VMAC.Name, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: fam == vrrp.IPv6}
+		if in.VMAC.MAC != "" {
+			mac, err := net.ParseMAC(in.VMAC.MAC)
+			if err != nil || len(mac) != 6 {
+				return nil, fmt.Errorf("vrrp_instance %s: use_vmac MAC %q is not an Ethernet address", in.Name, in.VMAC.MAC)
+			}
+			v.Addr = mac
+		}
 		p.vmac = &v
 		if !in.VMACXmitBase {
 			rc.FSM.Interface = v.LinkName()

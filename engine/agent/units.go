@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -234,7 +235,7 @@ func sameIdentity(u *unit, up *unitPlan) bool {
 	for k, p := range up.plans {
 		o := u.members[k].plan
 		if o.key != p.key || o.sockGroup != p.sockGroup || o.router.FSM.Interface != p.router.FSM.Interface ||
-			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && *o.vmac != *p.vmac {
+			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && !reflect.DeepEqual(*o.vmac, *p.vmac) {
 			return false
 		}
 	}

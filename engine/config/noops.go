@@ -56,7 +56,6 @@ var IgnoredFields = map[string]string{
 	"SyncGroup.TrackScripts":       "track_script",
 	"SyncGroup.TrackingWeight":     "sync_group_tracking_weight",
 	"VMAC.Group":                   "use_vmac group",
-	"VMAC.MAC":                     "use_vmac MAC",
 	"VMAC.Notify":                  "netlink_notify_msg",
 	"VirtualServer.HASuspend":      "ha_suspend",
 	"VirtualServer.Hashed":         "hashed",

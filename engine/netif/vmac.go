@@ -15,6 +15,10 @@ type VMAC struct {
 	Parent string
 	VRID   uint8
 	IPv6   bool
+	// Addr is use_vmac's explicit MAC; nil means the virtual router MAC.
+	// keepalived 2.2.7 creates the macvlan with it as given (tried:
+	// `use_vmac vrrp.56 02:11:22:33:44:55`).
+	Addr net.HardwareAddr
 }
 
 // LinkName is the interface's name: Name, or keepalived's default.
@@ -28,8 +32,11 @@ func (v VMAC) LinkName() string {
 	return fmt.Sprintf("vrrp.%d", v.VRID)
 }
 
-// MAC is the virtual router MAC address (RFC 9568 §7.3).
+// MAC is Addr, or the virtual router MAC address (RFC 9568 §7.3).
 func (v VMAC) MAC() net.HardwareAddr {
+	if len(v.Addr) > 0 {
+		return v.Addr
+	}
 	if v.IPv6 {
 		return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x02, v.VRID}
 	}
