@@ -235,7 +235,7 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 		// use_vmac (reference §2.8): adverts, VIPs and gratuitous ARPs go out
 		// on a macvlan carrying the virtual router MAC, unless vmac_xmit_base
 		// keeps adverts on the base interface.
-		v := netif.VMAC{Name: in.VMAC.Name, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: fam == vrrp.IPv6}
+		v := netif.VMAC{Name: in.VMAC.Name, Prefix: g.VMACPrefix, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: fam == vrrp.IPv6}
 		if in.VMAC.MAC != "" {
 			mac, err := net.ParseMAC(in.VMAC.MAC)
 			if err != nil || len(mac) != 6 {

@@ -41,3 +41,25 @@ func TestUseVMACExplicitMAC(t *testing.T) {
 		t.Errorf("short MAC: err %v, want a use_vmac MAC error", err)
 	}
 }
+
+// TestVMACPrefix: global_defs vmac_prefix replaces "vrrp" in the default
+// VMAC name (keepalived 2.2.7, tried: vmac_prefix kwv names it kwv.57); a
+// use_vmac name is kept as written.
+func TestVMACPrefix(t *testing.T) {
+	conf := "global_defs {\n  vmac_prefix kwv\n}\n" +
+		"vrrp_instance A {\n  interface eth0\n  virtual_router_id 57\n  use_vmac\n  virtual_ipaddress {\n    192.0.2.10/24\n  }\n}\n" +
+		"vrrp_instance B {\n  interface eth0\n  virtual_router_id 58\n  use_vmac named\n  virtual_ipaddress {\n    192.0.2.11/24\n  }\n}\n"
+	c, ds := kaconf.LoadFS(fstest.MapFS{"keepalived.conf": {Data: []byte(conf)}}, "keepalived.conf", kaconf.LoadOptions{})
+	if c == nil || ds.HasErrors() {
+		t.Fatalf("config: %v", ds)
+	}
+	for i, want := range []string{"kwv.57", "named"} {
+		p, err := buildPlan(c, &c.Instances[i], fuzzLookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.vmac == nil || p.vmac.LinkName() != want || p.router.FSM.Interface != want {
+			t.Errorf("%s: VMAC %+v (adverts on %s), want %s", c.Instances[i].Name, p.vmac, p.router.FSM.Interface, want)
+		}
+	}
+}

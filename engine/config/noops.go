@@ -31,7 +31,6 @@ var IgnoredFields = map[string]string{
 	"Global.LogUnknownVRIDs":       "log_unknown_vrids",
 	"Global.MaxAutoPriority":       "max_auto_priority",
 	"Global.NoCheckerEmails":       "no_checker_emails",
-	"Global.VMACPrefix":            "vmac_prefix",
 	"HTTPCheck.FastRecovery":       "fast_recovery",
 	"HTTPCheck.TLSCompliant":       "tls_compliant",
 	"Instance.Accept":              "accept",
