@@ -394,6 +394,10 @@ type secondaryPromoter interface {
 	ResetPromoteSecondaries(ifname string) error
 }
 
+// The host's platform must have it, or promote_secondaries would be a
+// silent no-op.
+var _ secondaryPromoter = (*netif.Host)(nil)
+
 // promotions counts the running instances with promote_secondaries per
 // interface, as keepalived does (vrrp_if_config.c: reset_promote_secondaries
 // counts): the first sets the sysctl, the last one to stop writes 0 back,
