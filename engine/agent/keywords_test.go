@@ -22,9 +22,9 @@ import (
 // 100 v2, MASTER 6.6 s after BACKUP), but an instance a reload adds starts
 // at once (keepalived delays only its first start).
 func TestStartupDelay(t *testing.T) {
-	const delay = 600 * time.Millisecond
+	const delay = 1500 * time.Millisecond
 	cfg := func(more ...inst) string {
-		s := strings.Replace(conf(), "router_id test\n", "router_id test\n  vrrp_startup_delay 0.6\n", 1)
+		s := strings.Replace(conf(), "router_id test\n", "router_id test\n  vrrp_startup_delay 1.5\n", 1)
 		for _, in := range more {
 			s += in.String()
 		}
@@ -42,7 +42,7 @@ func TestStartupDelay(t *testing.T) {
 		}
 	}
 	// Master_Down_Interval at 0.02 s is about 0.07 s: without the delay the
-	// takeover would come long before 0.6 s.
+	// takeover would come long before 1.5 s.
 	if took := at.Sub(began); took < delay {
 		t.Fatalf("MASTER %v after start, before vrrp_startup_delay %v", took, delay)
 	}
