@@ -80,6 +80,11 @@ type Agent struct {
 	trackers map[trackerKey]*runningTracker
 	states   map[trackerKey]track.State
 
+	// startupDelayEnd ends global_defs vrrp_startup_delay, fixed by the
+	// first apply; instances started before it wait the rest (startUnit).
+	startupDelayEnd time.Time
+	promoted        promotions // promote_secondaries, per interface
+
 	ready  atomic.Bool
 	groups *groups
 	retry  chan struct{} // an interface came up: try failed instances again
@@ -113,6 +118,8 @@ type unit struct {
 	members []*running
 	inst    *router.Instance
 	task    *task
+	// promoted: the interfaces its members set promote_secondaries on.
+	promoted []string
 }
 
 // running is one instance inside a unit.

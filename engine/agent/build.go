@@ -2,8 +2,10 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -43,6 +45,8 @@ type plan struct {
 	sockGroup netip.Addr
 	// vmac is the instance's use_vmac interface, created before it starts.
 	vmac *netif.VMAC
+	// promote is the interface of its VIPs when promote_secondaries is set.
+	promote string
 }
 
 func boolOr(p *bool, def bool) bool {
@@ -119,6 +123,13 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 	fam := vrrp.Family(in.Family())
 	if fam == 0 {
 		return nil, fmt.Errorf("vrrp_instance %s: no virtual address, so no address family", in.Name)
+	}
+	if in.UnicastFaultNoPeer && !in.Unicast() {
+		// keepalived 2.2.7 (vrrp.c vrrp_complete_instance, tried): "Cannot
+		// use unicast without any peers - going to fault state", rather
+		// than falling back to multicast as it does without the keyword.
+		// The instance stays in FAULT until a reload gives it peers.
+		return nil, fmt.Errorf("vrrp_instance %s: unicast_fault_no_peer and no unicast_peer: cannot use unicast without any peers", in.Name)
 	}
 	ver := in.EffectiveVersion(g)
 	fc := fsm.DefaultConfig()
@@ -205,16 +216,33 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 	for _, r := range in.Rules {
 		rc.Rules = append(rc.Rules, rule(r))
 	}
+	rc.SkipCheckAdvAddr = boolOr(in.SkipCheckAdvAddr, g.SkipCheckAdvAddr)
+	garp, gna := g.GarpInterval, g.GnaInterval
+	for _, gg := range c.GarpGroups {
+		// A garp_group gives its interfaces their own spacing, which
+		// replaces the global one there (vrrp_parser.c garp_group; global
+		// vrrp_garp_interval only fills interfaces without one).
+		if slices.Contains(gg.Interfaces, in.Interface) {
+			garp, gna = gg.GarpInterval, gg.GnaInterval
+		}
+	}
 	if fam == vrrp.IPv4 {
-		rc.GarpSpacing = g.GarpInterval
+		rc.GarpSpacing = garp
 	} else {
-		rc.GarpSpacing = g.GnaInterval
+		rc.GarpSpacing = gna
 	}
 	if in.VMAC != nil {
 		// use_vmac (reference §2.8): adverts, VIPs and gratuitous ARPs go out
 		// on a macvlan carrying the virtual router MAC, unless vmac_xmit_base
 		// keeps adverts on the base interface.
-		v := netif.VMAC{Name: in.VMAC.Name, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: fam == vrrp.IPv6}
+		v := netif.VMAC{Name: in.VMAC.Name, Prefix: g.VMACPrefix, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: fam == vrrp.IPv6}
+		if in.VMAC.MAC != "" {
+			mac, err := net.ParseMAC(in.VMAC.MAC)
+			if err != nil || len(mac) != 6 {
+				return nil, fmt.Errorf("vrrp_instance %s: use_vmac MAC %q is not an Ethernet address", in.Name, in.VMAC.MAC)
+			}
+			v.Addr = mac
+		}
 		p.vmac = &v
 		if !in.VMACXmitBase {
 			rc.FSM.Interface = v.LinkName()
@@ -223,6 +251,14 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 			if rc.VIPs[k].Dev == in.Interface {
 				rc.VIPs[k].Dev = v.LinkName()
 			}
+		}
+	}
+	if in.PromoteSecondaries {
+		// keepalived sets it on the instance's interface, the VMAC when
+		// there is one (vrrp.c: vrrp->ifp).
+		p.promote = in.Interface
+		if p.vmac != nil {
+			p.promote = p.vmac.LinkName()
 		}
 	}
 	p.router = rc

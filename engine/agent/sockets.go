@@ -81,7 +81,7 @@ func (a *Agent) removeStale(c *config.Config) {
 			}
 		}
 		if in.VMAC != nil {
-			vmacs = append(vmacs, netif.VMAC{Name: in.VMAC.Name, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: vrrp.Family(in.Family()) == vrrp.IPv6})
+			vmacs = append(vmacs, netif.VMAC{Name: in.VMAC.Name, Prefix: c.Global.VMACPrefix, Parent: in.Interface, VRID: uint8(in.VRID), IPv6: vrrp.Family(in.Family()) == vrrp.IPv6})
 		}
 	}
 	left, err := a.plat.RemoveLeftovers(want, vmacs)

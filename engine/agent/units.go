@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keepwatch/keepwatch/engine/config"
@@ -48,6 +50,11 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 		a.opts.OnConfig(c)
 	}
 	a.mu.Lock()
+	if a.cfg == nil {
+		// keepalived delays only its first start, not a reload
+		// (vrrp_daemon.c start_vrrp: `if (!reload && vrrp_startup_delay)`).
+		a.startupDelayEnd = time.Now().Add(c.Global.StartupDelay)
+	}
 	a.cfg = c
 	cur := maps.Clone(a.units)
 	a.mu.Unlock()
@@ -228,7 +235,7 @@ func sameIdentity(u *unit, up *unitPlan) bool {
 	for k, p := range up.plans {
 		o := u.members[k].plan
 		if o.key != p.key || o.sockGroup != p.sockGroup || o.router.FSM.Interface != p.router.FSM.Interface ||
-			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && *o.vmac != *p.vmac {
+			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && !reflect.DeepEqual(*o.vmac, *p.vmac) {
 			return false
 		}
 	}
@@ -300,7 +307,9 @@ func (a *Agent) startUnit(up *unitPlan) error {
 			return err
 		}
 		socks = append(socks, sk)
-		members = append(members, router.Member{Config: p.router, Conn: s.conn})
+		rc := p.router
+		rc.FSM.StartupDelay = max(time.Until(a.startupDelayEnd), 0)
+		members = append(members, router.Member{Config: rc, Conn: s.conn})
 	}
 	inst, err := router.NewGroup(up.name, members, router.Deps{Addrs: a.addrs, Announcer: a.plat, Sink: a.sink, Log: a.log})
 	if err != nil {
@@ -308,6 +317,12 @@ func (a *Agent) startUnit(up *unitPlan) error {
 		return err
 	}
 	u := &unit{name: up.name, inst: inst}
+	for _, p := range up.plans {
+		if p.promote != "" {
+			a.promoted.add(a, p.promote)
+			u.promoted = append(u.promoted, p.promote)
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for k, p := range up.plans {
@@ -359,10 +374,78 @@ func (a *Agent) stopUnits(us []*unit) {
 		}
 	}
 	a.mu.Unlock()
+	for _, u := range us {
+		for _, ifname := range u.promoted {
+			a.promoted.release(a, ifname)
+		}
+	}
 	a.releaseSockets(socks)
 	for _, v := range vmacs {
 		if err := a.plat.RemoveVMAC(v); err != nil {
 			a.log.Warn("removing VMAC", "interface", v.LinkName(), "err", err)
 		}
 	}
+}
+
+// secondaryPromoter is the part of a platform that sets an interface's
+// promote_secondaries (netif.System); a platform without it does not.
+type secondaryPromoter interface {
+	PromoteSecondaries(ifname string) (set bool, err error)
+	ResetPromoteSecondaries(ifname string) error
+}
+
+// The host's platform must have it, or promote_secondaries would be a
+// silent no-op.
+var _ secondaryPromoter = (*netif.Host)(nil)
+
+// promotions counts the running instances with promote_secondaries per
+// interface, as keepalived does (vrrp_if_config.c: reset_promote_secondaries
+// counts): the first sets the sysctl, the last one to stop writes 0 back,
+// and only if keepwatch was the one that set it.
+type promotions struct {
+	mu    sync.Mutex
+	count map[string]int
+	set   map[string]bool
+}
+
+func (p *promotions) add(a *Agent, ifname string) {
+	ps, ok := a.plat.(secondaryPromoter)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.count == nil {
+		p.count, p.set = map[string]int{}, map[string]bool{}
+	}
+	if p.count[ifname]++; p.count[ifname] > 1 {
+		return
+	}
+	set, err := ps.PromoteSecondaries(ifname)
+	if err != nil {
+		a.log.Warn("promote_secondaries not set: removing the primary address will remove the VIPs of its subnet", "interface", ifname, "err", err)
+	}
+	p.set[ifname] = set
+}
+
+func (p *promotions) release(a *Agent, ifname string) {
+	ps, ok := a.plat.(secondaryPromoter)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.count[ifname] == 0 {
+		return
+	}
+	if p.count[ifname]--; p.count[ifname] > 0 {
+		return
+	}
+	delete(p.count, ifname)
+	if p.set[ifname] {
+		if err := ps.ResetPromoteSecondaries(ifname); err != nil {
+			a.log.Warn("resetting promote_secondaries", "interface", ifname, "err", err)
+		}
+	}
+	delete(p.set, ifname)
 }

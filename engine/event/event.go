@@ -43,6 +43,9 @@ const (
 	KindReloadRejected // Name (path), Err
 	KindNotifyRun      // Name (script), Instance, OK, ExitCode, Duration, Reason
 	KindMailSent       // Name (subject), OK, Err
+
+	// VRRP, added last so the kinds above keep their values.
+	KindMasterRxLowerPri // Instance, Priority (ours, effective), Value (the sender's), Addr (sender)
 )
 
 var kindNames = [...]string{
@@ -68,6 +71,7 @@ var kindNames = [...]string{
 	KindReloadRejected:   "agent.reload_rejected",
 	KindNotifyRun:        "agent.notify_run",
 	KindMailSent:         "agent.mail_sent",
+	KindMasterRxLowerPri: "vrrp.master_rx_lower_pri",
 }
 
 func (k Kind) String() string {

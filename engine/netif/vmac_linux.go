@@ -122,7 +122,7 @@ func (s *System) RemoveVMAC(v VMAC) error {
 // writeSysctls writes /proc/sys entries in the System's namespace: files
 // under /proc/sys/net belong to the namespace of the thread that opens them.
 func (s *System) writeSysctls(kv map[string]string) error {
-	write := func() error {
+	return s.inNS(func() error {
 		for k, v := range kv {
 			err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644)
 			if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(k, "net/ipv6/") {
@@ -133,9 +133,13 @@ func (s *System) writeSysctls(kv map[string]string) error {
 			}
 		}
 		return nil
-	}
+	})
+}
+
+// inNS runs fn on a thread in the System's network namespace.
+func (s *System) inNS(fn func() error) error {
 	if !s.hasNS {
-		return write()
+		return fn()
 	}
 	runtime.LockOSThread()
 	orig, err := netns.Get()
@@ -148,7 +152,7 @@ func (s *System) writeSysctls(kv map[string]string) error {
 		runtime.UnlockOSThread()
 		return err
 	}
-	werr := write()
+	werr := fn()
 	if err := netns.Set(orig); err != nil {
 		// Leave the thread locked: the runtime discards it.
 		return errors.Join(werr, err)

@@ -3,6 +3,7 @@ package netif_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ func TestVMAC(t *testing.T) {
 		{netif.VMAC{Parent: n.Link, VRID: 42}, "vrrp.42", "00:00:5e:00:01:2a"},
 		{netif.VMAC{Parent: n.Link, VRID: 42, IPv6: true}, "vrrp6.42", "00:00:5e:00:02:2a"},
 		{netif.VMAC{Name: "vip7", Parent: n.Link, VRID: 7}, "vip7", "00:00:5e:00:01:07"},
+		// use_vmac with an explicit MAC: keepalived 2.2.7 creates the
+		// macvlan with it (tried: `use_vmac vrrp.56 02:11:22:33:44:55`).
+		{netif.VMAC{Name: "vmx9", Parent: n.Link, VRID: 9, Addr: net.HardwareAddr{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}}, "vmx9", "02:11:22:33:44:55"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.v.LinkName() != tt.name || tt.v.MAC().String() != tt.mac {

@@ -37,7 +37,23 @@ func (d *dispatcher) handle(it item) {
 		d.quorum(p, &it.e)
 	case event.KindPriorityChanged:
 		d.priority(p, &it.e)
+	case event.KindMasterRxLowerPri:
+		d.lowerPri(p, &it.e)
 	}
+}
+
+// lowerPri follows vrrp_notify.c send_event_notify: a master that hears a
+// lower priority runs notify_master_rx_lower_pri with its own arguments
+// only (not the generic notify script) and writes `INSTANCE "VI_1"
+// MASTER_RX_LOWER_PRI 100` (its own effective priority) to the VRRP FIFOs.
+// No mail is sent for it.
+func (d *dispatcher) lowerPri(p *plan, e *event.Event) {
+	if t := p.instances[e.Instance]; t != nil && t.notify.MasterRxLowerPri != nil {
+		d.run(p, "i:"+e.Instance, t.notify.MasterRxLowerPri, false, job{instance: e.Instance, cause: e.ID})
+	}
+	line := vrrpLine(false, e.Instance, "MASTER_RX_LOWER_PRI", e.Priority)
+	d.writeFIFO(fifoAll, line)
+	d.writeFIFO(fifoVRRP, line)
 }
 
 // transition follows vrrp_notify.c send_instance_notifies and

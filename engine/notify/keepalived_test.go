@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +99,7 @@ func nextLine(t *testing.T, lines <-chan string, timeout time.Duration) (string,
 	}
 }
 
-var fifoLineRe = regexp.MustCompile(`^(INSTANCE|GROUP) "([^"]+)" ([A-Z]+) (\d+)\n$`)
+var fifoLineRe = regexp.MustCompile(`^(INSTANCE|GROUP) "([^"]+)" ([A-Z_]+) (\d+)\n$`)
 
 // TestAgainstKeepalived runs the Debian keepalived 2.2.7 in a network
 // namespace with notify scripts, a notify FIFO and SMTP alerts to a real
@@ -167,6 +168,7 @@ vrrp_instance VI_1 {
 	notify_backup "%s to-backup"
 	notify_stop "%s to-stop"
 	notify "%s generic"
+	notify_master_rx_lower_pri "%s lower"
 	smtp_alert
 }
 vrrp_instance VI_2 {
@@ -188,7 +190,7 @@ vrrp_sync_group G1 {
 	notify "%s group-generic"
 	smtp_alert
 }
-`, port, kaFIFO, kaRec, kaRec, kaRec, kaRec, kaRec, kaRec)
+`, port, kaFIFO, kaRec, kaRec, kaRec, kaRec, kaRec, kaRec, kaRec)
 	confPath := filepath.Join(kaDir, "keepalived.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -217,6 +219,19 @@ vrrp_sync_group G1 {
 		}
 		lines = append(lines, l)
 		if l == "GROUP \"G1\" MASTER 0\n" {
+			break
+		}
+	}
+	// A lower priority heard by the master: notify_master_rx_lower_pri
+	// and a MASTER_RX_LOWER_PRI line with its own priority.
+	sendLowerAdvert(t, ns, "kwnb", 51, 50, 100*time.Millisecond, netip.MustParseAddr("192.0.2.100"))
+	for {
+		l, ok := nextLine(t, kaLines, 5*time.Second)
+		if !ok {
+			t.Fatalf("keepalived wrote no MASTER_RX_LOWER_PRI line; lines %q\n%s", lines, kaOut.String())
+		}
+		lines = append(lines, l)
+		if strings.Contains(l, "MASTER_RX_LOWER_PRI") {
 			break
 		}
 	}
@@ -250,7 +265,8 @@ vrrp_sync_group G1 {
 	c.Instances = []config.Instance{{Name: "VI_1", Notify: config.Notify{
 		Master: &config.Script{Args: []string{kwRec, "to-master", "two words"}},
 		Backup: cmd(kwRec, "to-backup"), Stop: cmd(kwRec, "to-stop"), Any: cmd(kwRec, "generic"),
-		SMTPAlert: ptr(true)}}, {Name: "VI_2"}}
+		MasterRxLowerPri: cmd(kwRec, "lower"),
+		SMTPAlert:        ptr(true)}}, {Name: "VI_2"}}
 	c.SyncGroups = []config.SyncGroup{{Name: "G1", Members: []string{"VI_1", "VI_2"}, Notify: config.Notify{
 		Master: cmd(kwRec, "group-master"), Any: cmd(kwRec, "group-generic"), SMTPAlert: ptr(true)}}}
 	n, rec, stop := start(t, c, Options{})
@@ -262,6 +278,10 @@ vrrp_sync_group G1 {
 		to := map[string]vrrp.State{"MASTER": vrrp.StateMaster, "BACKUP": vrrp.StateBackup,
 			"FAULT": vrrp.StateFault, "STOP": vrrp.StateStop}[m[3]]
 		prio, _ := strconv.Atoi(m[4])
+		if m[3] == "MASTER_RX_LOWER_PRI" {
+			n.Emit(event.Event{Kind: event.KindMasterRxLowerPri, ID: event.NewID(), Instance: m[2], Priority: prio})
+			continue
+		}
 		if m[1] == "GROUP" {
 			n.GroupChanged(GroupTransition{Group: m[2], To: to})
 			continue

@@ -56,6 +56,15 @@ type Config struct {
 	// whose address list differs from ours is ignored (reference §2.3 row
 	// 17). The default follows 2.3.3+: accepted (the driver counts it).
 	RejectAddressMismatch bool
+	// StartupDelay is vrrp_startup_delay, counted from InputStart: until it
+	// has passed every received advert is discarded and the first
+	// Master_Down_Timer (or an owner's immediate takeover) waits for it, so
+	// a restarted router does not take over before it has heard its peers
+	// (keepalived vrrp_daemon.c start_vrrp sets vrrp_delayed_start_time;
+	// vrrp_scheduler.c drops packets and defers timers until then). The
+	// driver passes it only at the agent's first start, not on a reload,
+	// as keepalived does.
+	StartupDelay time.Duration
 
 	GARP GARP
 }
@@ -118,6 +127,8 @@ func (c *Config) validate() error {
 		return bad("down_timer_adverts %d out of 1-100", c.DownTimerAdverts)
 	case c.PreemptDelay < 0:
 		return bad("negative preempt_delay")
+	case c.StartupDelay < 0:
+		return bad("negative vrrp_startup_delay")
 	case c.InitialState != vrrp.StateInit && c.InitialState != vrrp.StateBackup && c.InitialState != vrrp.StateMaster:
 		return bad("initial state %v", c.InitialState)
 	case c.GARP.MasterRepeat < 0 || c.GARP.MasterRefreshRepeat < 0 || c.GARP.LowerPrioRepeat < 0:

@@ -62,6 +62,10 @@ type Machine struct {
 	// still accepted (reference §2.5).
 	preemptUntil timer
 
+	// delayUntil ends vrrp_startup_delay (Config.StartupDelay): before it
+	// adverts are discarded and no down timer runs out.
+	delayUntil time.Duration
+
 	main      timer // Master_Down_Timer (BACKUP) or Adver_Timer (MASTER)
 	garpDelay timer // second takeover burst
 	garpRefr  timer // periodic refresh
@@ -228,6 +232,7 @@ func (m *Machine) start(now time.Duration) {
 	if m.state != vrrp.StateInit {
 		return
 	}
+	m.delayUntil = now + m.cfg.StartupDelay
 	// Every instance enters BACKUP first (or FAULT), even with state
 	// MASTER: keepalived notifies BACKUP at startup (reference §2.4).
 	if m.ownFault || m.groupFault {
@@ -243,6 +248,13 @@ func (m *Machine) start(now time.Duration) {
 // lets any owner do so).
 func (m *Machine) ownerTakeover(now time.Duration) {
 	if m.cfg.InitialState == vrrp.StateMaster && m.base == ownerPriority {
+		if now < m.delayUntil {
+			// keepalived arms the owner's 1 µs down timer from the delayed
+			// start time (vrrp_scheduler.c vrrp_init_instance_sands).
+			m.main.set(m.delayUntil)
+			m.downReason = event.ReasonOwner
+			return
+		}
 		m.masterDown(now, event.ReasonOwner)
 	}
 }
@@ -252,7 +264,7 @@ func (m *Machine) becomeBackup(now time.Duration, reason event.Reason) {
 	m.wantMaster = false
 	m.preemptUntil.stop()
 	m.downReason = event.ReasonMasterDown
-	m.main.set(now + m.MasterDownInterval())
+	m.main.set(max(now, m.delayUntil) + m.MasterDownInterval())
 	m.transition(vrrp.StateBackup, reason)
 }
 
@@ -333,6 +345,9 @@ func (m *Machine) advert(now time.Duration, a *Advert) {
 	}
 	if m.cfg.OwnerIgnoreAdverts && m.base == ownerPriority {
 		return
+	}
+	if now < m.delayUntil {
+		return // vrrp_startup_delay: every packet is discarded (reference §2.1)
 	}
 	switch m.state {
 	case vrrp.StateBackup:
@@ -418,6 +433,12 @@ func (m *Machine) stepMaster(now time.Duration, a *Advert) {
 	}
 	m.lowerPrioGratuitous(now)
 	m.do(Action{Kind: ActionNotifyLowerPrio, Priority: a.Priority})
+	// keepalived's send_event_notify (vrrp_notify.c): the
+	// notify_master_rx_lower_pri script and a MASTER_RX_LOWER_PRI FIFO line
+	// carrying our effective priority.
+	e := m.event(event.KindMasterRxLowerPri)
+	e.Value, e.Addr = int64(a.Priority), a.Src
+	m.do(Action{Kind: ActionEvent, Event: e})
 }
 
 // lowerPrioGratuitous re-announces the VIPs after hearing a lower priority:

@@ -68,6 +68,15 @@ type Config struct {
 	// GarpSpacing separates successive gratuitous packets
 	// (vrrp_garp_interval / vrrp_gna_interval); 0 sends a burst back to back.
 	GarpSpacing time.Duration
+	// SkipCheckAdvAddr is skip_check_adv_addr (or the global
+	// vrrp_skip_check_adv_addr): a BACKUP does not check the address list
+	// of an advert from the master it already follows, so a mismatch there
+	// is not counted. The check still runs on a master change and while
+	// MASTER (keepalived vrrp.c vrrp_state_backup/vrrp_state_master_rx,
+	// reference §2.3). keepalived 2.2.7, tried: without it a backup drops
+	// its master's adverts once their VIPs differ and takes over; with it,
+	// it keeps following. keepwatch accepts a mismatch either way (2.3.3+).
+	SkipCheckAdvAddr bool
 }
 
 // Deps are the instance's connections to the outside.
@@ -531,6 +540,11 @@ func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 		me.cfg.Receive.OldUnicastChecksum = receive.UnicastChecksumOld
 	}
 	me.emit(event.Event{Kind: event.KindAdvertReceived, Priority: int(me.rxAdv.Priority), Addr: ip.Src, Interval: me.rxAdv.Interval()})
+	if r.AddressMismatch && me.cfg.SkipCheckAdvAddr && me.m.State() == vrrp.StateBackup {
+		if master, _ := me.m.Master(); master == ip.Src {
+			r.AddressMismatch = false // not checked: the master we follow
+		}
+	}
 	if r.AddressMismatch {
 		// Accepted (keepalived ≥ 2.3.3), but counted: on 2.2.x peers this
 		// mismatch is the classic split brain (reference §0 item 4).
