@@ -93,10 +93,18 @@ func (c *Counters) Emit(e event.Event) {
 		case event.DropAddressList, event.DropDestination:
 			s.AddrListErr++
 		case event.DropAuthType:
-			// keepwatch's receive path does not tell an unknown type
-			// (invalid_authtype) from another one (authtype_mismatch).
-			s.AuthTypeMismatch++
+			// The router puts the auth type the advert carried in Value:
+			// none of 0-2 is invalid_authtype, any other (or an AH
+			// header present without auth_type AH, missing with it) is
+			// authtype_mismatch (keepalived vrrp_check_packet).
+			if e.Value > int64(vrrp.AuthAH) {
+				s.InvalidAuthType++
+			} else {
+				s.AuthTypeMismatch++
+			}
 		case event.DropAuth:
+			// A wrong PASS password, or an AH advert whose ICV, SPI or
+			// sequence number fails.
 			s.AuthFailure++
 		}
 	case event.KindTransition:
