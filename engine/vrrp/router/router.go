@@ -175,15 +175,15 @@ type member struct {
 	m    *fsm.Machine
 
 	// The send path reuses these: no allocation per advert.
-	adv    vrrp.Advertisement
-	out    []byte
-	ipID   uint16
+	adv  vrrp.Advertisement
+	out  []byte
+	ipID uint16
 	// ahSeq is keepalived's AH sequence counter (ipsecah_counter), one
 	// for sending and receiving (receive.Instance.AHSeq): each advert sent
 	// carries one more, each AH advert accepted raises it to its own. It
 	// lives here, not in cfg, so it survives reloads, as keepalived keeps
 	// it (reference §4.2).
-	ahSeq uint32
+	ahSeq  uint32
 	vipIPs []netip.Addr
 
 	held  bool // VIPs are installed
