@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
+	"github.com/keepwatch/keepwatch/engine/vrrp/receive"
 )
 
 // bothConns is what engine/agent gives an AH instance: it sends on the AH
@@ -81,7 +83,7 @@ func ahAuth(pass string) string {
 // startAHNode runs a keepwatch VRRPv2 instance with auth_type AH (VRID 42,
 // advert_int 1, the VIP keepalived has) on n, over an AH socket and a plain
 // one, as the agent does.
-func startAHNode(t *testing.T, n *nskit.Node, prio int, pass string) *node {
+func startAHNode(t *testing.T, n *nskit.Node, prio int, pass string, peers ...netip.Addr) *node {
 	t.Helper()
 	var ahConn *netif.Conn
 	if err := n.Do(func() error {
@@ -100,6 +102,12 @@ func startAHNode(t *testing.T, n *nskit.Node, prio int, pass string) *node {
 		c.Receive.Version = vrrp.Version2
 		c.AuthType, c.AuthData = vrrp.AuthAH, vrrp.PassAuthData(pass)
 		c.Receive.AuthType, c.Receive.AuthData = c.AuthType, c.AuthData
+		if len(peers) > 0 {
+			c.Dsts = peers
+			for _, p := range peers {
+				c.Receive.Peers = append(c.Receive.Peers, receive.Peer{Addr: p})
+			}
+		}
 	}, func(d *Deps) {
 		d.Conn = bothConns{Conn: ahConn, plain: d.Conn.(*netif.Conn)}
 	})
@@ -228,4 +236,41 @@ func (me *member) ahSeqLocked() uint32 {
 	me.inst.mu.Lock()
 	defer me.inst.mu.Unlock()
 	return me.ahSeq
+}
+
+// TestKeepalivedAHUnicast: the same over unicast peers, where keepalived
+// also zeroes the TTL in the ICV (a routed advert loses TTL on the way):
+// keepwatch accepts keepalived's master adverts and stays BACKUP, then as
+// master holds a restarted keepalived in BACKUP with no AH error.
+func TestKeepalivedAHUnicast(t *testing.T) {
+	nskittest.Require(t, "keepalived")
+	lab := nskittest.New(t, "kahu", 2, "keepalived")
+	kaNode, us := lab.Node(1), lab.Node(2)
+	dir := t.TempDir()
+	const pass = "s3cret"
+	unicast := fmt.Sprintf("  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", kaNode.IPv4.Addr(), us.IPv4.Addr())
+
+	ka := startKeepalivedAH(t, kaNode, dir, "umaster", "MASTER", 200, ahAuth(pass)+unicast)
+	nd := startAHNode(t, us, 100, pass, kaNode.IPv4.Addr())
+	waitFor(t, 15*time.Second, "keepalived master", func() bool { return strings.Contains(ka.log.String(), "Entering MASTER STATE") })
+	nd.waitState(t, vrrp.StateBackup, 10*time.Second)
+	before := len(nd.rec.Of(event.KindAdvertReceived))
+	stays(t, nd, vrrp.StateBackup, nil, 5*time.Second)
+	if got := len(nd.rec.Of(event.KindAdvertReceived)) - before; got < 3 {
+		t.Errorf("keepwatch accepted %d unicast AH adverts in 5s, want at least 3", got)
+	}
+	if n := len(nd.rec.Of(event.KindAdvertDropped)); n != 0 {
+		t.Errorf("keepwatch dropped %d of keepalived's unicast AH adverts", n)
+	}
+
+	if err := ka.proc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	nd.waitState(t, vrrp.StateMaster, 5*time.Second)
+	ka = startKeepalivedAH(t, kaNode, dir, "ubackup", "BACKUP", 50, ahAuth(pass)+unicast)
+	waitFor(t, 10*time.Second, "keepalived backup", func() bool { return strings.Contains(ka.log.String(), "Entering BACKUP STATE") })
+	stays(t, nd, vrrp.StateMaster, ka, 6*time.Second)
+	if strings.Contains(ka.log.String(), "IPSEC") {
+		t.Errorf("keepalived logged an AH error about our unicast adverts")
+	}
 }
