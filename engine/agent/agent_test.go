@@ -794,12 +794,17 @@ func TestLinkWatchResubscribes(t *testing.T) {
 // TestAuthAH: an auth_type AH instance opens the AH socket beside the
 // plain one, sends its adverts behind an AH header whose ICV its password
 // keys, and listens on both sockets, so a plain advert for its VRID is
-// authtype_mismatch rather than unheard.
+// authtype_mismatch rather than unheard. As in keepalived 2.2.7, state
+// MASTER is cleared for AH but for the address owner, which takes over at
+// once.
 func TestAuthAH(t *testing.T) {
 	t.Parallel()
 	in := inst{name: "VI_2", vrid: 52, prio: 255, state: "MASTER", version: 2, interval: "1", vips: []string{"192.0.2.52/24"},
 		extra: "  authentication {\n    auth_type AH\n    auth_pass s3cret\n  }\n"}
 	n := master(t, in)
+	if got, want := n.transitions("VI_2"), []string{"init->backup startup", "backup->master owner"}; !slices.Equal(got, want) {
+		t.Errorf("transitions %v, want %v", got, want)
+	}
 	ah, plain := n.plat.AHSocket("eth0"), n.plat.Socket("eth0", false)
 	if ah == nil || plain == nil {
 		t.Fatalf("sockets: AH %v, plain %v; want both", ah != nil, plain != nil)

@@ -251,6 +251,13 @@ func (v *validator) instances() {
 			if ver == 3 {
 				v.report(Warning, Ignored, in.Name, in.Auth.Pos, "authentication", nil, "vrrp_instance %q: authentication is not supported by VRRPv3 - ignoring", in.Name)
 			}
+			if in.Auth.Type == "AH" && ver == 2 && in.InitialState == "MASTER" && in.Priority < 255 {
+				// keepalived 2.2.7 logs "Initial state master is
+				// incompatible with AH authentication - clearing" and
+				// starts the instance as BACKUP; an address owner keeps
+				// MASTER and takes over at once [verified 2.2.7].
+				v.report(Warning, Ignored, in.Name, in.Pos, "state", func() { in.InitialState = "BACKUP" }, "vrrp_instance %q: initial state master is incompatible with AH authentication - clearing", in.Name)
+			}
 			if in.Auth.Type == "AH" && ver == 2 && fam == 6 {
 				// keepalived puts the IPsec AH header (HMAC-MD5-96) in
 				// front of IPv4 adverts only; keepwatch implements that
