@@ -121,3 +121,37 @@ func TestAHDrops(t *testing.T) {
 		})
 	}
 }
+
+// FuzzValidateAH: any IPv4 header, AH header and message reach an AH
+// instance's checks without a panic, and what is accepted carries a
+// sequence number above the counter.
+func FuzzValidateAH(f *testing.F) {
+	for _, name := range vrrptest.AHFiles {
+		for _, fr := range vrrptest.Read(f, name) {
+			f.Add(fr.Header, fr.AH, fr.Msg, false)
+		}
+	}
+	f.Add(make([]byte, 20), make([]byte, 10), []byte{0x21}, true)
+	f.Fuzz(func(t *testing.T, hdr, ah, msg []byte, unicast bool) {
+		var h vrrp.IPv4Header
+		if h.Parse(hdr) != nil {
+			return
+		}
+		hdr = hdr[:h.HeaderLen]
+		in := inAH()
+		if unicast {
+			in.Peers = []receive.Peer{{Addr: h.Src}}
+		}
+		in.AHSeq = 1
+		ip := receive.FromIPv4(&h)
+		ip.AH, ip.Header = ah, hdr
+		var adv vrrp.Advertisement
+		r := receive.Validate(msg, ip, &in, &adv)
+		if !r.Accepted() {
+			return
+		}
+		if r.AHSeq <= in.AHSeq {
+			t.Fatalf("accepted with sequence %d, counter %d", r.AHSeq, in.AHSeq)
+		}
+	})
+}
