@@ -7,7 +7,8 @@
 # (192.0.2.1, 2001:db8::1) runs keepalived as MASTER of VRID 42 at priority
 # 150 with advert_int 1 for about three adverts as master and is then stopped with
 # SIGTERM, so it sends one priority-0 advert; node B captures
-# `ip proto 112 or ip6 proto 112 or arp or icmp6`. keepalived's IP ID counts
+# `ip proto 112 or ip proto 51 or ip6 proto 112 or arp or icmp6` (51 is
+# IPsec AH, which carries keepalived's auth_type AH adverts). keepalived's IP ID counts
 # from 1, so each capture starts before keepalived does.
 #
 # Usage: deploy/vectors/capture.sh [OUTDIR]   (default engine/vrrp/vrrptest/testdata)
@@ -59,7 +60,7 @@ capture() {
 	cat > "$conf"
 	lab
 	ip netns exec "$nsB" tcpdump -q -U -i vB -w "$work/$name.pcap" \
-		'ip proto 112 or ip6 proto 112 or arp or icmp6' 2>"$work/tcpdump.log" &
+		'ip proto 112 or ip proto 51 or ip6 proto 112 or arp or icmp6' 2>"$work/tcpdump.log" &
 	tcpdump_pid=$!
 	sleep 1
 	# -P: VRRP only; pid files of our own so no other keepalived is touched.
@@ -113,6 +114,10 @@ instance 2 "	authentication {
 		auth_type PASS
 		auth_pass s3cret
 	}" 192.0.2.100/24 192.0.2.101/24 | capture v2-ipv4-pass
+instance 2 "	authentication {
+		auth_type AH
+		auth_pass s3cret
+	}" 192.0.2.100/24 192.0.2.101/24 | capture v2-ipv4-ah
 instance 3 "" 192.0.2.100/24 192.0.2.101/24 192.0.2.102/24 | capture v3-ipv4
 instance 3 "	unicast_src_ip 192.0.2.1
 	unicast_peer {

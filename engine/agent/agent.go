@@ -104,6 +104,7 @@ type Agent struct {
 type sockKey struct {
 	ifname string
 	family vrrp.Family
+	ah     bool // IP protocol 51 (auth_type AH) rather than 112
 }
 
 type sock struct {

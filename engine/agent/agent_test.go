@@ -22,6 +22,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/event/eventtest"
 	"github.com/keepwatch/keepwatch/engine/netif"
+	"github.com/keepwatch/keepwatch/engine/netif/netiftest"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 	"github.com/keepwatch/keepwatch/metrics"
 )
@@ -788,4 +789,59 @@ func TestLinkWatchResubscribes(t *testing.T) {
 	if got := n.plat.Grep("watch ended"); len(got) != 1 {
 		t.Errorf("subscriptions ended: %v, want the failed one", got)
 	}
+}
+
+// TestAuthAH: an auth_type AH instance opens the AH socket beside the
+// plain one, sends its adverts behind an AH header whose ICV its password
+// keys, and listens on both sockets, so a plain advert for its VRID is
+// authtype_mismatch rather than unheard. As in keepalived 2.2.7, state
+// MASTER is cleared for AH but for the address owner, which takes over at
+// once.
+func TestAuthAH(t *testing.T) {
+	t.Parallel()
+	in := inst{name: "VI_2", vrid: 52, prio: 255, state: "MASTER", version: 2, interval: "1", vips: []string{"192.0.2.52/24"},
+		extra: "  authentication {\n    auth_type AH\n    auth_pass s3cret\n  }\n"}
+	n := master(t, in)
+	if got, want := n.transitions("VI_2"), []string{"init->backup startup", "backup->master owner"}; !slices.Equal(got, want) {
+		t.Errorf("transitions %v, want %v", got, want)
+	}
+	ah, plain := n.plat.AHSocket("eth0"), n.plat.Socket("eth0", false)
+	if ah == nil || plain == nil {
+		t.Fatalf("sockets: AH %v, plain %v; want both", ah != nil, plain != nil)
+	}
+	var sent []netiftest.Sent
+	n.waitFor(3*time.Second, "an AH advert", func() bool { sent = ah.Sent(); return len(sent) > 0 })
+	pkt := sent[len(sent)-1].Packet
+	if len(pkt) < 20+vrrp.AHLen || pkt[9] != vrrp.ProtocolAH {
+		t.Fatalf("advert %x is not behind an AH header", pkt)
+	}
+	if !vrrp.VerifyAH(vrrp.PassAuthData("s3cret"), pkt[:20], pkt[20:20+vrrp.AHLen], pkt[20+vrrp.AHLen:], false) {
+		t.Errorf("advert %x: ICV does not verify with auth_pass s3cret", pkt)
+	}
+	var a vrrp.Advertisement
+	if err := a.Decode(pkt[20+vrrp.AHLen:], vrrp.IPv4); err != nil || a.AuthType != vrrp.AuthAH || a.AuthData != [8]byte{} {
+		t.Errorf("message: %+v (%v), want auth type AH and a zero auth field", a, err)
+	}
+	if len(plain.Sent()) != 0 {
+		t.Errorf("%d adverts went out on the plain socket", len(plain.Sent()))
+	}
+
+	// A plain advert for VRID 52: the instance hears it and counts it.
+	msg, err := (&vrrp.Advertisement{Version: vrrp.Version2, Type: vrrp.TypeAdvertisement, VRID: 52, Priority: 100,
+		AdvertInt: 1, Family: vrrp.IPv4, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.52")}}).
+		AppendWithChecksum(nil, netip.MustParseAddr("192.0.2.9"), vrrp.GroupIPv4, vrrp.ChecksumAsV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := vrrp.NewIPv4Header(netip.MustParseAddr("192.0.2.9"), vrrp.GroupIPv4, 1, 255, len(msg))
+	h, _ := hdr.AppendBinary(nil)
+	plain.Deliver(&netif.Packet{Src: netip.MustParseAddr("192.0.2.9"), Dst: vrrp.GroupIPv4, TTL: 255, IPHeader: h, VRRP: msg})
+	n.waitFor(3*time.Second, "an authtype_mismatch drop", func() bool {
+		for _, e := range n.rec.Of(event.KindAdvertDropped) {
+			if e.Instance == "VI_2" && e.Reason == event.DropAuthType && e.Value == int64(vrrp.AuthNone) {
+				return true
+			}
+		}
+		return false
+	})
 }

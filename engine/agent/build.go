@@ -179,9 +179,18 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 	if boolOr(in.V3ChecksumAsV2, g.V3ChecksumAsV2) {
 		rc.Checksum, rc.Receive.Checksum = vrrp.ChecksumAsV2, vrrp.ChecksumAsV2
 	}
-	if in.Auth != nil && ver == 2 && in.Auth.Type == "PASS" && !strict {
-		rc.AuthType, rc.AuthData = vrrp.AuthPass, vrrp.PassAuthData(string(in.Auth.Pass))
-		rc.Receive.AuthType, rc.Receive.AuthData = rc.AuthType, rc.AuthData
+	if in.Auth != nil && ver == 2 && !strict {
+		switch {
+		case in.Auth.Type == "PASS":
+			rc.AuthType = vrrp.AuthPass
+		case in.Auth.Type == "AH" && fam == vrrp.IPv4:
+			// The password keys the AH ICV (engine/vrrp AHICV).
+			rc.AuthType = vrrp.AuthAH
+		}
+		if rc.AuthType != vrrp.AuthNone {
+			rc.AuthData = vrrp.PassAuthData(string(in.Auth.Pass))
+			rc.Receive.AuthType, rc.Receive.AuthData = rc.AuthType, rc.AuthData
+		}
 	}
 	p := &plan{key: keyOf(in)}
 	if in.Unicast() {

@@ -10,6 +10,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
+	"github.com/keepwatch/keepwatch/engine/vrrp/router"
 )
 
 // socket returns the shared VRRP socket of an interface and family,
@@ -21,7 +22,7 @@ func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
 		s.users++
 		return s, nil
 	}
-	cfg := netif.Config{Group: group, Unknown: a.unknownVRID(k)}
+	cfg := netif.Config{Group: group, Unknown: a.unknownVRID(k), AH: k.ah}
 	conn, err := a.plat.Listen(k.ifname, k.family == vrrp.IPv6, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("VRRP socket on %s (%v): %w", k.ifname, k.family, err)
@@ -43,6 +44,54 @@ func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
 	})
 	a.socks[k] = s
 	return s, nil
+}
+
+// sockKeys are the sockets an instance uses: its interface and family's
+// VRRP socket, and for auth_type AH the AH socket too.
+func sockKeys(p *plan) []sockKey {
+	k := sockKey{ifname: p.router.FSM.Interface, family: p.router.FSM.Family}
+	if p.router.AuthType != vrrp.AuthAH {
+		return []sockKey{k}
+	}
+	ah := k
+	ah.ah = true
+	return []sockKey{ah, k}
+}
+
+// instanceConn opens the sockets of sockKeys(p) and returns what the
+// instance sends and registers its VRID on. An AH instance sends on the
+// AH socket (its header says protocol 51) and listens on both: keepalived
+// counts a plain advert reaching an AH instance as authtype_mismatch
+// (reference §2.3 row 1), and so do we, where keepalived's AH-only socket
+// would not even see it and both sides would silently become master.
+func (a *Agent) instanceConn(p *plan) (router.Conn, error) {
+	keys := sockKeys(p)
+	var socks []*sock
+	for k, key := range keys {
+		s, err := a.socket(key, p.sockGroup)
+		if err != nil {
+			a.releaseSockets(keys[:k])
+			return nil, err
+		}
+		socks = append(socks, s)
+	}
+	if len(socks) == 1 {
+		return socks[0].conn, nil
+	}
+	return ahConn{Socket: socks[0].conn, plain: socks[1].conn}, nil
+}
+
+// ahConn is an AH instance's connection: it sends on the AH socket and
+// registers its VRID on the plain VRRP socket as well.
+type ahConn struct {
+	netif.Socket
+	plain netif.Registrar
+}
+
+// Handle registers h on both sockets.
+func (c ahConn) Handle(vrid uint8, h netif.Handler) {
+	c.Socket.Handle(vrid, h)
+	c.plain.Handle(vrid, h)
 }
 
 // releaseSockets closes each socket whose last instance stopped.

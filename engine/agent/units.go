@@ -300,16 +300,15 @@ func (a *Agent) startUnit(up *unitPlan) error {
 			}
 			vmacs = append(vmacs, *p.vmac)
 		}
-		sk := sockKey{p.router.FSM.Interface, p.router.FSM.Family}
-		s, err := a.socket(sk, p.sockGroup)
+		conn, err := a.instanceConn(p)
 		if err != nil {
 			undo()
 			return err
 		}
-		socks = append(socks, sk)
+		socks = append(socks, sockKeys(p)...)
 		rc := p.router
 		rc.FSM.StartupDelay = max(time.Until(a.startupDelayEnd), 0)
-		members = append(members, router.Member{Config: rc, Conn: s.conn})
+		members = append(members, router.Member{Config: rc, Conn: conn})
 	}
 	inst, err := router.NewGroup(up.name, members, router.Deps{Addrs: a.addrs, Announcer: a.plat, Sink: a.sink, Log: a.log})
 	if err != nil {
@@ -367,7 +366,7 @@ func (a *Agent) stopUnits(us []*unit) {
 		}
 		for _, r := range u.members {
 			delete(a.insts, r.plan.key)
-			socks = append(socks, sockKey{r.plan.router.FSM.Interface, r.plan.router.FSM.Family})
+			socks = append(socks, sockKeys(r.plan)...)
 			if r.plan.vmac != nil {
 				vmacs = append(vmacs, *r.plan.vmac)
 			}

@@ -252,12 +252,18 @@ func (v *validator) instances() {
 			if ver == 3 {
 				v.report(Warning, Ignored, in.Name, in.Auth.Pos, "authentication", nil, "vrrp_instance %q: authentication is not supported by VRRPv3 - ignoring", in.Name)
 			}
-			if in.Auth.Type == "AH" && ver == 2 {
-				// keepalived's IPsec-AH (HMAC-MD5-96) is not implemented:
-				// the instance sends and expects no authentication, so a
-				// keepalived peer using AH drops our adverts and we drop
-				// its own. Said loudly: both would become master.
-				v.report(Warning, NotImplemented, in.Name, in.Auth.Pos, "auth_type", nil, "vrrp_instance %q: auth_type AH is accepted but not implemented by keepwatch: adverts go without authentication, and a peer that uses AH will not accept them", in.Name)
+			if in.Auth.Type == "AH" && ver == 2 && in.InitialState == "MASTER" && in.Priority < 255 {
+				// keepalived 2.2.7 logs "Initial state master is
+				// incompatible with AH authentication - clearing" and
+				// starts the instance as BACKUP; an address owner keeps
+				// MASTER and takes over at once [verified 2.2.7].
+				v.report(Warning, Ignored, in.Name, in.Pos, "state", func() { in.InitialState = "BACKUP" }, "vrrp_instance %q: initial state master is incompatible with AH authentication - clearing", in.Name)
+			}
+			if in.Auth.Type == "AH" && ver == 2 && fam == 6 {
+				// keepalived puts the IPsec AH header (HMAC-MD5-96) in
+				// front of IPv4 adverts only; keepwatch implements that
+				// (engine/vrrp ah.go) and sends IPv6 ones without it.
+				v.report(Warning, NotImplemented, in.Name, in.Auth.Pos, "auth_type", nil, "vrrp_instance %q: auth_type AH applies to IPv4 only: IPv6 adverts go without authentication", in.Name)
 			}
 			if in.Auth.Type != "PASS" && in.Auth.Type != "AH" {
 				// "unknown authentication type": keepalived runs without

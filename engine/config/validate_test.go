@@ -68,6 +68,15 @@ func TestValidate(t *testing.T) {
 			c.Global.Strict = true
 			c.Instances[0].Auth = &Auth{Type: "PASS", Pass: "x"}
 		}, []string{`error: vrrp_instance "A": strict mode does not support authentication - ignoring`}, 5},
+		{"auth AH", func(c *Config) { c.Instances[0].Auth = &Auth{Type: "AH", Pass: "x"} }, nil, 0},
+		{"auth AH with state MASTER", func(c *Config) {
+			c.Instances[0].Auth = &Auth{Type: "AH", Pass: "x"}
+			c.Instances[0].InitialState = "MASTER"
+		}, []string{`warning: vrrp_instance "A": initial state master is incompatible with AH authentication - clearing`}, 5},
+		{"auth AH with state MASTER, owner", func(c *Config) {
+			c.Instances[0].Auth = &Auth{Type: "AH", Pass: "x"}
+			c.Instances[0].InitialState, c.Instances[0].Priority = "MASTER", 255
+		}, nil, 0},
 		{"sync group unknown member", func(c *Config) { c.SyncGroups = []SyncGroup{{Name: "G", Members: []string{"A", "Z"}}} },
 			[]string{`warning: vrrp_sync_group "G": virtual router Z specified but not found - removing`}, 5},
 	} {

@@ -40,7 +40,8 @@ func TestCounters(t *testing.T) {
 		{Kind: event.KindAdvertDropped, Reason: event.DropType},
 		{Kind: event.KindAdvertDropped, Reason: event.DropAddressList},
 		{Kind: event.KindAdvertDropped, Reason: event.DropAuthType},
-		{Kind: event.KindAdvertDropped, Reason: event.DropAuthType, Value: 7}, // no such type: invalid_authtype
+		{Kind: event.KindAdvertDropped, Reason: event.DropAuthType, Value: int64(vrrp.AuthAH)}, // AH to a PASS instance
+		{Kind: event.KindAdvertDropped, Reason: event.DropAuthType, Value: 3},                  // invalid_authtype
 		{Kind: event.KindAdvertDropped, Reason: event.DropAuth},
 		{Kind: event.KindAdvertDropped, Reason: event.DropAuth},
 		{Kind: event.KindAdvertDropped, Reason: event.DropInterval}, // keepalived counts none
@@ -53,7 +54,7 @@ func TestCounters(t *testing.T) {
 	}
 	c.Emit(event.Event{Kind: event.KindAdvertDropped, Reason: event.DropVRIDUnknown})
 	want := Stats{AdvertRcvd: 2, AdvertSent: 3, BecomeMaster: 1, ReleaseMaster: 1, PacketLenErr: 1, IPTTLErr: 1,
-		InvalidTypeRcvd: 1, AddrListErr: 1, InvalidAuthType: 1, AuthTypeMismatch: 1, AuthFailure: 2, PriZeroRcvd: 1, PriZeroSent: 1}
+		InvalidTypeRcvd: 1, AddrListErr: 1, InvalidAuthType: 1, AuthTypeMismatch: 2, AuthFailure: 2, PriZeroRcvd: 1, PriZeroSent: 1}
 	if diff := cmp.Diff(want, c.Get("VI_1")); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}

@@ -93,17 +93,18 @@ func (c *Counters) Emit(e event.Event) {
 		case event.DropAddressList, event.DropDestination:
 			s.AddrListErr++
 		case event.DropAuthType:
-			// An auth type none of RFC 3768 §5.3.6's (0, 1, 2) is
-			// invalid_authtype; a known one other than ours, or AH
-			// present when not configured, authtype_mismatch
-			// (vrrp_check_packet() in keepalived/vrrp/vrrp.c). The
-			// receive path puts the advert's type in Value.
-			if e.Value > 2 {
+			// The router puts the auth type the advert carried in Value:
+			// none of 0-2 is invalid_authtype, any other (or an AH
+			// header present without auth_type AH, missing with it) is
+			// authtype_mismatch (keepalived vrrp_check_packet).
+			if e.Value > int64(vrrp.AuthAH) {
 				s.InvalidAuthType++
 			} else {
 				s.AuthTypeMismatch++
 			}
 		case event.DropAuth:
+			// A wrong PASS password, or an AH advert whose ICV, SPI or
+			// sequence number fails.
 			s.AuthFailure++
 		}
 	case event.KindTransition:

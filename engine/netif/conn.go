@@ -8,6 +8,13 @@ import (
 // ProtocolVRRP is the IP protocol number of VRRP (RFC 9568 §5.1.1.4).
 const ProtocolVRRP = 112
 
+// ProtocolAH is IPsec AH's IP protocol number (RFC 2402 §2): keepalived's
+// auth_type AH adverts are VRRP behind an AH header.
+const ProtocolAH = 51
+
+// ahLen is the length of keepalived's AH header (engine/vrrp.AHLen).
+const ahLen = 24
+
 // The VRRP multicast groups (RFC 9568 §5.1.1.2, §5.1.2.2); keepalived's
 // vrrp_mcast_group4 / vrrp_mcast_group6 override them.
 var (
@@ -30,6 +37,10 @@ type Packet struct {
 	// IPHeader is the IPv4 header as received (nil for IPv6, whose header
 	// the kernel does not pass to raw sockets).
 	IPHeader []byte
+	// AH is the IPsec AH header in front of the message on an AH socket
+	// (Config.AH): 24 bytes, or fewer when the packet was truncated; nil on
+	// a VRRP socket.
+	AH []byte
 	// VRRP is the VRRP message: header, addresses and any trailer.
 	VRRP []byte
 }

@@ -31,6 +31,12 @@ type Config struct {
 	// Unknown, if set, is called for packets whose VRID has no handler,
 	// after the Unknown counter is incremented (drop reason vrid_unknown).
 	Unknown Handler
+	// AH opens an IPv4 socket for IP protocol 51 rather than 112: it
+	// receives keepalived's auth_type AH adverts (keepalived opens its
+	// receive socket with IPPROTO_AH for such an instance), Packet.AH
+	// holding the AH header and Packet.VRRP the message behind it. Writes
+	// are the same (the caller's header names the protocol).
+	AH bool
 }
 
 // maxPacket is larger than any VRRP packet: 255 IPv6 addresses and the
@@ -45,6 +51,7 @@ type Conn struct {
 	ifname    string
 	ifindex   int
 	v6        bool
+	ah        bool
 	group     netip.Addr
 	linkLocal atomic.Pointer[netip.Addr]
 
@@ -112,12 +119,20 @@ func ListenIPv6(ifname string, cfg Config) (*Conn, error) {
 }
 
 func listen(ifname string, v6 bool, cfg Config) (*Conn, error) {
+	if cfg.AH && v6 {
+		// keepalived's AH is IPv4 only (RFC 2402 in front of a VRRPv2 advert).
+		return nil, fmt.Errorf("netif: AH socket on %q: %w", ifname, ErrFamily)
+	}
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("netif: interface %q: %w", ifname, err)
 	}
-	c := &Conn{ifname: ifname, ifindex: ifi.Index, v6: v6, group: cfg.Group, unknownH: cfg.Unknown,
+	c := &Conn{ifname: ifname, ifindex: ifi.Index, v6: v6, ah: cfg.AH, group: cfg.Group, unknownH: cfg.Unknown,
 		buf: make([]byte, maxPacket)}
+	proto := ProtocolVRRP
+	if cfg.AH {
+		proto = ProtocolAH
+	}
 	family := unix.AF_INET
 	if v6 {
 		family = unix.AF_INET6
@@ -135,7 +150,7 @@ func listen(ifname string, v6 bool, cfg Config) (*Conn, error) {
 			return nil, fmt.Errorf("netif: group %s on %q: %w", c.group, ifname, ErrFamily)
 		}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, ProtocolVRRP)
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return nil, fmt.Errorf("netif: raw socket on %q: %w", ifname, err)
 	}
@@ -144,6 +159,9 @@ func listen(ifname string, v6 bool, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("netif: socket on %q: %w", ifname, err)
 	}
 	name := "vrrp4/" + ifname
+	if cfg.AH {
+		name = "vrrp4ah/" + ifname
+	}
 	if v6 {
 		name = "vrrp6/" + ifname
 		if ll, ok := linkLocal(ifi); ok {
@@ -357,7 +375,7 @@ func (c *Conn) dispatch() {
 			c.short.Add(1)
 			return
 		}
-	} else if !parse4(p, b) {
+	} else if !parse4(p, b, c.ah) {
 		c.short.Add(1)
 		return
 	}
@@ -378,8 +396,9 @@ func (c *Conn) dispatch() {
 	ref.h.HandleVRRP(p)
 }
 
-// parse4 reads the IPv4 header a raw socket hands over with the payload.
-func parse4(p *Packet, b []byte) bool {
+// parse4 reads the IPv4 header a raw socket hands over with the payload,
+// and on an AH socket the AH header after it.
+func parse4(p *Packet, b []byte, ah bool) bool {
 	if len(b) < 20 || b[0]>>4 != 4 {
 		return false
 	}
@@ -393,6 +412,13 @@ func parse4(p *Packet, b []byte) bool {
 	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 	p.IPHeader = b[:ihl]
 	p.VRRP = b[ihl:]
+	p.AH = nil
+	if ah {
+		// A truncated AH header leaves no message to read a VRID from:
+		// the read loop counts it Short.
+		n := min(ahLen, len(p.VRRP))
+		p.AH, p.VRRP = p.VRRP[:n:n], p.VRRP[n:]
+	}
 	return true
 }
 

@@ -295,3 +295,57 @@ func TestClosed(t *testing.T) {
 		t.Fatal("ListenIPv4 on a missing interface succeeded")
 	}
 }
+
+// TestIPv4AH: an AH socket (Config.AH) receives IP protocol 51 and not
+// 112, splits the AH header from the message and demultiplexes by the
+// message's VRID; a VRRP socket beside it receives 112 and not 51, as
+// keepalived's two receive sockets do.
+func TestIPv4AH(t *testing.T) {
+	t.Parallel()
+	l := nskittest.New(t, "raw4ah", 2)
+	a, b := l.Node(1), l.Node(2)
+	ca := listen(t, a, false, netif.Config{})
+	ahB := listen(t, b, false, netif.Config{AH: true})
+	plainB := listen(t, b, false, netif.Config{})
+	onAH, onPlain := newCollector(), newCollector()
+	ahHdr := make(chan []byte, 4)
+	ahB.Handle(42, netif.HandlerFunc(func(p *netif.Packet) {
+		ahHdr <- bytes.Clone(p.AH)
+		onAH.HandleVRRP(p)
+	}))
+	plainB.Handle(42, onPlain)
+	src, vip := a.IPv4.Addr(), netip.MustParseAddr("192.0.2.100")
+
+	msg := vrrp3(42, 150, src, netif.GroupIPv4, vip)
+	ah := make([]byte, 24)
+	ah[0], ah[1] = netif.ProtocolVRRP, 4
+	copy(ah[4:8], src.AsSlice())
+	ah[11] = 1
+	pkt := ip4(src, netif.GroupIPv4, 1, append(bytes.Clone(ah), msg...))
+	pkt[9] = netif.ProtocolAH
+	binary.BigEndian.PutUint16(pkt[10:], 0)
+	binary.BigEndian.PutUint16(pkt[10:], checksum(nil, pkt[:20]))
+	if err := ca.WriteIPv4(pkt); err != nil {
+		t.Fatal(err)
+	}
+	want := got{Src: src, Dst: netif.GroupIPv4, TTL: 255, TOS: 0xc0, VRRP: msg}
+	if diff := cmp.Diff(want, onAH.next(t), cmpAddr); diff != "" {
+		t.Errorf("AH socket received (-want +got):\n%s", diff)
+	}
+	if h := <-ahHdr; !bytes.Equal(h, ah) {
+		t.Errorf("AH header %x, want %x", h, ah)
+	}
+	onPlain.none(t, 100*time.Millisecond)
+
+	if err := ca.WriteIPv4(ip4(src, netif.GroupIPv4, 2, msg)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, onPlain.next(t), cmpAddr); diff != "" {
+		t.Errorf("VRRP socket received (-want +got):\n%s", diff)
+	}
+	onAH.none(t, 100*time.Millisecond)
+
+	if _, err := netif.ListenIPv6(b.Link, netif.Config{AH: true}); !errors.Is(err, netif.ErrFamily) {
+		t.Errorf("an IPv6 AH socket: %v, want ErrFamily", err)
+	}
+}

@@ -23,11 +23,14 @@ func FuzzParse4(f *testing.F) {
 	f.Add([]byte{0x60, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Packet
-		if !parse4(&p, b) {
+		if !ParseIPv4(&p, b) {
 			return
 		}
-		if len(p.IPHeader) < 20 || len(p.IPHeader)+len(p.VRRP) != len(b) {
-			t.Fatalf("header %d + message %d != %d", len(p.IPHeader), len(p.VRRP), len(b))
+		if len(p.IPHeader) < 20 || len(p.IPHeader)+len(p.AH)+len(p.VRRP) != len(b) {
+			t.Fatalf("header %d + AH %d + message %d != %d", len(p.IPHeader), len(p.AH), len(p.VRRP), len(b))
+		}
+		if (p.AH != nil) != (b[9] == ProtocolAH) || len(p.AH) > ahLen || (p.AH != nil && len(p.VRRP) > 0 && len(p.AH) != ahLen) {
+			t.Fatalf("protocol %d: AH %d bytes, message %d", b[9], len(p.AH), len(p.VRRP))
 		}
 		_ = p.VRID()
 	})

@@ -13,7 +13,7 @@ import (
 // race detector allocates, hence the build tag). Speed is in the benchmarks.
 func TestZeroAllocs(t *testing.T) {
 	a := benchAdvert()
-	buf := make([]byte, 0, 64)
+	buf := make([]byte, 0, 128)
 	var d vrrp.Advertisement
 	d.Addresses = make([]netip.Addr, 0, 8)
 	var h vrrp.IPv4Header
@@ -25,6 +25,18 @@ func TestZeroAllocs(t *testing.T) {
 		"Decode":          func() { _ = d.Decode(benchMsg, vrrp.IPv4) },
 		"UnmarshalBinary": func() { _ = d.UnmarshalBinary(benchMsg) },
 		"Decode error":    func() { _ = d.Decode(benchMsg[:9], vrrp.IPv4) },
+		"AH seal and verify": func() {
+			h = vrrp.NewIPv4Header(benchSrc, vrrp.GroupIPv4, 1, vrrp.TTL, vrrp.AHLen+len(benchMsg))
+			h.Protocol = vrrp.ProtocolAH
+			buf, _ = h.AppendBinary(buf[:0])
+			ah := vrrp.NewAH(benchSrc.As4(), 7)
+			buf, _ = ah.AppendBinary(buf)
+			buf = append(buf, benchMsg...)
+			_ = vrrp.SealAH(ahKey, buf, vrrp.IPv4HeaderLen, false)
+			var p vrrp.AH
+			_ = p.Parse(buf[20:])
+			_ = vrrp.VerifyAH(ahKey, buf[:20], buf[20:44], buf[44:], false)
+		},
 		"IPv4 header": func() {
 			h = vrrp.NewIPv4Header(benchSrc, vrrp.GroupIPv4, 1, vrrp.TTL, 20)
 			buf, _ = h.AppendBinary(buf[:0])
@@ -36,3 +48,5 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+var ahKey = vrrp.PassAuthData("s3cret")

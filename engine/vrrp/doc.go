@@ -29,6 +29,16 @@
 // v2 over IPv6 (non-standard): 16-byte addresses and no authentication data.
 // The checksum covers the VRRP message only.
 //
+// With auth_type AH (Auth Type 2, IPv4 only) the authentication data is zero
+// and the message travels behind an RFC 2402 authentication header, IP
+// protocol 51 (ah.go):
+//
+//	| next hdr(1)=112 | len(1)=4 | reserved(2) | SPI(4)=src | seq(4) | ICV(12) |
+//
+// The ICV is HMAC-MD5-96 keyed by the NUL-padded password over the IPv4
+// header (TOS, fragment offset, checksum and, for unicast, TTL zeroed), the
+// AH header with a zero ICV and the message (keepalived vrrp.c).
+//
 // VRRPv3 (RFC 9568 §5.1), IPv4 or IPv6:
 //
 //	 0                   1                   2                   3

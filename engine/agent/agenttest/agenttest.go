@@ -47,6 +47,7 @@ type link struct {
 type sockKey struct {
 	ifname string
 	v6     bool
+	ah     bool // netif.Config.AH: IP protocol 51
 }
 
 var _ agent.Platform = (*Platform)(nil)
@@ -124,7 +125,14 @@ func (p *Platform) FailVMAC(err error) {
 func (p *Platform) Socket(ifname string, v6 bool) *Socket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.socks[sockKey{ifname, v6}]
+	return p.socks[sockKey{ifname, v6, false}]
+}
+
+// AHSocket returns the interface's open AH socket (netif.Config.AH), or nil.
+func (p *Platform) AHSocket(ifname string) *Socket {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.socks[sockKey{ifname, false, true}]
 }
 
 // Listen opens a fake socket on an existing interface.
@@ -138,9 +146,13 @@ func (p *Platform) Listen(ifname string, v6 bool, cfg netif.Config) (netif.Socke
 	if v6 {
 		fam = 6
 	}
-	s := &Socket{p: p, ifname: ifname, fam: fam, done: make(chan struct{}), unknown: cfg.Unknown}
-	p.socks[sockKey{ifname, v6}] = s
-	p.record("listen %s %d", ifname, fam)
+	s := &Socket{p: p, ifname: ifname, fam: fam, ah: cfg.AH, done: make(chan struct{}), unknown: cfg.Unknown}
+	p.socks[sockKey{ifname, v6, cfg.AH}] = s
+	if cfg.AH {
+		p.record("listen %s %d ah", ifname, fam)
+	} else {
+		p.record("listen %s %d", ifname, fam)
+	}
 	return s, nil
 }
 
@@ -382,6 +394,7 @@ type Socket struct {
 	p       *Platform
 	ifname  string
 	fam     int
+	ah      bool
 	unknown netif.Handler
 
 	closeOnce sync.Once
@@ -395,8 +408,8 @@ func (s *Socket) WriteIPv4(pkt []byte) error {
 	if err := s.Network.WriteIPv4(pkt); err != nil {
 		return err
 	}
-	if len(pkt) > 20 {
-		s.logAdvert(pkt[20:])
+	if n := 20 + s.ahLen(); len(pkt) > n {
+		s.logAdvert(pkt[n:])
 	}
 	return nil
 }
@@ -408,6 +421,13 @@ func (s *Socket) WriteIPv6(msg []byte, src, dst netip.Addr, hop int) error {
 	}
 	s.logAdvert(msg)
 	return nil
+}
+
+func (s *Socket) ahLen() int {
+	if s.ah {
+		return vrrp.AHLen
+	}
+	return 0
 }
 
 func (s *Socket) logAdvert(b []byte) {
@@ -447,8 +467,8 @@ func (s *Socket) Close() error {
 		close(s.done)
 		s.p.mu.Lock()
 		s.p.record("close %s %d", s.ifname, s.fam)
-		if s.p.socks[sockKey{s.ifname, s.fam == 6}] == s {
-			delete(s.p.socks, sockKey{s.ifname, s.fam == 6})
+		if k := (sockKey{s.ifname, s.fam == 6, s.ah}); s.p.socks[k] == s {
+			delete(s.p.socks, k)
 		}
 		s.p.mu.Unlock()
 	})

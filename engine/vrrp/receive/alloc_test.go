@@ -8,6 +8,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 	"github.com/keepwatch/keepwatch/engine/vrrp/receive"
+	"github.com/keepwatch/keepwatch/engine/vrrp/vrrptest"
 )
 
 // TestValidateZeroAllocs pins the allocation-free receive path, accepted or
@@ -30,6 +31,26 @@ func TestValidateZeroAllocs(t *testing.T) {
 		}(), inV3Unicast()},
 		{"dropped", build(t, v2pass()), inV3()},
 	} {
+		if n := testing.AllocsPerRun(100, func() { receive.Validate(c.p.msg, c.p.ip, &c.in, &adv) }); n != 0 {
+			t.Errorf("%s: %v allocs/op, want 0", c.name, n)
+		}
+	}
+	// AH: the ICV is computed on every advert, accepted or refused.
+	fr := vrrptest.Read(t, "v2-ipv4-ah.pcap")[0]
+	ip := receive.FromIPv4(&fr.IPv4)
+	ip.AH, ip.Header = fr.AH, fr.Header
+	for name, seq := range map[string]uint32{"AH accepted": 0, "AH replay": 5} {
+		in := inAH()
+		in.AHSeq = seq
+		if n := testing.AllocsPerRun(100, func() { receive.Validate(fr.Msg, ip, &in, &adv) }); n != 0 {
+			t.Errorf("%s: %v allocs/op, want 0", name, n)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		p    pkt
+		in   receive.Instance
+	}{} {
 		if n := testing.AllocsPerRun(100, func() { receive.Validate(c.p.msg, c.p.ip, &c.in, &adv) }); n != 0 {
 			t.Errorf("%s: %v allocs/op, want 0", c.name, n)
 		}

@@ -2,6 +2,7 @@ package receive
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -21,6 +22,12 @@ type IP struct {
 	// HeaderLen and TotalLen are the IPv4 header length in bytes and its
 	// tot_len field. Both are zero for IPv6.
 	HeaderLen, TotalLen int
+	// AH is the IPsec AH header that came between the IPv4 header and the
+	// message (IP protocol 51, keepalived's auth_type AH), as received: nil
+	// when the packet was plain VRRP (protocol 112), shorter than
+	// vrrp.AHLen when truncated. Header is the IPv4 header as received,
+	// which the AH ICV covers; only AH adverts need it.
+	AH, Header []byte
 }
 
 // FromIPv4 returns the facts of a parsed IPv4 header.
@@ -68,9 +75,20 @@ type Instance struct {
 	// VRID first (vrrp.PeekHeader), so this is a guard.
 	VRID uint8
 
-	// AuthType and AuthData (vrrp.PassAuthData) are v2 only.
+	// AuthType and AuthData (vrrp.PassAuthData) are v2 only. With
+	// vrrp.AuthAH, AuthData is the HMAC key of the AH ICV.
 	AuthType vrrp.AuthType
 	AuthData [vrrp.AuthDataLen]byte
+	// AHSeq is keepalived's per-instance AH sequence counter
+	// (ipsecah_counter), one for sending and receiving: an AH advert must
+	// carry a higher one (anti-replay, RFC 2402 §3.4.3), and the advert an
+	// instance sends next carries one more. The caller keeps it: it stores
+	// Result.AHSeq back after every receive and its own after every send,
+	// so a backup that becomes master continues above its old master's
+	// numbers, which the old master, now backup, then accepts (keepalived
+	// vrrp_in_chk_ipsecah; the counter survives state changes and
+	// reloads).
+	AHSeq uint32
 
 	// Interval is the configured advert_int.
 	Interval time.Duration
@@ -99,9 +117,6 @@ type Instance struct {
 // accepted; the flags describe an accepted advert and are worth a counter.
 type Result struct {
 	Drop event.Reason
-	// AuthType is the advert's auth type when Drop is DropAuthType and the
-	// type is none of RFC 3768's (0, 1, 2).
-	AuthType vrrp.AuthType
 
 	// AddressMismatch: the advert's address count or list differs from the
 	// configured VIPs. Accepted, as keepalived ≥ 2.3.3 does (reference §0
@@ -120,6 +135,16 @@ type Result struct {
 	OldUnicastChecksum bool
 	// PriorityZero: the master resigned.
 	PriorityZero bool
+	// AuthType is the auth type the advert carried, set with
+	// event.DropAuthType: one above vrrp.AuthAH is keepalived's
+	// invalid_authtype, any other its authtype_mismatch (also when the AH
+	// header is present without auth_type AH or missing with it).
+	AuthType vrrp.AuthType
+	// AHSeq is the AH sequence number of an advert whose ICV, SPI and
+	// sequence number passed, 0 otherwise; keepalived advances its counter
+	// to it even when a later check drops the advert. Store it in
+	// Instance.AHSeq.
+	AHSeq uint32
 }
 
 // Accepted reports whether the advert passed.
@@ -131,11 +156,29 @@ func (r Result) Accepted() bool { return r.Drop == "" }
 // reused: with room in adv.Addresses, Validate does not allocate. adv is
 // meaningful only when the result is accepted.
 //
-// Not checked here: the AH header (row 1: AH is not supported, an AH
-// instance drops everything with event.DropAuth), the auth_hmac HMAC
-// (row 5), and owner_ignore_adverts (row 16, a state-machine decision).
+// Not checked here: the auth_hmac HMAC (row 5) and owner_ignore_adverts
+// (row 16, a state-machine decision).
 func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
+	var seq uint32
+	r := validate(b, ip, in, adv, &seq)
+	r.AHSeq = seq
+	return r
+}
+
+func validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement, ahSeq *uint32) Result {
 	var r Result
+	// Row 1: an AH header iff auth_type AH (IPv4 only; keepalived counts
+	// authtype_mismatch either way).
+	if in.Family == vrrp.IPv4 && (ip.AH != nil) != (in.AuthType == vrrp.AuthAH) {
+		return Result{Drop: event.DropAuthType}
+	}
+	ahLen := 0
+	if ip.AH != nil {
+		if len(ip.AH) < vrrp.AHLen {
+			return Result{Drop: event.DropLength}
+		}
+		ahLen = vrrp.AHLen
+	}
 	if len(b) < vrrp.HeaderLen {
 		return Result{Drop: event.DropLength}
 	}
@@ -147,9 +190,9 @@ func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
 	// Row 2: the exact length for the count byte. Ethernet pads frames to
 	// 60 bytes; a capture (not a raw socket) can hand us that padding, so
 	// trim to tot_len where the excess can only be padding.
-	if in.Family == vrrp.IPv4 && ip.TotalLen >= ip.HeaderLen &&
-		ip.HeaderLen+len(b) > ip.TotalLen && ip.HeaderLen+len(b) <= ethMinPayload {
-		b = b[:ip.TotalLen-ip.HeaderLen]
+	if in.Family == vrrp.IPv4 && ip.TotalLen >= ip.HeaderLen+ahLen &&
+		ip.HeaderLen+ahLen+len(b) > ip.TotalLen && ip.HeaderLen+ahLen+len(b) <= ethMinPayload {
+		b = b[:ip.TotalLen-ip.HeaderLen-ahLen]
 		if len(b) < vrrp.HeaderLen {
 			return Result{Drop: event.DropLength}
 		}
@@ -187,7 +230,7 @@ func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
 			return Result{Drop: event.DropAuthType, AuthType: adv.AuthType}
 		}
 		if adv.AuthType != in.AuthType {
-			return Result{Drop: event.DropAuthType}
+			return Result{Drop: event.DropAuthType, AuthType: adv.AuthType}
 		}
 		switch in.AuthType {
 		case vrrp.AuthPass:
@@ -195,7 +238,16 @@ func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
 				return Result{Drop: event.DropAuth}
 			}
 		case vrrp.AuthAH:
-			return Result{Drop: event.DropAuth}
+			// Row 9 (keepalived vrrp_check_packet, vrrp_in_chk_ipsecah).
+			if ahLen == 0 {
+				// Only an IPv6 v2 instance gets here; AH is IPv4 only.
+				return Result{Drop: event.DropAuthType, AuthType: adv.AuthType}
+			}
+			seq, drop := checkAH(b, ip, in)
+			if drop != "" {
+				return Result{Drop: drop}
+			}
+			*ahSeq = seq
 		}
 		// Row 10: v2 interval must match (RFC 3768 §7.1); keepalived drops
 		// "to prevent concurrent VRID running" and counts nothing.
@@ -210,7 +262,7 @@ func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
 	}
 
 	// Row 12: IPv4 tot_len is what we received.
-	if in.Family == vrrp.IPv4 && ip.TotalLen != ip.HeaderLen+len(b) {
+	if in.Family == vrrp.IPv4 && ip.TotalLen != ip.HeaderLen+ahLen+len(b) {
 		return Result{Drop: event.DropLength}
 	}
 
@@ -249,6 +301,33 @@ func Validate(b []byte, ip IP, in *Instance, adv *vrrp.Advertisement) Result {
 	// Row 19.
 	r.PriorityZero = adv.Priority == 0
 	return r
+}
+
+// checkAH verifies an AH advert as keepalived does: an AH header for
+// another protocol is ignored; then the ICV (keyed by auth_pass), the SPI
+// (the sender's address) and the sequence number, which must exceed the
+// instance's counter. Any of these failing is keepalived's auth_failure.
+func checkAH(msg []byte, ip IP, in *Instance) (uint32, event.Reason) {
+	var h vrrp.AH
+	if h.Parse(ip.AH) != nil {
+		return 0, event.DropLength
+	}
+	if h.NextHeader != vrrp.ProtocolVRRP {
+		// keepalived drops it without counting (VRRP_PACKET_DROP); the
+		// nearest of our reasons is the message's type.
+		return 0, event.DropType
+	}
+	if !vrrp.VerifyAH(in.AuthData, ip.Header, ip.AH, msg, len(in.Peers) > 0) {
+		return 0, event.DropAuth
+	}
+	src := ip.Src.As4()
+	if !ip.Src.Is4() || h.SPI != binary.BigEndian.Uint32(src[:]) {
+		return 0, event.DropAuth
+	}
+	if h.Seq <= in.AHSeq {
+		return 0, event.DropAuth // a replay, or a peer that restarted its count
+	}
+	return h.Seq, ""
 }
 
 // ethMinPayload is the smallest Ethernet payload (60-byte frame without FCS,

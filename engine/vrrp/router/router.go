@@ -57,7 +57,10 @@ type Config struct {
 	HopLimit int
 	// Checksum mode for v3 over IPv4 (v3_checksum_as_v2).
 	Checksum vrrp.ChecksumMode
-	// AuthType and AuthData are sent in v2 adverts.
+	// AuthType and AuthData are sent in v2 adverts. With vrrp.AuthAH,
+	// AuthData is the key of the AH ICV (the NUL-padded auth_pass) and the
+	// message's own authentication field stays zero, as keepalived sends
+	// it; IPv4 adverts then go behind an AH header (IP protocol 51).
 	AuthType vrrp.AuthType
 	AuthData [vrrp.AuthDataLen]byte
 
@@ -181,9 +184,15 @@ type member struct {
 	m    *fsm.Machine
 
 	// The send path reuses these: no allocation per advert.
-	adv    vrrp.Advertisement
-	out    []byte
-	ipID   uint16
+	adv  vrrp.Advertisement
+	out  []byte
+	ipID uint16
+	// ahSeq is keepalived's AH sequence counter (ipsecah_counter), one
+	// for sending and receiving (receive.Instance.AHSeq): each advert sent
+	// carries one more, each AH advert accepted raises it to its own. It
+	// lives here, not in cfg, so it survives reloads, as keepalived keeps
+	// it (reference §4.2).
+	ahSeq  uint32
 	vipIPs []netip.Addr
 
 	held  bool // VIPs are installed
@@ -208,6 +217,10 @@ type rxBuf struct {
 	n      int
 	member int
 	ip     receive.IP
+	// The AH header and the IPv4 header of an AH advert, which ip points
+	// into (the ICV covers both).
+	ah  [vrrp.AHLen]byte
+	hdr [60]byte
 }
 
 // causeWindow is how long a priority change counts as the cause of a
@@ -279,11 +292,10 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 			Version:   vrrp.Version(cfg.FSM.Version),
 			Type:      vrrp.TypeAdvertisement,
 			VRID:      cfg.FSM.VRID,
-			AuthType:  cfg.AuthType,
-			AuthData:  cfg.AuthData,
 			Family:    cfg.FSM.Family,
 			Addresses: me.vipIPs,
 		}
+		me.adv.AuthType, me.adv.AuthData = advertAuth(&cfg)
 		if err := me.adv.SetInterval(cfg.FSM.AdvertInterval); err != nil {
 			return nil, fmt.Errorf("router: vrrp_instance %s: %w", cfg.FSM.Name, err)
 		}
@@ -357,11 +369,25 @@ func (i *Instance) routine(now time.Duration) bool {
 	return !ok || at > now
 }
 
+// advertAuth is the auth type and field of the message an instance sends:
+// with AH the field is zero, the password keys the AH ICV instead
+// (keepalived vrrp_build_vrrp_v2 copies it for PASS only).
+func advertAuth(cfg *Config) (vrrp.AuthType, [vrrp.AuthDataLen]byte) {
+	if cfg.AuthType == vrrp.AuthAH {
+		return vrrp.AuthAH, [vrrp.AuthDataLen]byte{}
+	}
+	return cfg.AuthType, cfg.AuthData
+}
+
+// ipOf returns the IP layer's facts; its slices point into p.
 func ipOf(p *netif.Packet) receive.IP {
-	ip := receive.IP{Src: p.Src, Dst: p.Dst, TTL: int(p.TTL)}
+	ip := receive.IP{Src: p.Src, Dst: p.Dst, TTL: int(p.TTL), AH: p.AH}
 	if len(p.IPHeader) >= 20 {
 		ip.HeaderLen = len(p.IPHeader)
 		ip.TotalLen = int(p.IPHeader[2])<<8 | int(p.IPHeader[3])
+		if p.AH != nil {
+			ip.Header = p.IPHeader // the AH ICV covers it
+		}
 	}
 	return ip
 }
@@ -378,6 +404,10 @@ func (me *member) enqueue(p *netif.Packet) {
 	b.member = me.idx
 	b.n = copy(b.b[:], p.VRRP)
 	b.ip = ipOf(p)
+	if b.ip.AH != nil {
+		b.ip.AH = b.ah[:copy(b.ah[:], p.AH)]
+		b.ip.Header = b.hdr[:copy(b.hdr[:], b.ip.Header)]
+	}
 	i.queued.Add(1)
 	select {
 	case i.rx <- b:
@@ -530,9 +560,15 @@ func (i *Instance) Run(ctx context.Context) error {
 func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 	i := me.inst
 	i.cause = 0
+	me.cfg.Receive.AHSeq = me.ahSeq
 	r := receive.Validate(pkt, ip, &me.cfg.Receive, &me.rxAdv)
+	if r.AHSeq != 0 {
+		me.ahSeq = r.AHSeq
+	}
 	i.lastTime = time.Now()
 	if !r.Accepted() {
+		// Value is the auth type an auth_type drop carried, so a reader
+		// can tell keepalived's invalid_authtype from authtype_mismatch.
 		me.emit(event.Event{Kind: event.KindAdvertDropped, Reason: r.Drop, Addr: ip.Src, Value: int64(r.AuthType)})
 		return
 	}
@@ -659,6 +695,12 @@ func (me *member) emit(e event.Event) uint64 {
 func (me *member) sendAdvert(prio int) {
 	me.adv.Priority = uint8(prio)
 	late := me.inst.late
+	if me.cfg.AuthType == vrrp.AuthAH && me.ahSeq <= 0xfffffffd {
+		// One sequence number per advert, unicast copies included.
+		// keepalived stops counting at 0xfffffffd (and would give up
+		// mastership there: 136 years of one-second adverts).
+		me.ahSeq++
+	}
 	for _, dst := range me.cfg.Dsts {
 		var err error
 		if me.cfg.FSM.Family == vrrp.IPv4 {
@@ -683,14 +725,30 @@ func (me *member) sendIPv4(dst netip.Addr) error {
 		me.ipID = 1
 	}
 	n := me.adv.Len()
+	ah := me.cfg.AuthType == vrrp.AuthAH
+	if ah {
+		n += vrrp.AHLen
+	}
 	h := vrrp.NewIPv4Header(me.cfg.Src, dst, me.ipID, me.cfg.TTL, n)
+	if ah {
+		h.Protocol = vrrp.ProtocolAH
+	}
 	b, err := h.AppendBinary(me.out[:0])
 	if err != nil {
 		return err
 	}
+	if ah {
+		a := vrrp.NewAH(me.cfg.Src.As4(), me.ahSeq)
+		b, _ = a.AppendBinary(b)
+	}
 	b, err = me.adv.AppendWithChecksum(b, me.cfg.Src, dst, me.cfg.Checksum)
 	if err != nil {
 		return err
+	}
+	if ah {
+		if err := vrrp.SealAH(me.cfg.AuthData, b, vrrp.IPv4HeaderLen, len(me.cfg.Receive.Peers) > 0); err != nil {
+			return err
+		}
 	}
 	me.out = b
 	return me.conn.WriteIPv4(b)

@@ -178,7 +178,7 @@ func (me *member) reconfigure(cfg Config) {
 		me.vipIPs = append(me.vipIPs, a.Prefix.Addr())
 	}
 	me.adv.Version = vrrp.Version(cfg.FSM.Version)
-	me.adv.AuthType, me.adv.AuthData = cfg.AuthType, cfg.AuthData
+	me.adv.AuthType, me.adv.AuthData = advertAuth(&cfg)
 	me.adv.Addresses = me.vipIPs
 	_ = me.adv.SetInterval(cfg.FSM.AdvertInterval) // checked by update
 	if need := len(cfg.VIPs) + 4; cap(me.rxAdv.Addresses) < need {

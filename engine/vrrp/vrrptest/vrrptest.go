@@ -111,8 +111,11 @@ type Frame struct {
 	// IPv6 header. Msg is the VRRP message, trimmed to the IP length.
 	Header []byte
 	Msg    []byte
-	IPv4   vrrp.IPv4Header // when Family is IPv4
-	IPv6   vrrp.IPv6Header // when Family is IPv6
+	// AH is the 24-byte IPsec AH header between the IPv4 header and Msg
+	// (IP protocol 51, keepalived's auth_type AH); nil otherwise.
+	AH   []byte
+	IPv4 vrrp.IPv4Header // when Family is IPv4
+	IPv6 vrrp.IPv6Header // when Family is IPv6
 }
 
 // Dir returns the directory of keepalived's captures: $KEEPWATCH_VECTORS when
@@ -143,14 +146,21 @@ var Files = []string{
 	"v3-ipv6.pcap",
 }
 
-// Read returns the VRRP packets (IP protocol 112) of one of Files.
+// AHFiles are the captures of auth_type AH adverts (IP protocol 51), kept
+// apart from Files: their messages are authenticated by the AH header
+// around them, so what checks Files' messages alone does not apply.
+var AHFiles = []string{"v2-ipv4-ah.pcap"}
+
+// Read returns the VRRP packets (IP protocol 112, or 51 carrying 112) of one
+// of Files or AHFiles.
 func Read(tb testing.TB, file string) []Frame {
 	tb.Helper()
 	return ReadFile(tb, filepath.Join(Dir(tb), file))
 }
 
-// ReadFile returns the VRRP packets (IP protocol 112) of a pcap file, such
-// as one a test captured; it fails the test if there is none.
+// ReadFile returns the VRRP packets (IP protocol 112, or 51 carrying 112) of
+// a pcap file, such as one a test captured; it fails the test if there is
+// none.
 func ReadFile(tb testing.TB, path string) []Frame {
 	tb.Helper()
 	file := filepath.Base(path)
@@ -174,10 +184,12 @@ func ReadFile(tb testing.TB, path string) []Frame {
 		switch {
 		case p.Layer(layers.LayerTypeIPv4) != nil:
 			ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-			if ip.Protocol != vrrp.ProtocolVRRP {
+			fr.Family, fr.Header, fr.Msg = vrrp.IPv4, ip.Contents, ip.Payload
+			if ip.Protocol == vrrp.ProtocolAH && len(fr.Msg) >= vrrp.AHLen && fr.Msg[0] == vrrp.ProtocolVRRP {
+				fr.AH, fr.Msg = fr.Msg[:vrrp.AHLen], fr.Msg[vrrp.AHLen:]
+			} else if ip.Protocol != vrrp.ProtocolVRRP {
 				continue
 			}
-			fr.Family, fr.Header, fr.Msg = vrrp.IPv4, ip.Contents, ip.Payload
 			if err := fr.IPv4.Parse(fr.Header); err != nil {
 				tb.Fatalf("vrrptest: %s frame %d: %v", file, fr.Index, err)
 			}
