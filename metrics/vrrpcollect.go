@@ -1,0 +1,173 @@
+package metrics
+
+import (
+	"math"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+)
+
+// The per-instance VRRP families are kept as plain atomics in each
+// instance (vrrp.go) and written at scrape time by vrrpCollector, as const
+// metrics. A client_golang child per series cost about 40 KiB per instance
+// (71 children, each with its own label pairs, hot/cold histogram halves
+// and created timestamp): most of a 250-instance agent's heap, against
+// keepalived's ~2 KiB per instance (deploy/bench.d/FOOTPRINT.md). The
+// series, their names, labels and values are unchanged.
+
+// atomicCounter is a counter of whole events.
+type atomicCounter struct{ n atomic.Uint64 }
+
+func (c *atomicCounter) inc()         { c.n.Add(1) }
+func (c *atomicCounter) get() float64 { return float64(c.n.Load()) }
+
+// atomicHistogram is a classic histogram with fixed upper bounds.
+type atomicHistogram struct {
+	bounds []float64       // shared, sorted upper bounds
+	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
+	sum    value
+}
+
+func newAtomicHistogram(bounds []float64) atomicHistogram {
+	return atomicHistogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+// observe records v without allocating.
+func (h *atomicHistogram) observe(v float64) {
+	// Buckets are upper-inclusive (le), as in client_golang.
+	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(1)
+	for {
+		old := h.sum.bits.Load()
+		if h.sum.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+// metric returns the histogram as a const metric. The count is the sum of
+// the buckets read, so the +Inf bucket always equals it even while
+// observations race the scrape.
+func (h *atomicHistogram) metric(d *prometheus.Desc, lv []string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.bounds))
+	var n uint64
+	for i, b := range h.bounds {
+		n += h.counts[i].Load()
+		buckets[b] = n
+	}
+	n += h.counts[len(h.bounds)].Load()
+	return prometheus.MustNewConstHistogram(d, n, h.sum.Get(), buckets, lv...)
+}
+
+// exemplar is the trace id of a counter's last increment.
+type exemplar struct {
+	traceID string
+	at      time.Time
+}
+
+// vrrpCollector writes the per-instance families of every instance.
+type vrrpCollector struct {
+	m *Metrics
+
+	state, priority, effPriority, masterPriority        *prometheus.Desc
+	masterTransitions, lastTransition, sent, received   *prometheus.Desc
+	dropped, prioZeroSent, prioZeroReceived, masterDown *prometheus.Desc
+	advertInterval, gap, garps, nas, advertLateness     *prometheus.Desc
+}
+
+func newVRRPCollector() *vrrpCollector {
+	d := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "vrrp", name), help, with(identity, extra...), nil)
+	}
+	return &vrrpCollector{
+		state:             d("state", "Current VRRP state of the instance: 1 for the state it is in, 0 for the others.", lState),
+		priority:          d("priority", "Configured (base) VRRP priority of the instance."),
+		effPriority:       d("effective_priority", "Effective VRRP priority: base priority adjusted by tracked scripts, interfaces and files."),
+		masterPriority:    d("master_priority", "Priority carried by the adverts of the master this instance last heard."),
+		masterTransitions: d("master_transitions_total", "Transitions to MASTER (RFC 8347 master-transitions)."),
+		lastTransition:    d("last_transition_timestamp_seconds", "Unix time of the last state transition of the instance."),
+		sent:              d("adverts_sent_total", "VRRP advertisements sent (RFC 8347 advertisement-sent), once per advert whatever the number of unicast peers."),
+		received:          d("adverts_received_total", "VRRP advertisements received and accepted (RFC 8347 advertisement-rcvd)."),
+		dropped:           d("adverts_dropped_total", "VRRP advertisements that failed a receive check, by reason; address_list adverts are counted here but still accepted.", lReason),
+		prioZeroSent:      d("priority_zero_sent_total", "Adverts with priority 0 sent: the master resigning (RFC 8347 priority-zero-pkts-sent)."),
+		prioZeroReceived:  d("priority_zero_received_total", "Adverts with priority 0 received: the peer master resigning (RFC 8347 priority-zero-pkts-rcvd)."),
+		masterDown:        d("master_down_interval_seconds", "Master_Down_Interval in force: how long a backup waits without adverts before taking over (RFC 9568 section 6.1)."),
+		advertInterval:    d("advert_interval_seconds", "Advertisement interval in force: the configured one, or as a VRRPv3 backup the master's."),
+		gap:               d("advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses."),
+		garps:             d("gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses."),
+		nas:               d("neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses."),
+		advertLateness:    d("advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.state, c.priority, c.effPriority, c.masterPriority,
+		c.masterTransitions, c.lastTransition, c.sent, c.received, c.dropped, c.prioZeroSent,
+		c.prioZeroReceived, c.masterDown, c.advertInterval, c.gap, c.garps, c.nas, c.advertLateness} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.m == nil {
+		return
+	}
+	for _, in := range c.m.instances.snapshot() {
+		in.collect(c, ch)
+	}
+}
+
+func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
+	lv := in.labels
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	shown := in.shown.Load()
+	for _, s := range vrrp.States {
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, b2f(uint32(s) == shown), append(lv[:4:4], s.String())...)
+	}
+	gauge(c.priority, in.priority.Get())
+	gauge(c.effPriority, float64(in.effPrio.Load()))
+	gauge(c.masterPriority, in.masterPriority.Get())
+	gauge(c.lastTransition, in.lastTransition.Get())
+	iv := time.Duration(in.interval.Load())
+	gauge(c.advertInterval, iv.Seconds())
+	down := 0.0
+	if iv > 0 {
+		down = masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds()
+	}
+	gauge(c.masterDown, down)
+	counter(c.sent, in.sent.get())
+	counter(c.received, in.received.get())
+	counter(c.prioZeroSent, in.prioZeroSent.get())
+	counter(c.prioZeroReceived, in.prioZeroReceived.get())
+	counter(c.garps, in.garps.get())
+	counter(c.nas, in.nas.get())
+	mt := prometheus.MustNewConstMetric(c.masterTransitions, prometheus.CounterValue, in.masterTransitions.get(), lv...)
+	if ex := in.masterExemplar.Load(); ex != nil {
+		mt = prometheus.MustNewMetricWithExemplars(mt, prometheus.Exemplar{Value: 1, Labels: prometheus.Labels{"trace_id": ex.traceID}, Timestamp: ex.at})
+	}
+	ch <- mt
+	for i, r := range event.DropReasons {
+		if r == event.DropVRIDUnknown {
+			// No instance can own an advert for an unknown VRID: those
+			// are counted in keepwatch_vrrp_global_adverts_dropped_total.
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, in.dropped[i].get(), append(lv[:4:4], string(r))...)
+	}
+	for r, n := range in.otherDrops.snapshot() {
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, n.get(), append(lv[:4:4], valid(string(r)))...)
+	}
+	ch <- in.gap.metric(c.gap, lv)
+	ch <- in.lateness.metric(c.advertLateness, lv)
+}
