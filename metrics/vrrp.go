@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -34,12 +35,17 @@ type instance struct {
 	decl   Instance
 	labels []string // identity label values
 
+	// The series' label pairs, made once (vrrpcollect.go): the identity
+	// pairs in name order, and with each state and each drop reason.
+	pairs                 []*dto.LabelPair
+	statePairs, dropPairs [][]*dto.LabelPair
+
 	shown                                    atomic.Uint32 // vrrp.State the state series show
 	priority, masterPriority, lastTransition value
 	sent, received, prioZeroSent             atomicCounter
 	prioZeroReceived, garps, nas             atomicCounter
 	masterTransitions                        atomicCounter
-	masterExemplar                           atomic.Pointer[exemplar]
+	masterExemplar                           atomic.Pointer[dto.Exemplar]
 	dropped                                  [len(event.DropReasons)]atomicCounter
 	gap, lateness                            atomicHistogram
 	otherDrops                               cowMap[event.Reason, *atomicCounter]
@@ -68,6 +74,14 @@ func (m *Metrics) newInstance(d Instance) *instance {
 		labels:   lv,
 		gap:      newAtomicHistogram(gapBuckets),
 		lateness: newAtomicHistogram(latenessBuckets),
+		// Sorted by label name, as the registry wants them.
+		pairs: []*dto.LabelPair{pair(lFamily, lv[3]), pair(lInterface, lv[2]), pair(lVRID, lv[1]), pair(lInstance, lv[0])},
+	}
+	for _, p := range statePairs {
+		in.statePairs = append(in.statePairs, withPair(in.pairs, p))
+	}
+	for _, p := range dropPairs {
+		in.dropPairs = append(in.dropPairs, withPair(in.pairs, p))
 	}
 	f.instanceInfo.WithLabelValues(append(lv[:4:4], valid(d.Segment))...).Set(1)
 	in.vips.update(func(vm map[netip.Addr]prometheus.Gauge) {
@@ -254,7 +268,7 @@ func (in *instance) transition(m *Metrics, e *event.Event) {
 		// The exemplar is stored before the count, so a scrape that sees
 		// the increment sees its trace id or a later one.
 		if ok {
-			in.masterExemplar.Store(&exemplar{traceID: traceID, at: time.Now()})
+			in.masterExemplar.Store(newExemplar(traceID, time.Now()))
 		}
 		in.masterTransitions.inc()
 	}

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -49,24 +52,105 @@ func (h *atomicHistogram) observe(v float64) {
 	}
 }
 
-// metric returns the histogram as a const metric. The count is the sum of
-// the buckets read, so the +Inf bucket always equals it even while
-// observations race the scrape.
-func (h *atomicHistogram) metric(d *prometheus.Desc, lv []string) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(h.bounds))
+// write fills h into d. The count is the sum of the buckets read, so the
+// +Inf bucket always equals it even while observations race the scrape.
+func (h *atomicHistogram) write(d *dto.Metric) {
+	buckets := make([]dto.Bucket, len(h.bounds))
+	counts := make([]uint64, len(h.bounds))
+	ptrs := make([]*dto.Bucket, len(h.bounds))
 	var n uint64
-	for i, b := range h.bounds {
+	for i := range h.bounds {
 		n += h.counts[i].Load()
-		buckets[b] = n
+		counts[i] = n
+		buckets[i].CumulativeCount = &counts[i]
+		buckets[i].UpperBound = &h.bounds[i]
+		ptrs[i] = &buckets[i]
 	}
 	n += h.counts[len(h.bounds)].Load()
-	return prometheus.MustNewConstHistogram(d, n, h.sum.Get(), buckets, lv...)
+	sum := h.sum.Get()
+	d.Histogram = &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: ptrs}
 }
 
-// exemplar is the trace id of a counter's last increment.
-type exemplar struct {
-	traceID string
-	at      time.Time
+// newExemplar is the exemplar of one counter increment, made once at the
+// transition and shared, read-only, by every later scrape.
+func newExemplar(traceID string, at time.Time) *dto.Exemplar {
+	return &dto.Exemplar{
+		Label:     []*dto.LabelPair{{Name: proto.String("trace_id"), Value: proto.String(traceID)}},
+		Value:     proto.Float64(1),
+		Timestamp: timestamppb.New(at),
+	}
+}
+
+// Label pairs shared by every instance's series: a state and a drop reason
+// are the same pair whatever the instance (dto label pairs are only read
+// once made).
+var (
+	statePairs = func() []*dto.LabelPair {
+		out := make([]*dto.LabelPair, len(vrrp.States))
+		for i, st := range vrrp.States {
+			out[i] = pair(lState, st.String())
+		}
+		return out
+	}()
+	dropPairs = func() []*dto.LabelPair {
+		out := make([]*dto.LabelPair, len(event.DropReasons))
+		for i, r := range event.DropReasons {
+			out[i] = pair(lReason, string(r))
+		}
+		return out
+	}()
+)
+
+func pair(name, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
+}
+
+// withPair returns the identity pairs (sorted by name: family, interface,
+// vrid, vrrp_instance) with p inserted in name order.
+func withPair(id []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(id)+1)
+	i := 0
+	for ; i < len(id) && id[i].GetName() < p.GetName(); i++ {
+		out = append(out, id[i])
+	}
+	out = append(out, p)
+	return append(out, id[i:]...)
+}
+
+// series is one per-instance series as the registry gathers it: a
+// prometheus.Metric that writes the instance's cached label pairs and a
+// value, so a scrape costs no label validation or pair building per series
+// (const metrics did, and tripled the allocations of a scrape).
+type series struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	kind   uint8 // seriesGauge, seriesCounter, seriesHistogram
+	v      float64
+	ex     *dto.Exemplar
+	hist   *atomicHistogram
+}
+
+const (
+	seriesGauge = iota
+	seriesCounter
+	seriesHistogram
+)
+
+// Desc implements prometheus.Metric.
+func (s *series) Desc() *prometheus.Desc { return s.desc }
+
+// Write implements prometheus.Metric.
+func (s *series) Write(d *dto.Metric) error {
+	d.Label = s.labels
+	switch s.kind {
+	case seriesGauge:
+		d.Gauge = &dto.Gauge{Value: &s.v}
+	case seriesCounter:
+		d.Counter = &dto.Counter{Value: &s.v, Exemplar: s.ex}
+	case seriesHistogram:
+		s.hist.write(d)
+	}
+	return nil
 }
 
 // vrrpCollector writes the per-instance families of every instance.
@@ -123,17 +207,25 @@ func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// seriesPerInstance is how many series collect sends for an instance
+// without other drop reasons.
+const seriesPerInstance = 17 + len(vrrp.States) + len(event.DropReasons)
+
 func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
-	lv := in.labels
-	gauge := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	id := in.pairs
+	others := in.otherDrops.snapshot()
+	// One allocation for the instance's series; the registry holds them
+	// only until it has written them.
+	all := make([]series, 0, seriesPerInstance+len(others))
+	send := func(s series) {
+		all = append(all, s)
+		ch <- &all[len(all)-1]
 	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
-	}
+	gauge := func(d *prometheus.Desc, v float64) { send(series{desc: d, labels: id, v: v}) }
+	counter := func(d *prometheus.Desc, v float64) { send(series{desc: d, labels: id, kind: seriesCounter, v: v}) }
 	shown := in.shown.Load()
-	for _, s := range vrrp.States {
-		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, b2f(uint32(s) == shown), append(lv[:4:4], s.String())...)
+	for i, s := range vrrp.States {
+		send(series{desc: c.state, labels: in.statePairs[i], v: b2f(uint32(s) == shown)})
 	}
 	gauge(c.priority, in.priority.Get())
 	gauge(c.effPriority, float64(in.effPrio.Load()))
@@ -152,22 +244,18 @@ func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
 	counter(c.prioZeroReceived, in.prioZeroReceived.get())
 	counter(c.garps, in.garps.get())
 	counter(c.nas, in.nas.get())
-	mt := prometheus.MustNewConstMetric(c.masterTransitions, prometheus.CounterValue, in.masterTransitions.get(), lv...)
-	if ex := in.masterExemplar.Load(); ex != nil {
-		mt = prometheus.MustNewMetricWithExemplars(mt, prometheus.Exemplar{Value: 1, Labels: prometheus.Labels{"trace_id": ex.traceID}, Timestamp: ex.at})
-	}
-	ch <- mt
+	send(series{desc: c.masterTransitions, labels: id, kind: seriesCounter, v: in.masterTransitions.get(), ex: in.masterExemplar.Load()})
 	for i, r := range event.DropReasons {
 		if r == event.DropVRIDUnknown {
 			// No instance can own an advert for an unknown VRID: those
 			// are counted in keepwatch_vrrp_global_adverts_dropped_total.
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, in.dropped[i].get(), append(lv[:4:4], string(r))...)
+		send(series{desc: c.dropped, labels: in.dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
 	}
-	for r, n := range in.otherDrops.snapshot() {
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, n.get(), append(lv[:4:4], valid(string(r)))...)
+	for r, n := range others {
+		send(series{desc: c.dropped, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
 	}
-	ch <- in.gap.metric(c.gap, lv)
-	ch <- in.lateness.metric(c.advertLateness, lv)
+	send(series{desc: c.gap, labels: id, kind: seriesHistogram, hist: &in.gap})
+	send(series{desc: c.advertLateness, labels: id, kind: seriesHistogram, hist: &in.lateness})
 }
