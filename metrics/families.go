@@ -55,10 +55,7 @@ var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2
 type families struct {
 	// VRRP, per instance: most families are written by vrrp (vrrpcollect.go).
 	vrrp          *vrrpCollector
-	transitions   *prometheus.CounterVec
-	vipPresent    *prometheus.GaugeVec
 	globalDropped *prometheus.CounterVec
-	instanceInfo  *prometheus.GaugeVec
 	probeLateness prometheus.Histogram
 
 	// Tracking.
@@ -99,14 +96,10 @@ func newFamilies() *families {
 	h := func(sub, name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: sub, Name: name, Help: help, Buckets: buckets}, labels)
 	}
-	id := identity
 	return &families{
 		vrrp:          newVRRPCollector(),
-		transitions:   c("vrrp", "transitions_total", "VRRP state transitions, by previous state, new state and reason.", with(id, lFrom, lTo, lReason)...),
-		vipPresent:    g("vrrp", "vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", with(id, lAddress)...),
 		globalDropped: c("vrrp", "global_adverts_dropped_total", "VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.", lInterface, lFamily, lReason),
 		probeLateness: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "check", Name: "probe_lateness_seconds", Help: "How late each health check probe started against its schedule, a wait for a probe slot included.", Buckets: latenessBuckets}),
-		instanceInfo:  g("vrrp", "instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", with(id, lSegment)...),
 
 		scriptUp:       g("track", "script_up", "1 if the last run of the tracked script succeeded, else 0.", lScript),
 		scriptRuns:     c("track", "script_runs_total", "Runs of a tracked script, by result.", lScript, lResult),
@@ -137,7 +130,7 @@ func newFamilies() *families {
 // collectors lists every family for registration.
 func (f *families) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		f.vrrp, f.transitions, f.vipPresent, f.globalDropped, f.instanceInfo, f.probeLateness,
+		f.vrrp, f.globalDropped, f.probeLateness,
 		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
 		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,

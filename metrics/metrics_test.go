@@ -504,8 +504,8 @@ func TestInstanceInfo(t *testing.T) {
 	info(`keepwatch_vrrp_instance_info{family="ipv4",interface="eth0",segment="198.51.100.0/24",vrid="51",vrrp_instance="VI_1"} 1` + "\n")
 	d.Instances = nil
 	m.Declare(d)
-	if n := testutil.CollectAndCount(m.f.instanceInfo); n != 0 {
-		t.Errorf("%d info series after the instance was dropped, want 0", n)
+	if n, err := testutil.GatherAndCount(reg, "keepwatch_vrrp_instance_info"); err != nil || n != 0 {
+		t.Errorf("%d info series (%v) after the instance was dropped, want 0", n, err)
 	}
 }
 

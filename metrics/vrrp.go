@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -49,8 +48,9 @@ type instance struct {
 	dropped                                  [len(event.DropReasons)]atomicCounter
 	gap, lateness                            atomicHistogram
 	otherDrops                               cowMap[event.Reason, *atomicCounter]
-	transitions                              cowMap[transitionKey, prometheus.Counter]
-	vips                                     cowMap[netip.Addr, prometheus.Gauge]
+	transitions                              cowMap[transitionKey, *transitionSeries]
+	vips                                     cowMap[netip.Addr, *vipSeries]
+	info                                     atomic.Pointer[[]*dto.LabelPair] // instance_info's, with the segment
 
 	// decl is guarded by Metrics.declMu; what Emit needs of it is copied
 	// into atomics, as Declare runs concurrently with events.
@@ -68,7 +68,6 @@ func (m *Metrics) newInstance(d Instance) *instance {
 		d.Family = vrrp.IPv4
 	}
 	lv := []string{valid(d.Name), strconv.Itoa(int(d.VRID)), valid(d.Interface), d.Family.String()}
-	f := m.f
 	in := &instance{
 		decl:     d,
 		labels:   lv,
@@ -83,11 +82,10 @@ func (m *Metrics) newInstance(d Instance) *instance {
 	for _, p := range dropPairs {
 		in.dropPairs = append(in.dropPairs, withPair(in.pairs, p))
 	}
-	f.instanceInfo.WithLabelValues(append(lv[:4:4], valid(d.Segment))...).Set(1)
-	in.vips.update(func(vm map[netip.Addr]prometheus.Gauge) {
+	in.setSegment(d.Segment)
+	in.vips.update(func(vm map[netip.Addr]*vipSeries) {
 		for _, a := range d.VIPs {
-			g := f.vipPresent.WithLabelValues(append(lv[:4:4], a.String())...)
-			vm[a] = g
+			vm[a] = in.newVIP(a)
 		}
 	})
 	in.reset(d)
@@ -118,8 +116,7 @@ func (in *instance) redeclare(m *Metrics, d Instance) {
 	if d.Segment != in.decl.Segment {
 		// The interface's address changed since the last declaration:
 		// one info series at a time, or joins on it would match twice.
-		m.f.instanceInfo.DeleteLabelValues(append(in.labels[:4:4], valid(in.decl.Segment))...)
-		m.f.instanceInfo.WithLabelValues(append(in.labels[:4:4], valid(d.Segment))...).Set(1)
+		in.setSegment(d.Segment)
 	}
 	in.setDecl(d)
 	in.priority.Set(float64(d.Priority))
@@ -131,20 +128,26 @@ func (in *instance) redeclare(m *Metrics, d Instance) {
 		keep[a] = true
 		in.vipFor(m, a)
 	}
-	in.vips.update(func(vm map[netip.Addr]prometheus.Gauge) {
+	in.vips.update(func(vm map[netip.Addr]*vipSeries) {
 		for a := range vm {
 			if !keep[a] {
 				delete(vm, a)
-				m.f.vipPresent.DeleteLabelValues(append(in.labels[:4:4], a.String())...)
 			}
 		}
 	})
 }
 
-func (in *instance) vipFor(m *Metrics, a netip.Addr) prometheus.Gauge {
-	return in.vips.loadOrCreate(a, func() prometheus.Gauge {
-		return m.f.vipPresent.WithLabelValues(append(in.labels[:4:4], a.String())...)
-	})
+func (in *instance) vipFor(_ *Metrics, a netip.Addr) *vipSeries {
+	return in.vips.loadOrCreate(a, func() *vipSeries { return in.newVIP(a) })
+}
+
+func (in *instance) newVIP(a netip.Addr) *vipSeries {
+	return &vipSeries{labels: withPair(in.pairs, pair(lAddress, a.String()))}
+}
+
+func (in *instance) setSegment(segment string) {
+	l := withPair(in.pairs, pair(lSegment, valid(segment)))
+	in.info.Store(&l)
 }
 
 // masterDownInterval computes Master_Down_Interval = 3 × Master_Adver_Interval
@@ -222,9 +225,9 @@ func (in *instance) emit(m *Metrics, e *event.Event) {
 	case event.KindPeerMaster:
 		in.masterPriority.Set(float64(e.Priority))
 	case event.KindVIPAdded:
-		in.vipFor(m, e.Addr).Set(1)
+		in.vipFor(m, e.Addr).v.Set(1)
 	case event.KindVIPRemoved:
-		in.vipFor(m, e.Addr).Set(0)
+		in.vipFor(m, e.Addr).v.Set(0)
 	case event.KindGratuitousSent:
 		// The address decides ARP versus NA: an event's Family may be the
 		// instance's rather than the announcement's.
@@ -256,43 +259,27 @@ func (in *instance) transition(m *Metrics, e *event.Event) {
 	}
 
 	k := transitionKey{e.From, e.To, e.Reason}
-	c := in.transitions.loadOrCreate(k, func() prometheus.Counter {
-		return m.f.transitions.WithLabelValues(append(in.labels[:4:4], e.From.String(), e.To.String(), valid(string(e.Reason)))...)
+	c := in.transitions.loadOrCreate(k, func() *transitionSeries {
+		return &transitionSeries{labels: withPair(withPair(withPair(in.pairs,
+			pair(lFrom, e.From.String())), pair(lTo, e.To.String())), pair(lReason, valid(string(e.Reason))))}
 	})
 	traceID, ok := "", false
 	if m.traces != nil {
 		traceID, ok = m.traces.TraceID(*e)
 	}
-	add(c, traceID, ok)
+	// Exemplars (exposed with OpenMetrics, DESIGN.md §6) are stored before
+	// the count, so a scrape that sees an increment sees its trace id or a
+	// later one.
+	var ex *dto.Exemplar
+	if ok {
+		ex = newExemplar(traceID, time.Now())
+		c.ex.Store(ex)
+	}
+	c.n.inc()
 	if e.To == vrrp.StateMaster {
-		// The exemplar is stored before the count, so a scrape that sees
-		// the increment sees its trace id or a later one.
-		if ok {
-			in.masterExemplar.Store(newExemplar(traceID, time.Now()))
+		if ex != nil {
+			in.masterExemplar.Store(ex)
 		}
 		in.masterTransitions.inc()
-	}
-}
-
-// add increments c, with the trace id as an exemplar when there is one
-// (exposed with OpenMetrics, DESIGN.md §6).
-func add(c prometheus.Counter, traceID string, ok bool) {
-	if ea, isEA := c.(prometheus.ExemplarAdder); ok && isEA {
-		ea.AddWithExemplar(1, prometheus.Labels{"trace_id": traceID})
-		return
-	}
-	c.Inc()
-}
-
-// deleteSeries removes the instance's client_golang series, when a reload
-// drops it or changes its identity; its other series go with it from the
-// instance map (vrrpCollector).
-func (in *instance) deleteSeries(m *Metrics) {
-	match := prometheus.Labels{lInstance: in.labels[0], lVRID: in.labels[1], lInterface: in.labels[2], lFamily: in.labels[3]}
-	f := m.f
-	for _, v := range []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{f.transitions, f.vipPresent, f.instanceInfo} {
-		v.DeletePartialMatch(match)
 	}
 }

@@ -161,6 +161,20 @@ type vrrpCollector struct {
 	masterTransitions, lastTransition, sent, received   *prometheus.Desc
 	dropped, prioZeroSent, prioZeroReceived, masterDown *prometheus.Desc
 	advertInterval, gap, garps, nas, advertLateness     *prometheus.Desc
+	transitions, vipPresent, instanceInfo               *prometheus.Desc
+}
+
+// transitionSeries is one (from, to, reason) of an instance's transitions.
+type transitionSeries struct {
+	n      atomicCounter
+	ex     atomic.Pointer[dto.Exemplar]
+	labels []*dto.LabelPair
+}
+
+// vipSeries is one virtual address's vip_present.
+type vipSeries struct {
+	v      value
+	labels []*dto.LabelPair
 }
 
 func newVRRPCollector() *vrrpCollector {
@@ -184,6 +198,9 @@ func newVRRPCollector() *vrrpCollector {
 		gap:               d("advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses."),
 		garps:             d("gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses."),
 		nas:               d("neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses."),
+		transitions:       d("transitions_total", "VRRP state transitions, by previous state, new state and reason.", lFrom, lTo, lReason),
+		vipPresent:        d("vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", lAddress),
+		instanceInfo:      d("instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", lSegment),
 		advertLateness:    d("advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap."),
 	}
 }
@@ -192,7 +209,8 @@ func newVRRPCollector() *vrrpCollector {
 func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.priority, c.effPriority, c.masterPriority,
 		c.masterTransitions, c.lastTransition, c.sent, c.received, c.dropped, c.prioZeroSent,
-		c.prioZeroReceived, c.masterDown, c.advertInterval, c.gap, c.garps, c.nas, c.advertLateness} {
+		c.prioZeroReceived, c.masterDown, c.advertInterval, c.gap, c.garps, c.nas, c.advertLateness,
+		c.transitions, c.vipPresent, c.instanceInfo} {
 		ch <- d
 	}
 }
@@ -209,14 +227,16 @@ func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 
 // seriesPerInstance is how many series collect sends for an instance
 // without other drop reasons.
-const seriesPerInstance = 17 + len(vrrp.States) + len(event.DropReasons)
+const seriesPerInstance = 18 + len(vrrp.States) + len(event.DropReasons)
 
 func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
 	id := in.pairs
 	others := in.otherDrops.snapshot()
+	trans := in.transitions.snapshot()
+	vips := in.vips.snapshot()
 	// One allocation for the instance's series; the registry holds them
 	// only until it has written them.
-	all := make([]series, 0, seriesPerInstance+len(others))
+	all := make([]series, 0, seriesPerInstance+len(others)+len(trans)+len(vips))
 	send := func(s series) {
 		all = append(all, s)
 		ch <- &all[len(all)-1]
@@ -255,6 +275,15 @@ func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
 	}
 	for r, n := range others {
 		send(series{desc: c.dropped, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
+	}
+	for _, t := range trans {
+		send(series{desc: c.transitions, labels: t.labels, kind: seriesCounter, v: t.n.get(), ex: t.ex.Load()})
+	}
+	for _, v := range vips {
+		send(series{desc: c.vipPresent, labels: v.labels, v: v.v.Get()})
+	}
+	if info := in.info.Load(); info != nil {
+		send(series{desc: c.instanceInfo, labels: *info, v: 1})
 	}
 	send(series{desc: c.gap, labels: id, kind: seriesHistogram, hist: &in.gap})
 	send(series{desc: c.advertLateness, labels: id, kind: seriesHistogram, hist: &in.lateness})
