@@ -27,15 +27,7 @@ func (m *Metrics) Declare(d Declaration) {
 			next[di.Name] = in
 			continue
 		}
-		if in, ok := old[di.Name]; ok {
-			in.deleteSeries(m)
-		}
 		next[di.Name] = m.newInstance(di)
-	}
-	for name, in := range old {
-		if _, ok := next[name]; !ok {
-			in.deleteSeries(m)
-		}
 	}
 	m.instances.update(func(cur map[string]*instance) {
 		clear(cur)

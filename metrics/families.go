@@ -53,29 +53,10 @@ var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2
 
 // families holds every event-driven metric family.
 type families struct {
-	// VRRP, per instance.
-	state             *prometheus.GaugeVec
-	priority          *prometheus.GaugeVec
-	effPriority       *prometheus.GaugeVec
-	masterPriority    *prometheus.GaugeVec
-	transitions       *prometheus.CounterVec
-	masterTransitions *prometheus.CounterVec
-	lastTransition    *prometheus.GaugeVec
-	sent              *prometheus.CounterVec
-	received          *prometheus.CounterVec
-	dropped           *prometheus.CounterVec
-	prioZeroSent      *prometheus.CounterVec
-	prioZeroReceived  *prometheus.CounterVec
-	masterDown        *prometheus.GaugeVec
-	advertInterval    *prometheus.GaugeVec
-	gap               *prometheus.HistogramVec
-	vipPresent        *prometheus.GaugeVec
-	garps             *prometheus.CounterVec
-	nas               *prometheus.CounterVec
-	globalDropped     *prometheus.CounterVec
-	instanceInfo      *prometheus.GaugeVec
-	advertLateness    *prometheus.HistogramVec
-	probeLateness     prometheus.Histogram
+	// VRRP, per instance: most families are written by vrrp (vrrpcollect.go).
+	vrrp          *vrrpCollector
+	globalDropped *prometheus.CounterVec
+	probeLateness prometheus.Histogram
 
 	// Tracking.
 	scriptUp       *prometheus.GaugeVec
@@ -115,30 +96,10 @@ func newFamilies() *families {
 	h := func(sub, name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: sub, Name: name, Help: help, Buckets: buckets}, labels)
 	}
-	id := identity
 	return &families{
-		state:             g("vrrp", "state", "Current VRRP state of the instance: 1 for the state it is in, 0 for the others.", with(id, lState)...),
-		priority:          g("vrrp", "priority", "Configured (base) VRRP priority of the instance.", id...),
-		effPriority:       g("vrrp", "effective_priority", "Effective VRRP priority: base priority adjusted by tracked scripts, interfaces and files.", id...),
-		masterPriority:    g("vrrp", "master_priority", "Priority carried by the adverts of the master this instance last heard.", id...),
-		transitions:       c("vrrp", "transitions_total", "VRRP state transitions, by previous state, new state and reason.", with(id, lFrom, lTo, lReason)...),
-		masterTransitions: c("vrrp", "master_transitions_total", "Transitions to MASTER (RFC 8347 master-transitions).", id...),
-		lastTransition:    g("vrrp", "last_transition_timestamp_seconds", "Unix time of the last state transition of the instance.", id...),
-		sent:              c("vrrp", "adverts_sent_total", "VRRP advertisements sent (RFC 8347 advertisement-sent), once per advert whatever the number of unicast peers.", id...),
-		received:          c("vrrp", "adverts_received_total", "VRRP advertisements received and accepted (RFC 8347 advertisement-rcvd).", id...),
-		dropped:           c("vrrp", "adverts_dropped_total", "VRRP advertisements that failed a receive check, by reason; address_list adverts are counted here but still accepted.", with(id, lReason)...),
-		prioZeroSent:      c("vrrp", "priority_zero_sent_total", "Adverts with priority 0 sent: the master resigning (RFC 8347 priority-zero-pkts-sent).", id...),
-		prioZeroReceived:  c("vrrp", "priority_zero_received_total", "Adverts with priority 0 received: the peer master resigning (RFC 8347 priority-zero-pkts-rcvd).", id...),
-		masterDown:        g("vrrp", "master_down_interval_seconds", "Master_Down_Interval in force: how long a backup waits without adverts before taking over (RFC 9568 section 6.1).", id...),
-		advertInterval:    g("vrrp", "advert_interval_seconds", "Advertisement interval in force: the configured one, or as a VRRPv3 backup the master's.", id...),
-		gap:               h("vrrp", "advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses.", gapBuckets, id...),
-		vipPresent:        g("vrrp", "vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", with(id, lAddress)...),
-		garps:             c("vrrp", "gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses.", id...),
-		nas:               c("vrrp", "neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses.", id...),
-		globalDropped:     c("vrrp", "global_adverts_dropped_total", "VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.", lInterface, lFamily, lReason),
-		advertLateness:    h("vrrp", "advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap.", latenessBuckets, id...),
-		probeLateness:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "check", Name: "probe_lateness_seconds", Help: "How late each health check probe started against its schedule, a wait for a probe slot included.", Buckets: latenessBuckets}),
-		instanceInfo:      g("vrrp", "instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", with(id, lSegment)...),
+		vrrp:          newVRRPCollector(),
+		globalDropped: c("vrrp", "global_adverts_dropped_total", "VRRP packets dropped before they could be matched to an instance (unknown VRID, bad checksum or version), by interface and reason.", lInterface, lFamily, lReason),
+		probeLateness: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "check", Name: "probe_lateness_seconds", Help: "How late each health check probe started against its schedule, a wait for a probe slot included.", Buckets: latenessBuckets}),
 
 		scriptUp:       g("track", "script_up", "1 if the last run of the tracked script succeeded, else 0.", lScript),
 		scriptRuns:     c("track", "script_runs_total", "Runs of a tracked script, by result.", lScript, lResult),
@@ -169,10 +130,7 @@ func newFamilies() *families {
 // collectors lists every family for registration.
 func (f *families) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		f.state, f.priority, f.effPriority, f.masterPriority, f.transitions, f.masterTransitions,
-		f.lastTransition, f.sent, f.received, f.dropped, f.prioZeroSent, f.prioZeroReceived,
-		f.masterDown, f.advertInterval, f.gap, f.vipPresent, f.garps, f.nas, f.globalDropped,
-		f.instanceInfo, f.advertLateness, f.probeLateness,
+		f.vrrp, f.globalDropped, f.probeLateness,
 		f.scriptUp, f.scriptRuns, f.scriptDuration, f.interfaceUp, f.fileValue,
 		f.probes, f.probeDuration, f.probeErrors, f.quorumUp,
 		f.reconciles, f.reconcileDuration, f.reconcileChanges, f.ipvsAvailable,

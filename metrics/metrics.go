@@ -77,6 +77,7 @@ const reasonInsecure event.Reason = "insecure"
 // globally: the caller owns the registry.
 func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m := &Metrics{f: newFamilies(), traces: opts.Traces, now: opts.Now}
+	m.f.vrrp.m = m
 	if m.now == nil {
 		m.now = time.Now
 	}

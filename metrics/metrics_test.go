@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -400,13 +401,13 @@ func TestDeclareReload(t *testing.T) {
 	d.VirtualServers = nil
 	m.Declare(d)
 
-	if got := testutil.ToFloat64(m.f.sent.WithLabelValues("VI_1", "51", "eth0", "ipv4")); got != 3 {
+	if got := gathered(t, reg, "keepwatch_vrrp_adverts_sent_total", "VI_1", "51", "eth0", "ipv4").GetCounter().GetValue(); got != 3 {
 		t.Errorf("VI_1 adverts sent after reload = %v, want 3 (counters survive reload)", got)
 	}
-	if got := testutil.ToFloat64(m.f.state.WithLabelValues("VI_1", "51", "eth0", "ipv4", "backup")); got != 1 {
+	if got := gathered(t, reg, "keepwatch_vrrp_state", "VI_1", "51", "eth0", "ipv4", "backup").GetGauge().GetValue(); got != 1 {
 		t.Errorf("VI_1 state backup after reload = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.f.state.WithLabelValues("VI_2", "52", "eth0", "ipv4", "init")); got != 1 {
+	if got := gathered(t, reg, "keepwatch_vrrp_state", "VI_2", "52", "eth0", "ipv4", "init").GetGauge().GetValue(); got != 1 {
 		t.Errorf("VI_2 state init = %v, want 1", got)
 	}
 	for name, want := range map[string]int{
@@ -429,10 +430,10 @@ func TestDeclareReload(t *testing.T) {
 	// VI_1 moves to another interface: a new instance, old series gone.
 	d.Instances[0].Interface = "eth1"
 	m.Declare(d)
-	if n := testutil.CollectAndCount(m.f.sent); n != 2 {
-		t.Errorf("adverts_sent series = %d, want 2", n)
+	if n, err := testutil.GatherAndCount(reg, "keepwatch_vrrp_adverts_sent_total"); err != nil || n != 2 {
+		t.Errorf("adverts_sent series = %d (%v), want 2", n, err)
 	}
-	if got := testutil.ToFloat64(m.f.sent.WithLabelValues("VI_1", "51", "eth1", "ipv4")); got != 0 {
+	if got := gathered(t, reg, "keepwatch_vrrp_adverts_sent_total", "VI_1", "51", "eth1", "ipv4").GetCounter().GetValue(); got != 0 {
 		t.Errorf("moved VI_1 adverts sent = %v, want 0", got)
 	}
 }
@@ -444,7 +445,7 @@ func TestUndeclaredInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Emit(event.Event{Kind: event.KindAdvertSent, Instance: "VI_9", VRID: 9, Interface: "eth3", Family: vrrp.IPv6, Priority: 100})
-	if got := testutil.ToFloat64(m.f.sent.WithLabelValues("VI_9", "9", "eth3", "ipv6")); got != 1 {
+	if got := gathered(t, reg, "keepwatch_vrrp_adverts_sent_total", "VI_9", "9", "eth3", "ipv6").GetCounter().GetValue(); got != 1 {
 		t.Errorf("undeclared instance adverts sent = %v, want 1", got)
 	}
 	// Registering twice on one registry fails rather than panics.
@@ -503,8 +504,8 @@ func TestInstanceInfo(t *testing.T) {
 	info(`keepwatch_vrrp_instance_info{family="ipv4",interface="eth0",segment="198.51.100.0/24",vrid="51",vrrp_instance="VI_1"} 1` + "\n")
 	d.Instances = nil
 	m.Declare(d)
-	if n := testutil.CollectAndCount(m.f.instanceInfo); n != 0 {
-		t.Errorf("%d info series after the instance was dropped, want 0", n)
+	if n, err := testutil.GatherAndCount(reg, "keepwatch_vrrp_instance_info"); err != nil || n != 0 {
+		t.Errorf("%d info series (%v) after the instance was dropped, want 0", n, err)
 	}
 }
 
@@ -533,7 +534,7 @@ keepwatch_config_diagnostics{severity="warning"} %d
 // the probe's in the checker one, and neither allocates (both are on hot
 // paths: the advert timer and every probe).
 func TestLateness(t *testing.T) {
-	m, _ := newTestMetrics(t)
+	m, reg := newTestMetrics(t)
 	for _, e := range scenario() {
 		m.Emit(e)
 	}
@@ -545,7 +546,7 @@ func TestLateness(t *testing.T) {
 		}
 		return d.GetHistogram()
 	}
-	adv := h(m.f.advertLateness.WithLabelValues("VI_1", "51", "eth0", "ipv4"))
+	adv := gathered(t, reg, "keepwatch_vrrp_advert_lateness_seconds", "VI_1", "51", "eth0", "ipv4").GetHistogram()
 	if adv.GetSampleCount() != 3 || math.Abs(adv.GetSampleSum()-0.003) > 1e-9 {
 		t.Errorf("advert lateness: %d samples summing to %v, want 3 summing to 0.003", adv.GetSampleCount(), adv.GetSampleSum())
 	}
@@ -559,4 +560,36 @@ func TestLateness(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { m.ObserveProbeLateness(time.Millisecond) }); n != 0 {
 		t.Errorf("ObserveProbeLateness: %v allocs, want 0", n)
 	}
+}
+
+// gathered returns the series of family name whose label values are lv, in
+// any order; the test fails if there is none.
+func gathered(t testing.TB, g prometheus.Gatherer, name string, lv ...string) *dto.Metric {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, mt := range mf.GetMetric() {
+			if len(mt.GetLabel()) != len(lv) {
+				continue
+			}
+			want := slices.Sorted(slices.Values(lv))
+			for i, l := range slices.SortedFunc(slices.Values(mt.GetLabel()), func(a, b *dto.LabelPair) int {
+				return strings.Compare(a.GetValue(), b.GetValue())
+			}) {
+				if l.GetValue() != want[i] {
+					continue series
+				}
+			}
+			return mt
+		}
+	}
+	t.Fatalf("%s%q: no such series", name, lv)
+	return nil
 }

@@ -1,0 +1,52 @@
+package metrics
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+)
+
+// TestInstanceHeapCost keeps the per-instance series cheap (issue 12,
+// deploy/bench.d/FOOTPRINT.md): 250 declared instances with a VIP and a
+// transition each must hold under 8 KiB of heap apiece. As client_golang
+// children (71 per instance) they held about 30 KiB; as atomics written by
+// the collector about 4 KiB.
+func TestInstanceHeapCost(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	const n = 250
+	m, err := New(prometheus.NewRegistry(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Declaration
+	for i := range n {
+		d.Instances = append(d.Instances, Instance{Name: fmt.Sprintf("VI_%d", i), VRID: uint8(i), Interface: "eth0",
+			Priority: 100, Interval: 50 * time.Millisecond, Version: 3, Segment: "192.0.2.0/24",
+			VIPs: []netip.Addr{netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})}})
+	}
+	before := heap()
+	m.Declare(d)
+	for _, in := range d.Instances {
+		m.Emit(event.Event{Kind: event.KindTransition, Instance: in.Name, From: vrrp.StateInit, To: vrrp.StateBackup, Reason: "startup"})
+	}
+	after := heap()
+	runtime.KeepAlive(m)
+	per := float64(after-before) / n
+	t.Logf("%.0f bytes of heap per instance", per)
+	if per > 8<<10 {
+		t.Errorf("%.0f bytes of heap per instance, want under 8 KiB", per)
+	}
+}

@@ -1,0 +1,290 @@
+package metrics
+
+import (
+	"math"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+)
+
+// The per-instance VRRP families are kept as plain atomics in each
+// instance (vrrp.go) and written at scrape time by vrrpCollector, as const
+// metrics. A client_golang child per series cost about 40 KiB per instance
+// (71 children, each with its own label pairs, hot/cold histogram halves
+// and created timestamp): most of a 250-instance agent's heap, against
+// keepalived's ~2 KiB per instance (deploy/bench.d/FOOTPRINT.md). The
+// series, their names, labels and values are unchanged.
+
+// atomicCounter is a counter of whole events.
+type atomicCounter struct{ n atomic.Uint64 }
+
+func (c *atomicCounter) inc()         { c.n.Add(1) }
+func (c *atomicCounter) get() float64 { return float64(c.n.Load()) }
+
+// atomicHistogram is a classic histogram with fixed upper bounds.
+type atomicHistogram struct {
+	bounds []float64       // shared, sorted upper bounds
+	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
+	sum    value
+}
+
+func newAtomicHistogram(bounds []float64) atomicHistogram {
+	return atomicHistogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+// observe records v without allocating.
+func (h *atomicHistogram) observe(v float64) {
+	// Buckets are upper-inclusive (le), as in client_golang.
+	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(1)
+	for {
+		old := h.sum.bits.Load()
+		if h.sum.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+// write fills h into d. The count is the sum of the buckets read, so the
+// +Inf bucket always equals it even while observations race the scrape.
+func (h *atomicHistogram) write(d *dto.Metric) {
+	buckets := make([]dto.Bucket, len(h.bounds))
+	counts := make([]uint64, len(h.bounds))
+	ptrs := make([]*dto.Bucket, len(h.bounds))
+	var n uint64
+	for i := range h.bounds {
+		n += h.counts[i].Load()
+		counts[i] = n
+		buckets[i].CumulativeCount = &counts[i]
+		buckets[i].UpperBound = &h.bounds[i]
+		ptrs[i] = &buckets[i]
+	}
+	n += h.counts[len(h.bounds)].Load()
+	sum := h.sum.Get()
+	d.Histogram = &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: ptrs}
+}
+
+// newExemplar is the exemplar of one counter increment, made once at the
+// transition and shared, read-only, by every later scrape.
+func newExemplar(traceID string, at time.Time) *dto.Exemplar {
+	return &dto.Exemplar{
+		Label:     []*dto.LabelPair{{Name: proto.String("trace_id"), Value: proto.String(traceID)}},
+		Value:     proto.Float64(1),
+		Timestamp: timestamppb.New(at),
+	}
+}
+
+// Label pairs shared by every instance's series: a state and a drop reason
+// are the same pair whatever the instance (dto label pairs are only read
+// once made).
+var (
+	statePairs = func() []*dto.LabelPair {
+		out := make([]*dto.LabelPair, len(vrrp.States))
+		for i, st := range vrrp.States {
+			out[i] = pair(lState, st.String())
+		}
+		return out
+	}()
+	dropPairs = func() []*dto.LabelPair {
+		out := make([]*dto.LabelPair, len(event.DropReasons))
+		for i, r := range event.DropReasons {
+			out[i] = pair(lReason, string(r))
+		}
+		return out
+	}()
+)
+
+func pair(name, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
+}
+
+// withPair returns the identity pairs (sorted by name: family, interface,
+// vrid, vrrp_instance) with p inserted in name order.
+func withPair(id []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(id)+1)
+	i := 0
+	for ; i < len(id) && id[i].GetName() < p.GetName(); i++ {
+		out = append(out, id[i])
+	}
+	out = append(out, p)
+	return append(out, id[i:]...)
+}
+
+// series is one per-instance series as the registry gathers it: a
+// prometheus.Metric that writes the instance's cached label pairs and a
+// value, so a scrape costs no label validation or pair building per series
+// (const metrics did, and tripled the allocations of a scrape).
+type series struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	kind   uint8 // seriesGauge, seriesCounter, seriesHistogram
+	v      float64
+	ex     *dto.Exemplar
+	hist   *atomicHistogram
+}
+
+const (
+	seriesGauge = iota
+	seriesCounter
+	seriesHistogram
+)
+
+// Desc implements prometheus.Metric.
+func (s *series) Desc() *prometheus.Desc { return s.desc }
+
+// Write implements prometheus.Metric.
+func (s *series) Write(d *dto.Metric) error {
+	d.Label = s.labels
+	switch s.kind {
+	case seriesGauge:
+		d.Gauge = &dto.Gauge{Value: &s.v}
+	case seriesCounter:
+		d.Counter = &dto.Counter{Value: &s.v, Exemplar: s.ex}
+	case seriesHistogram:
+		s.hist.write(d)
+	}
+	return nil
+}
+
+// vrrpCollector writes the per-instance families of every instance.
+type vrrpCollector struct {
+	m *Metrics
+
+	state, priority, effPriority, masterPriority        *prometheus.Desc
+	masterTransitions, lastTransition, sent, received   *prometheus.Desc
+	dropped, prioZeroSent, prioZeroReceived, masterDown *prometheus.Desc
+	advertInterval, gap, garps, nas, advertLateness     *prometheus.Desc
+	transitions, vipPresent, instanceInfo               *prometheus.Desc
+}
+
+// transitionSeries is one (from, to, reason) of an instance's transitions.
+type transitionSeries struct {
+	n      atomicCounter
+	ex     atomic.Pointer[dto.Exemplar]
+	labels []*dto.LabelPair
+}
+
+// vipSeries is one virtual address's vip_present.
+type vipSeries struct {
+	v      value
+	labels []*dto.LabelPair
+}
+
+func newVRRPCollector() *vrrpCollector {
+	d := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "vrrp", name), help, with(identity, extra...), nil)
+	}
+	return &vrrpCollector{
+		state:             d("state", "Current VRRP state of the instance: 1 for the state it is in, 0 for the others.", lState),
+		priority:          d("priority", "Configured (base) VRRP priority of the instance."),
+		effPriority:       d("effective_priority", "Effective VRRP priority: base priority adjusted by tracked scripts, interfaces and files."),
+		masterPriority:    d("master_priority", "Priority carried by the adverts of the master this instance last heard."),
+		masterTransitions: d("master_transitions_total", "Transitions to MASTER (RFC 8347 master-transitions)."),
+		lastTransition:    d("last_transition_timestamp_seconds", "Unix time of the last state transition of the instance."),
+		sent:              d("adverts_sent_total", "VRRP advertisements sent (RFC 8347 advertisement-sent), once per advert whatever the number of unicast peers."),
+		received:          d("adverts_received_total", "VRRP advertisements received and accepted (RFC 8347 advertisement-rcvd)."),
+		dropped:           d("adverts_dropped_total", "VRRP advertisements that failed a receive check, by reason; address_list adverts are counted here but still accepted.", lReason),
+		prioZeroSent:      d("priority_zero_sent_total", "Adverts with priority 0 sent: the master resigning (RFC 8347 priority-zero-pkts-sent)."),
+		prioZeroReceived:  d("priority_zero_received_total", "Adverts with priority 0 received: the peer master resigning (RFC 8347 priority-zero-pkts-rcvd)."),
+		masterDown:        d("master_down_interval_seconds", "Master_Down_Interval in force: how long a backup waits without adverts before taking over (RFC 9568 section 6.1)."),
+		advertInterval:    d("advert_interval_seconds", "Advertisement interval in force: the configured one, or as a VRRPv3 backup the master's."),
+		gap:               d("advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses."),
+		garps:             d("gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses."),
+		nas:               d("neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses."),
+		transitions:       d("transitions_total", "VRRP state transitions, by previous state, new state and reason.", lFrom, lTo, lReason),
+		vipPresent:        d("vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", lAddress),
+		instanceInfo:      d("instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", lSegment),
+		advertLateness:    d("advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.state, c.priority, c.effPriority, c.masterPriority,
+		c.masterTransitions, c.lastTransition, c.sent, c.received, c.dropped, c.prioZeroSent,
+		c.prioZeroReceived, c.masterDown, c.advertInterval, c.gap, c.garps, c.nas, c.advertLateness,
+		c.transitions, c.vipPresent, c.instanceInfo} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.m == nil {
+		return
+	}
+	for _, in := range c.m.instances.snapshot() {
+		in.collect(c, ch)
+	}
+}
+
+// seriesPerInstance is how many series collect sends for an instance
+// without other drop reasons.
+const seriesPerInstance = 18 + len(vrrp.States) + len(event.DropReasons)
+
+func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
+	id := in.pairs
+	others := in.otherDrops.snapshot()
+	trans := in.transitions.snapshot()
+	vips := in.vips.snapshot()
+	// One allocation for the instance's series; the registry holds them
+	// only until it has written them.
+	all := make([]series, 0, seriesPerInstance+len(others)+len(trans)+len(vips))
+	send := func(s series) {
+		all = append(all, s)
+		ch <- &all[len(all)-1]
+	}
+	gauge := func(d *prometheus.Desc, v float64) { send(series{desc: d, labels: id, v: v}) }
+	counter := func(d *prometheus.Desc, v float64) { send(series{desc: d, labels: id, kind: seriesCounter, v: v}) }
+	shown := in.shown.Load()
+	for i, s := range vrrp.States {
+		send(series{desc: c.state, labels: in.statePairs[i], v: b2f(uint32(s) == shown)})
+	}
+	gauge(c.priority, in.priority.Get())
+	gauge(c.effPriority, float64(in.effPrio.Load()))
+	gauge(c.masterPriority, in.masterPriority.Get())
+	gauge(c.lastTransition, in.lastTransition.Get())
+	iv := time.Duration(in.interval.Load())
+	gauge(c.advertInterval, iv.Seconds())
+	down := 0.0
+	if iv > 0 {
+		down = masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds()
+	}
+	gauge(c.masterDown, down)
+	counter(c.sent, in.sent.get())
+	counter(c.received, in.received.get())
+	counter(c.prioZeroSent, in.prioZeroSent.get())
+	counter(c.prioZeroReceived, in.prioZeroReceived.get())
+	counter(c.garps, in.garps.get())
+	counter(c.nas, in.nas.get())
+	send(series{desc: c.masterTransitions, labels: id, kind: seriesCounter, v: in.masterTransitions.get(), ex: in.masterExemplar.Load()})
+	for i, r := range event.DropReasons {
+		if r == event.DropVRIDUnknown {
+			// No instance can own an advert for an unknown VRID: those
+			// are counted in keepwatch_vrrp_global_adverts_dropped_total.
+			continue
+		}
+		send(series{desc: c.dropped, labels: in.dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
+	}
+	for r, n := range others {
+		send(series{desc: c.dropped, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
+	}
+	for _, t := range trans {
+		send(series{desc: c.transitions, labels: t.labels, kind: seriesCounter, v: t.n.get(), ex: t.ex.Load()})
+	}
+	for _, v := range vips {
+		send(series{desc: c.vipPresent, labels: v.labels, v: v.v.Get()})
+	}
+	if info := in.info.Load(); info != nil {
+		send(series{desc: c.instanceInfo, labels: *info, v: 1})
+	}
+	send(series{desc: c.gap, labels: id, kind: seriesHistogram, hist: &in.gap})
+	send(series{desc: c.advertLateness, labels: id, kind: seriesHistogram, hist: &in.lateness})
+}
