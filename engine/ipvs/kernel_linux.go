@@ -87,6 +87,9 @@ func kernelService(s *Service) *ipvs.Service {
 		Timeout:       uint32(s.Timeout / time.Second),
 		PEName:        s.PersistenceEngine,
 	}
+	if s.Hashed {
+		ks.Flags |= uint32(flagHashed)
+	}
 	if s.Timeout > 0 {
 		ks.Flags |= uint32(flagPersistent)
 		if ks.Timeout == 0 {
@@ -256,6 +259,14 @@ func settle(k Kernel, o *Op, err error) error {
 	case o.Kind == AddService && errors.Is(err, unix.EEXIST):
 		return k.UpdateService(kernelService(&o.Service))
 	case o.Kind == AddDestination && errors.Is(err, unix.EEXIST):
+		// Through the batch path again: moby/ipvs does not send a
+		// tunnel's type, port and flags, and an update without them
+		// would turn a GUE destination back into IPIP.
+		if b, ok := k.(Batcher); ok {
+			up := *o
+			up.Kind = UpdateDestination
+			return b.ApplyBatch([]Op{up})[0]
+		}
 		return k.UpdateDestination(kernelService(&o.Service), kernelDestination(&o.Dest))
 	}
 	return err

@@ -64,8 +64,9 @@ type Balancer struct {
 
 	// kmu serialises kernel work and the quorum events it decides, so an
 	// evaluation made before a reload is never applied after it.
-	kmu sync.Mutex
-	rec *ipvs.Reconciler // nil while IPVS is unavailable
+	kmu    sync.Mutex
+	rec    *ipvs.Reconciler // nil while IPVS is unavailable
+	kernel ipvs.Kernel      // what rec programs
 	// kerr is why there is no reconciler.
 	kerr error
 
@@ -215,7 +216,8 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 	}
 	b.kmu.Lock()
 	if k != nil {
-		b.rec = ipvs.NewReconciler(k, b.sink)
+		b.rec, b.kernel = ipvs.NewReconciler(k, b.sink), k
+		b.setTimeouts(k, cfg)
 		if cfg.Global.LVSFlush {
 			if err := b.rec.Flush(); err != nil {
 				b.log.Error("lvs_flush", "err", err)
@@ -271,8 +273,28 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 			b.log.Error("removing virtual servers at stop", "err", err)
 		}
 	}
-	b.rec, b.kerr = nil, nil
+	b.rec, b.kernel, b.kerr = nil, nil, nil
 	return nil
+}
+
+// TimeoutSetter is a Kernel that can set the connection timeouts
+// (ipvs.Handle).
+type TimeoutSetter interface {
+	SetTimeouts(ipvs.Timeouts) error
+}
+
+// setTimeouts applies lvs_timeouts, as keepalived's checker does at start
+// and on reload (ipvs_set_timeouts: nothing is sent when all three are
+// zero, and a zero leaves its timeout as it is). The caller holds kmu.
+func (b *Balancer) setTimeouts(k ipvs.Kernel, cfg *config.Config) {
+	t := ipvs.Timeouts{TCP: cfg.Global.LVSTimeoutTCP, TCPFin: cfg.Global.LVSTimeoutFin, UDP: cfg.Global.LVSTimeoutUDP}
+	ts, ok := k.(TimeoutSetter)
+	if t.IsZero() || !ok {
+		return
+	}
+	if err := ts.SetTimeouts(t); err != nil {
+		b.log.Error("lvs_timeouts", "err", err)
+	}
 }
 
 // install makes p the running state; the caller holds mu.
@@ -471,6 +493,9 @@ func (b *Balancer) Update(cfg *config.Config) error {
 	old := b.sched
 
 	b.kmu.Lock()
+	if b.rec != nil {
+		b.setTimeouts(b.kernel, cfg) // keepalived sets them again on reload (start_check)
+	}
 	b.flushDirty()
 	b.mu.Lock()
 	prev := make(map[string]*vsState, len(b.vss))

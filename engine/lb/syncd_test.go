@@ -1,0 +1,83 @@
+package lb
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/config"
+	"github.com/keepwatch/keepwatch/engine/event"
+	"github.com/keepwatch/keepwatch/engine/ipvs"
+	"github.com/keepwatch/keepwatch/engine/vrrp"
+)
+
+type fakeDaemons struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeDaemons) StartDaemon(d ipvs.SyncDaemon) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("start %s %s id %d port %d group %v", d.State, d.Interface, d.SyncID, d.Port, d.Group))
+	return nil
+}
+
+func (f *fakeDaemons) StopDaemon(s ipvs.SyncState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "stop "+s.String())
+	return nil
+}
+
+func (f *fakeDaemons) log() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, "; ")
+}
+
+func TestSyncDaemonConfigure(t *testing.T) {
+	k := &fakeDaemons{}
+	opens := 0
+	s := NewSyncDaemon(nil)
+	s.Open = func() (ipvs.DaemonControl, func(), error) { opens++; return k, func() {}, nil }
+	wait := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if k.log() == want {
+				return
+			}
+		}
+		t.Fatalf("calls:\n%s\nwant:\n%s", k.log(), want)
+	}
+	cfg := func(d *config.LVSSyncDaemon) *config.Config {
+		return &config.Config{Global: config.Global{LVSSyncDaemon: d},
+			Instances: []config.Instance{{Name: "VI_1", VRID: 51}, {Name: "VI_2", VRID: 52}}}
+	}
+	// The instance is master before the config names it: the daemon
+	// starts as master at once, with the VRID as its sync id.
+	s.Emit(event.Event{Kind: event.KindTransition, Instance: "VI_1", From: vrrp.StateBackup, To: vrrp.StateMaster})
+	s.Configure(cfg(&config.LVSSyncDaemon{Interface: "eth1", Instance: "VI_1"}))
+	want := "stop backup; start master eth1 id 51 port 0 group invalid IP"
+	wait(want)
+	s.Configure(cfg(&config.LVSSyncDaemon{Interface: "eth1", Instance: "VI_1"})) // unchanged: untouched
+	s.Emit(event.Event{Kind: event.KindTransition, Instance: "VI_1", From: vrrp.StateMaster, To: vrrp.StateBackup})
+	want += "; stop master; start backup eth1 id 51 port 0 group invalid IP"
+	wait(want)
+	// A changed config restarts it in the current state.
+	s.Configure(cfg(&config.LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", ID: 9, Port: 8850, Group: "239.0.0.81"}))
+	want += "; stop backup; stop master; start backup eth1 id 9 port 8850 group 239.0.0.81"
+	wait(want)
+	// An unknown instance stops it.
+	s.Configure(cfg(&config.LVSSyncDaemon{Interface: "eth1", Instance: "VI_9"}))
+	want += "; stop backup"
+	wait(want)
+	s.Configure(cfg(nil))
+	s.Stop()
+	if opens != 2 {
+		t.Errorf("opened IPVS %d times, want 2", opens)
+	}
+	wait(want)
+}
