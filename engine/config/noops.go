@@ -52,7 +52,6 @@ var IgnoredFields = map[string]string{
 	"Rule.OIf":                     "oif",
 	"Rule.Rest":                    "rule options",
 	"SSL.CA":                       "ca",
-	"SSL.Password":                 "password",
 	"SyncGroup.TrackFiles":         "track_file",
 	"SyncGroup.TrackInterfaces":    "track_interface",
 	"SyncGroup.TrackProcesses":     "track_process",
