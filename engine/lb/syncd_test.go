@@ -10,6 +10,7 @@ import (
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/ipvs"
+	"github.com/keepwatch/keepwatch/engine/ipvs/ipvstest"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 )
 
@@ -80,4 +81,52 @@ func TestSyncDaemonConfigure(t *testing.T) {
 		t.Errorf("opened IPVS %d times, want 2", opens)
 	}
 	wait(want)
+}
+
+// timeoutKernel is the fake kernel with SetTimeouts, recording each call.
+type timeoutKernel struct {
+	*ipvstest.Kernel
+	mu  sync.Mutex
+	set []ipvs.Timeouts
+}
+
+func (k *timeoutKernel) SetTimeouts(t ipvs.Timeouts) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.set = append(k.set, t)
+	return nil
+}
+
+func (k *timeoutKernel) calls() []ipvs.Timeouts {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]ipvs.Timeouts(nil), k.set...)
+}
+
+// TestBalancerTimeouts: lvs_timeouts is applied at start and again on
+// reload (keepalived's start_check), and nothing is sent without it.
+func TestBalancerTimeouts(t *testing.T) {
+	a := listen(t, "127.0.0.1:0")
+	base := fmt.Sprintf(poolConf, a.port(), "9", "10", 1)
+	with := strings.Replace(base, "router_id lbtest\n", "router_id lbtest\nlvs_timeouts tcp 7200 udp 45\n", 1)
+	if with == base {
+		t.Fatal("poolConf has no router_id line to add lvs_timeouts after")
+	}
+	k := &timeoutKernel{Kernel: ipvstest.New()}
+	b := New(Options{Kernel: k})
+	runBalancer(t, b, loadText(t, with))
+	eventually(t, 5*time.Second, "started", func() bool { return len(k.calls()) == 1 })
+	want := ipvs.Timeouts{TCP: 7200 * time.Second, UDP: 45 * time.Second}
+	if got := k.calls(); got[0] != want {
+		t.Errorf("timeouts set %+v, want %+v", got[0], want)
+	}
+	if err := b.Update(loadText(t, with)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(loadText(t, base)); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.calls(); len(got) != 2 || got[1] != want {
+		t.Errorf("timeouts set %+v, want them once more on the reload that keeps lvs_timeouts and not on the one without", got)
+	}
 }
