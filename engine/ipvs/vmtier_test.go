@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -613,6 +614,59 @@ func tunnelTier(t *testing.T, h *Handle, rec *eventtest.Recorder) {
 	if rep, err := r.Resync(); err != nil || len(rep.Ops) != 0 {
 		t.Errorf("resync after the update: %v, %v; want nothing to repair", opStrings(rep.Ops), err)
 	}
+	if _, err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loadedModules(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func hasModule(mods, name string) bool {
+	for _, l := range strings.Split(mods, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// modprobeTier runs in a guest where no IPVS module is loaded.
+func modprobeTier(t *testing.T) {
+	if mods := loadedModules(t); hasModule(mods, "ip_vs") {
+		t.Fatalf("ip_vs is loaded before Open:\n%s", mods)
+	}
+	rec := &eventtest.Recorder{}
+	h, err := Open(rec)
+	if err != nil {
+		out, _ := exec.Command("/bin/busybox", "sh", "-c", "uname -r; cat /proc/sys/kernel/modprobe; ls -l /sbin/modprobe; ls -R /lib/modules | head -30; /sbin/modprobe -v ip_vs; echo exit $?; dmesg | tail -20").CombinedOutput()
+		t.Fatalf("Open did not load ip_vs: %v\n%s", err, out)
+	}
+	defer h.Close()
+	if !hasModule(loadedModules(t), "ip_vs") {
+		t.Fatal("Open succeeded but ip_vs is not in /proc/modules")
+	}
+	r := NewReconciler(h, rec)
+	svcs := []Service{
+		{Key: AddrKey(vip4, 80, TCP), Scheduler: WeightedLeastConnection, Destinations: []Destination{{Addr: rs4a, Port: 80, Weight: 1}}},
+		{Key: AddrKey(vip4, 81, TCP), Scheduler: MaglevHashing},
+	}
+	if _, err := r.Set(svcs); err != nil {
+		t.Fatal(err)
+	}
+	mods := loadedModules(t)
+	for _, m := range []string{"ip_vs_wlc", "ip_vs_mh"} {
+		if !hasModule(mods, m) {
+			t.Errorf("%s not loaded after a service named its scheduler:\n%s", m, mods)
+		}
+	}
+	assertKernel(t, h, svcs)
 	if _, err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
