@@ -60,7 +60,6 @@ var IgnoredFields = map[string]string{
 	"VMAC.Group":                   "use_vmac group",
 	"VMAC.MAC":                     "use_vmac MAC",
 	"VMAC.Notify":                  "netlink_notify_msg",
-	"VirtualServer.HASuspend":      "ha_suspend",
 	"VirtualServer.SNMPName":       "snmp_name",
 }
 

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -128,5 +129,68 @@ func TestBalancerTimeouts(t *testing.T) {
 	}
 	if got := k.calls(); len(got) != 2 || got[1] != want {
 		t.Errorf("timeouts set %+v, want them once more on the reload that keeps lvs_timeouts and not on the one without", got)
+	}
+}
+
+const haSuspendConf = `
+global_defs {
+  router_id lbtest
+}
+virtual_server 192.0.2.10 80 {
+  delay_loop 0.1
+  lb_algo rr
+  protocol TCP
+  ha_suspend
+  real_server 127.0.0.1 %[1]s {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 0
+      warmup 0
+    }
+  }
+}
+`
+
+// TestHASuspend: a virtual server with ha_suspend is not probed while its
+// address is not on this host, and is once it is.
+func TestHASuspend(t *testing.T) {
+	a := listen(t, "127.0.0.1:0")
+	var (
+		mu     sync.Mutex
+		local  []netip.Addr
+		probes int
+	)
+	sink := event.SinkFunc(func(e event.Event) {
+		if e.Kind == event.KindProbe {
+			mu.Lock()
+			probes++
+			mu.Unlock()
+		}
+	})
+	count := func() int { mu.Lock(); defer mu.Unlock(); return probes }
+	b := New(Options{Kernel: ipvstest.New(), Sink: sink, AddrPoll: 20 * time.Millisecond,
+		LocalAddrs: func() ([]netip.Addr, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]netip.Addr(nil), local...), nil
+		}})
+	runBalancer(t, b, loadText(t, fmt.Sprintf(haSuspendConf, a.port())))
+	<-b.Started()
+	time.Sleep(500 * time.Millisecond) // five delay_loops
+	if n := count(); n != 0 {
+		t.Fatalf("%d probes while 192.0.2.10 is not local", n)
+	}
+	mu.Lock()
+	local = []netip.Addr{netip.MustParseAddr("192.0.2.10")}
+	mu.Unlock()
+	eventually(t, 10*time.Second, "probes once the address is local", func() bool { return count() >= 2 })
+	mu.Lock()
+	local = nil
+	mu.Unlock()
+	time.Sleep(300 * time.Millisecond) // the watch and a probe in flight settle
+	n := count()
+	time.Sleep(500 * time.Millisecond)
+	if m := count(); m != n {
+		t.Errorf("%d probes after the address left", m-n)
 	}
 }
