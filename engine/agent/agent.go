@@ -99,6 +99,8 @@ type Agent struct {
 	lbMu   sync.Mutex
 	lb     *lb.Balancer
 	lbTask *task
+	// syncd runs lvs_sync_daemon, following its instance's transitions.
+	syncd *lb.SyncDaemon
 }
 
 type sockKey struct {
@@ -167,8 +169,9 @@ func New(opts Options) *Agent {
 	}
 	g := newGroups(opts.OnGroup)
 	stats := dump.NewCounters()
+	syncd := lb.NewSyncDaemon(opts.Log)
 	return &Agent{
-		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g, stats}, groups: g, stats: stats, lb: opts.Balancer,
+		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g, stats, syncd}, groups: g, stats: stats, lb: opts.Balancer, syncd: syncd,
 		socks: map[sockKey]*sock{}, insts: map[instanceKey]*running{}, units: map[string]*unit{},
 		failed: map[string]*failure{}, trackers: map[trackerKey]*runningTracker{}, states: map[trackerKey]track.State{},
 		retry: make(chan struct{}, 1),
@@ -305,6 +308,7 @@ func (a *Agent) shutdown() {
 	}
 	a.mu.Unlock()
 	a.stopUnits(us) // 1
+	a.syncd.Stop()  // keepalived stops the sync daemon with its VRRP process
 
 	a.mu.Lock()
 	var ts []*task

@@ -116,6 +116,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 		}
 	}
 	if loaded {
+		a.syncd.Configure(c)
 		a.syncBalancer(c)
 	}
 	if err := a.setFailed(failed); err != nil {

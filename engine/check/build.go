@@ -34,7 +34,7 @@ func FromConfig(c *config.Config) ([]RealServer, error) {
 		if key == "" {
 			key = c.SSL.Certificate
 		}
-		kp, err := tls.LoadX509KeyPair(c.SSL.Certificate, key)
+		kp, err := loadKeyPair(c.SSL.Certificate, key, string(c.SSL.Password))
 		if err != nil {
 			return nil, fmt.Errorf("ssl certificate %q: %w", c.SSL.Certificate, err)
 		}

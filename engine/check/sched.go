@@ -91,6 +91,23 @@ type Scheduler struct {
 	q    queue
 	wake chan struct{}
 	wg   sync.WaitGroup
+
+	// suspended are the services (RealServer.Service) whose checkers are
+	// suspended: keepalived's ha_suspend (Suspend).
+	suspended sync.Map
+}
+
+// Suspend suspends (on) or resumes the checkers of service's real servers,
+// as keepalived's ha_suspend does while the virtual server's address is not
+// on this host (check_api.c update_checker_activity): a suspended checker
+// keeps its schedule but does not probe, so its real server keeps the
+// state it had.
+func (s *Scheduler) Suspend(service string, on bool) {
+	if on {
+		s.suspended.Store(service, true)
+	} else {
+		s.suspended.Delete(service)
+	}
 }
 
 type serverState struct {
@@ -302,12 +319,17 @@ func (s *Scheduler) probe(ctx context.Context, j *job) {
 	if s.opts.Lateness != nil {
 		s.opts.Lateness(start.Sub(j.due))
 	}
-	r := j.run(ctx)
-	d := time.Since(start)
-	if ctx.Err() != nil {
-		return // a probe cut short by shutdown says nothing about the server
+	var next time.Duration
+	if _, off := s.suspended.Load(j.srv.Service); off {
+		next = max(j.c.DelayLoop, time.Second)
+	} else {
+		r := j.run(ctx)
+		d := time.Since(start)
+		if ctx.Err() != nil {
+			return // a probe cut short by shutdown says nothing about the server
+		}
+		next = s.apply(j, r, d, true)
 	}
-	next := s.apply(j, r, d, true)
 	j.due = time.Now().Add(next)
 	s.mu.Lock()
 	heap.Push(&s.q, j)

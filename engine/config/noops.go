@@ -24,10 +24,6 @@ var IgnoredFields = map[string]string{
 	"Global.CheckerLogAllFailures": "checker_log_all_failures",
 	"Global.DefaultInterface":      "default_interface",
 	"Global.DynamicInterfaces":     "dynamic_interfaces",
-	"Global.LVSSyncDaemon":         "lvs_sync_daemon",
-	"Global.LVSTimeoutFin":         "lvs_timeouts tcpfin",
-	"Global.LVSTimeoutTCP":         "lvs_timeouts tcp",
-	"Global.LVSTimeoutUDP":         "lvs_timeouts udp",
 	"Global.LogUnknownVRIDs":       "log_unknown_vrids",
 	"Global.MaxAutoPriority":       "max_auto_priority",
 	"Global.NoCheckerEmails":       "no_checker_emails",
@@ -48,15 +44,9 @@ var IgnoredFields = map[string]string{
 	"Rule.OIf":                     "oif",
 	"Rule.Rest":                    "rule options",
 	"SSL.CA":                       "ca",
-	"SSL.Password":                 "password",
 	"VMAC.Group":                   "use_vmac group",
 	"VMAC.Notify":                  "netlink_notify_msg",
-	"VirtualServer.HASuspend":      "ha_suspend",
-	"VirtualServer.Hashed":         "hashed",
 	"VirtualServer.SNMPName":       "snmp_name",
-	"VirtualServer.TunnelCsum":     "tunnel checksum",
-	"VirtualServer.TunnelPort":     "tunnel port",
-	"VirtualServer.TunnelType":     "tunnel type",
 }
 
 // notImplemented warns about each IgnoredFields field c sets, at the

@@ -70,6 +70,9 @@ const (
 	dstUThresh   = 5
 	dstLThresh   = 6
 	dstAF        = 11
+	dstTunType   = 13 // u8, Linux 5.2+
+	dstTunPort   = 14 // be16
+	dstTunFlags  = 15 // u16, Linux 5.3+
 
 	// batchSize bounds one sendmsg (about 120 bytes a request, well under
 	// the default socket send buffer) and the error messages a batch can
@@ -252,6 +255,14 @@ func appendRequest(b []byte, family uint16, seq uint32, o *Op, ack bool) []byte 
 			b = appendAttr(b, dstWeight, binary.NativeEndian.AppendUint32(nil, uint32(d.Weight)))
 			b = appendAttr(b, dstUThresh, binary.NativeEndian.AppendUint32(nil, d.UpperThreshold))
 			b = appendAttr(b, dstLThresh, binary.NativeEndian.AppendUint32(nil, d.LowerThreshold))
+			// Only a tunnel's own attributes, so a kernel older than the
+			// attributes (which rejects unknown ones) still takes every
+			// other destination.
+			if d.Forward == Tunnel && (d.TunnelType != TunnelIPIP || d.TunnelPort != 0 || d.TunnelFlags != 0) {
+				b = appendAttr(b, dstTunType, []byte{byte(d.TunnelType)})
+				b = appendAttr(b, dstTunPort, binary.BigEndian.AppendUint16(nil, d.TunnelPort))
+				b = appendAttr(b, dstTunFlags, binary.NativeEndian.AppendUint16(nil, uint16(d.TunnelFlags)))
+			}
 		}
 		binary.NativeEndian.PutUint16(b[nest:], uint16(len(b)-nest))
 	}

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -79,7 +80,7 @@ func fromVirtualServer(vs *config.VirtualServer, groups map[string][]GroupEntry)
 	if !sched.Valid() {
 		return v, fmt.Errorf("unknown lb_algo %q", vs.Scheduler)
 	}
-	tmpl := Service{Scheduler: sched, Timeout: vs.PersistenceTimeout, PersistenceEngine: vs.PersistenceEngine}
+	tmpl := Service{Scheduler: sched, Timeout: vs.PersistenceTimeout, PersistenceEngine: vs.PersistenceEngine, Hashed: vs.Hashed}
 	if vs.OPS {
 		tmpl.Flags |= FlagOnePacket
 	}
@@ -133,6 +134,10 @@ func fromVirtualServer(vs *config.VirtualServer, groups map[string][]GroupEntry)
 	if err != nil {
 		return v, err
 	}
+	tun, err := tunnelOf(vs)
+	if err != nil {
+		return v, err
+	}
 	v.Pool = Pool{Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, SorryInhibit: vs.SorryServerInhibit, Alpha: vs.Alpha, Omega: vs.Omega}
 	if vs.SorryServer != nil {
 		m, err := parseMethod(vs.SorryServerMethod, method)
@@ -149,6 +154,7 @@ func fromVirtualServer(vs *config.VirtualServer, groups map[string][]GroupEntry)
 			w = config.DefaultWeight // a sorry server serves: never at weight 0 when in use
 		}
 		v.Pool.Sorry = &Destination{Addr: vs.SorryServer.Addr.Unmap(), Port: destPort(vs.SorryServer.Port, vs), Weight: w, Forward: m}
+		tun.to(v.Pool.Sorry)
 	}
 	for i := range vs.RealServers {
 		rs := &vs.RealServers[i]
@@ -165,8 +171,64 @@ func fromVirtualServer(vs *config.VirtualServer, groups map[string][]GroupEntry)
 				UpperThreshold: uint32(max(rs.UThreshold, 0)), LowerThreshold: uint32(max(rs.LThreshold, 0))},
 			Inhibit: inhibit,
 		})
+		tun.to(&v.Servers[len(v.Servers)-1].Destination)
 	}
 	return v, nil
+}
+
+// tunnel is a virtual server's TUN encapsulation.
+type tunnel struct {
+	typ   TunnelType
+	port  uint16
+	flags TunnelFlags
+}
+
+// to gives d the tunnel settings when d forwards by TUN.
+func (t tunnel) to(d *Destination) {
+	if d.Forward == Tunnel {
+		d.TunnelType, d.TunnelPort, d.TunnelFlags = t.typ, t.port, t.flags
+	}
+}
+
+// tunnelOf reads `lb_kind TUN type ipip|gue port N|gre nocsum|csum|remcsum`
+// with keepalived's rules (check_parser.c, the lb_kind/lvs_method handler): gue needs a
+// port, a port is for gue only, remcsum is for gue only and checksums are
+// not for ipip. keepalived gives the settings to every TUN real server of
+// the virtual server (a real server's own `lvs_method TUN` too).
+func tunnelOf(vs *config.VirtualServer) (tunnel, error) {
+	var t tunnel
+	switch strings.ToLower(vs.TunnelType) {
+	case "", "ipip":
+	case "gue":
+		t.typ = TunnelGUE
+	case "gre":
+		t.typ = TunnelGRE
+	default:
+		return t, fmt.Errorf("unknown tunnel type %q (ipip|gue|gre)", vs.TunnelType)
+	}
+	switch strings.ToLower(vs.TunnelCsum) {
+	case "", "nocsum":
+	case "csum":
+		t.flags = TunnelChecksum
+	case "remcsum":
+		t.flags = TunnelRemoteChecksum
+	default:
+		return t, fmt.Errorf("unknown tunnel checksum %q (nocsum|csum|remcsum)", vs.TunnelCsum)
+	}
+	switch {
+	case vs.TunnelPort < 0 || vs.TunnelPort > 65535:
+		return t, fmt.Errorf("tunnel port %d out of range", vs.TunnelPort)
+	case t.typ == TunnelGUE && vs.TunnelPort == 0:
+		return t, errors.New("tunnel type gue needs a port")
+	case t.typ != TunnelGUE && vs.TunnelPort != 0:
+		return t, fmt.Errorf("tunnel port is for type gue only, not %s", t.typ)
+	case t.flags == TunnelRemoteChecksum && t.typ != TunnelGUE:
+		return t, fmt.Errorf("remcsum is for tunnel type gue only, not %s", t.typ)
+	case t.flags != 0 && t.typ == TunnelIPIP:
+		return t, errors.New("tunnel checksums are for types gue and gre, not ipip")
+	}
+	t.port = uint16(vs.TunnelPort)
+	return t, nil
 }
 
 // destPort is the real server's port; without one it takes the virtual

@@ -107,7 +107,7 @@ func appendServiceID(b []byte, s *Service) []byte {
 }
 
 // dump sends one dump request and calls each with the payload of the
-// single nested attribute (service or destination) of every reply.
+// single nested attribute (service, destination or daemon) of every reply.
 func (c *batchConn) dump(cmd uint8, attrs []byte, each func([]byte) error) error {
 	c.seq++
 	seq := c.seq
@@ -174,7 +174,7 @@ func walkDump(b []byte, seq uint32, each func([]byte) error) (done bool, err err
 			continue
 		}
 		walkAttrs(body[4:], func(typ uint16, v []byte) {
-			if (typ == attrService || typ == attrDest) && err == nil {
+			if (typ == attrService || typ == attrDest || typ == attrDaemon) && err == nil {
 				err = each(v)
 			}
 		})
@@ -352,6 +352,14 @@ func parseDestination(b []byte) (Destination, error) {
 			stats = v
 		case dstStats64:
 			stats64 = v
+		case dstTunType:
+			if len(v) >= 1 {
+				d.TunnelType = TunnelType(v[0])
+			}
+		case dstTunPort:
+			d.TunnelPort = be16(v)
+		case dstTunFlags:
+			d.TunnelFlags = TunnelFlags(u16(v))
 		}
 	})
 	if fam == 0 { // kernels before 3.18 do not send it

@@ -1,11 +1,15 @@
 package ipvs
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/moby/ipvs"
@@ -50,6 +54,18 @@ func Open(sink event.Sink) (*Handle, error) {
 	// request goes to family 0.
 	fam, err := netlink.GenlFamilyGet("IPVS")
 	if err != nil {
+		// keepalived loads the module itself when the family is missing
+		// (ipvswrapper.c ipvs_start → modprobe_ipvs), then asks again.
+		// The schedulers and persistence engines need nothing from us:
+		// the kernel loads ip_vs_NAME when a service first names it
+		// (ip_vs_sched.c ip_vs_scheduler_get, request_module).
+		if merr := modprobeIPVS(); merr != nil {
+			err = errors.Join(err, merr)
+		} else {
+			fam, err = netlink.GenlFamilyGet("IPVS")
+		}
+	}
+	if err != nil {
 		err = fmt.Errorf("ipvs: %w: generic netlink family IPVS: %w", ErrUnavailable, err)
 		sink.Emit(event.Event{Kind: event.KindIPVSUnavailable, Time: time.Now(), Err: err})
 		return nil, err
@@ -64,6 +80,25 @@ func Open(sink event.Sink) (*Handle, error) {
 		return nil, fmt.Errorf("ipvs: open generic netlink socket: %w", err)
 	}
 	return &Handle{Handle: h, batch: bc}, nil
+}
+
+// modprobeIPVS runs `modprobe -s -- ip_vs` as keepalived does: the
+// modprobe the kernel itself uses (/proc/sys/kernel/modprobe), else
+// /sbin/modprobe.
+func modprobeIPVS() error {
+	path := "/sbin/modprobe"
+	if b, err := os.ReadFile("/proc/sys/kernel/modprobe"); err == nil {
+		if p := strings.TrimSpace(string(b)); p != "" {
+			path = p
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-s", "--", "ip_vs").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s ip_vs: %w: %s", path, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 const (
@@ -86,6 +121,9 @@ func kernelService(s *Service) *ipvs.Service {
 		Flags:         uint32(s.Flags & settable),
 		Timeout:       uint32(s.Timeout / time.Second),
 		PEName:        s.PersistenceEngine,
+	}
+	if s.Hashed {
+		ks.Flags |= uint32(flagHashed)
 	}
 	if s.Timeout > 0 {
 		ks.Flags |= uint32(flagPersistent)
@@ -256,6 +294,14 @@ func settle(k Kernel, o *Op, err error) error {
 	case o.Kind == AddService && errors.Is(err, unix.EEXIST):
 		return k.UpdateService(kernelService(&o.Service))
 	case o.Kind == AddDestination && errors.Is(err, unix.EEXIST):
+		// Through the batch path again: moby/ipvs does not send a
+		// tunnel's type, port and flags, and an update without them
+		// would turn a GUE destination back into IPIP.
+		if b, ok := k.(Batcher); ok {
+			up := *o
+			up.Kind = UpdateDestination
+			return b.ApplyBatch([]Op{up})[0]
+		}
 		return k.UpdateDestination(kernelService(&o.Service), kernelDestination(&o.Dest))
 	}
 	return err

@@ -83,3 +83,55 @@ func TestKernelTier(t *testing.T) {
 		t.Fatal("KERNEL TIER FAILED in the VM (see guest output above)")
 	}
 }
+
+// TestKernelModprobe boots a guest whose IPVS modules are installed but not
+// loaded, as on a fresh host, and checks that Open loads ip_vs as
+// keepalived does (modprobe_ipvs) and that the kernel then loads each
+// scheduler's module when a service names it.
+func TestKernelModprobe(t *testing.T) {
+	switch os.Getenv("KEEPWATCH_VM") {
+	case "modprobe":
+		modprobeTier(t)
+		return
+	case "":
+	default:
+		return
+	}
+	if testing.Short() && os.Getenv("CI") == "" {
+		t.Skip("boots a VM; not in -short")
+	}
+	version, _, err := vm.FindKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The modules go where modprobe looks for them, with the kernel's own
+	// modules.dep. Only dummy and the crc32c crypto are loaded at boot:
+	// busybox's modprobe does not follow libcrc32c's softdep on crc32c,
+	// which a host's kmod modprobe does.
+	mods, err := vm.ModulePaths(version, []string{"ip_vs_wlc", "ip_vs_mh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, p := range append(mods, filepath.Join("/lib/modules", version, "modules.dep")) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p] = b
+	}
+	out, ok := vm.RunSelf(t, vm.Self{
+		Name:     "ipvs.test",
+		Mode:     "modprobe",
+		Flags:    "-test.run=^TestKernelModprobe$ -test.v -test.count=1",
+		Setup:    vmNet,
+		Modules:  []string{"dummy", "crc32c_generic"},
+		Binaries: []string{"/usr/sbin/ipvsadm"},
+		Files:    files,
+		Timeout:  4 * time.Minute,
+	})
+	t.Logf("guest output:\n%s", out)
+	if !ok || !strings.Contains(out, "--- PASS: TestKernelModprobe") {
+		t.Fatal("KERNEL MODPROBE TIER FAILED in the VM (see guest output above)")
+	}
+}

@@ -173,7 +173,15 @@ type Service struct {
 	Granularity int
 	// PersistenceEngine is keepalived's persistence_engine (only "sip").
 	PersistenceEngine string
-	Destinations      []Destination
+	// Hashed is keepalived's `hashed`: keepalived sends IP_VS_SVC_F_HASHED
+	// in the service's flags (check_parser.c). The flag is the kernel's own
+	// record that a service is in its hash table; since Linux 5.13 (and the
+	// stable kernels the fix went to, "ipvs: ignore IP_VS_SVC_F_HASHED flag
+	// when adding service") the kernel ignores it from user space, and every
+	// service it holds reports it. It is sent as keepalived sends it and
+	// never compared.
+	Hashed       bool
+	Destinations []Destination
 
 	// Stats are the kernel's counters; filled only on services read back.
 	Stats Counters
@@ -188,10 +196,50 @@ type Destination struct {
 	// UpperThreshold and LowerThreshold are keepalived's uthreshold and
 	// lthreshold: connection limits; zero means none.
 	UpperThreshold, LowerThreshold uint32
+	// TunnelType, TunnelPort and TunnelFlags are a TUN destination's
+	// encapsulation (keepalived's `lb_kind TUN type ipip|gue port N|gre
+	// nocsum|csum|remcsum`; the kernel's IPVS_DEST_ATTR_TUN_*, Linux 5.2+
+	// for GUE, 5.3+ for GRE). They mean nothing for other methods.
+	TunnelType  TunnelType
+	TunnelPort  uint16
+	TunnelFlags TunnelFlags
 
 	// Stats are the kernel's counters; filled only on destinations read back.
 	Stats Counters
 }
+
+// TunnelType is a TUN destination's encapsulation (IP_VS_CONN_F_TUNNEL_TYPE_*).
+type TunnelType uint8
+
+// Tunnel types.
+const (
+	TunnelIPIP TunnelType = 0 // the default, and the only one before Linux 5.2
+	TunnelGUE  TunnelType = 1
+	TunnelGRE  TunnelType = 2
+)
+
+func (t TunnelType) String() string {
+	switch t {
+	case TunnelIPIP:
+		return "ipip"
+	case TunnelGUE:
+		return "gue"
+	case TunnelGRE:
+		return "gre"
+	}
+	return "tun" + strconv.Itoa(int(t))
+}
+
+// TunnelFlags are a GUE or GRE tunnel's checksum options
+// (IP_VS_TUNNEL_ENCAP_FLAG_*); zero is keepalived's and ipvsadm's nocsum.
+type TunnelFlags uint16
+
+// Tunnel checksum options.
+const (
+	TunnelNoChecksum     TunnelFlags = 0
+	TunnelChecksum       TunnelFlags = 1 << 0 // csum
+	TunnelRemoteChecksum TunnelFlags = 1 << 1 // remcsum (GUE only)
+)
 
 // AddrPort is the destination's identity within its service.
 func (d Destination) AddrPort() netip.AddrPort { return netip.AddrPortFrom(d.Addr, d.Port) }
@@ -255,6 +303,14 @@ func (s *Service) Validate() error {
 			return fmt.Errorf("ipvs: service %s: destination %s: weight %d out of range 0-65535", s.Key, d.AddrPort(), d.Weight)
 		case d.Forward > DR:
 			return fmt.Errorf("ipvs: service %s: destination %s: unknown forwarding method %d", s.Key, d.AddrPort(), d.Forward)
+		case d.TunnelType > TunnelGRE:
+			return fmt.Errorf("ipvs: service %s: destination %s: unknown tunnel type %d", s.Key, d.AddrPort(), d.TunnelType)
+		case d.Forward == Tunnel && d.TunnelType == TunnelGUE && d.TunnelPort == 0:
+			// The kernel rejects it with a bare EINVAL ("tunnel port is
+			// zero", ip_vs_ctl.c ip_vs_add_dest): say which.
+			return fmt.Errorf("ipvs: service %s: destination %s: tunnel type gue needs a port", s.Key, d.AddrPort())
+		case d.TunnelFlags&^(TunnelChecksum|TunnelRemoteChecksum) != 0:
+			return fmt.Errorf("ipvs: service %s: destination %s: tunnel flags %#x unknown", s.Key, d.AddrPort(), uint16(d.TunnelFlags))
 		}
 		seen[d.AddrPort()] = true
 	}
@@ -273,5 +329,6 @@ func sameService(a, b *Service) bool {
 // sameDestination reports whether a and b differ in nothing UpdateDestination sets.
 func sameDestination(a, b *Destination) bool {
 	return a.Weight == b.Weight && a.Forward == b.Forward &&
-		a.UpperThreshold == b.UpperThreshold && a.LowerThreshold == b.LowerThreshold
+		a.UpperThreshold == b.UpperThreshold && a.LowerThreshold == b.LowerThreshold &&
+		(a.Forward != Tunnel || a.TunnelType == b.TunnelType && a.TunnelPort == b.TunnelPort && a.TunnelFlags == b.TunnelFlags)
 }

@@ -3,10 +3,12 @@ package ipvs
 // These run inside the VM (KEEPWATCH_VM=tier), against the kernel's real IPVS.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -281,6 +283,10 @@ func kernelTier(t *testing.T) {
 		}
 	})
 
+	t.Run("lvs_timeouts", func(t *testing.T) { timeoutsTier(t, h) })
+	t.Run("lvs_sync_daemon", func(t *testing.T) { syncDaemonTier(t, h) })
+	t.Run("tunnel types and hashed", func(t *testing.T) { tunnelTier(t, h, rec) })
+
 	evs := rec.Of(event.KindIPVSReconcile)
 	if len(evs) < 6 {
 		t.Errorf("%d reconcile events, want one per Set/Resync/Stop", len(evs))
@@ -295,9 +301,9 @@ func kernelTier(t *testing.T) {
 	}
 }
 
-// probe is a minimal TCP check: connect within 200 ms.
+// probe is a minimal TCP check: connect within 2 s.
 func probe(ap netip.AddrPort) bool {
-	c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond)
+	c, err := net.DialTimeout("tcp", ap.String(), 2*time.Second) // a closed port is refused at once; 2 s is for a loaded TCG guest
 	if err != nil {
 		return false
 	}
@@ -466,4 +472,202 @@ func sortStrings(s []string) []string {
 		}
 	}
 	return s
+}
+
+// timeoutsTier sets lvs_timeouts and reads them back two ways: our
+// IPVS_CMD_GET_CONFIG and ipvsadm -L --timeout.
+func timeoutsTier(t *testing.T, h *Handle) {
+	before, err := h.Timeouts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kernel defaults: %+v", before)
+	want := Timeouts{TCP: 7200 * time.Second, TCPFin: 90 * time.Second, UDP: 45 * time.Second}
+	if err := h.SetTimeouts(want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Timeouts(); err != nil || got != want {
+		t.Errorf("timeouts read back %+v, %v; want %+v", got, err, want)
+	}
+	if out := ipvsadm(t, "-L", "--timeout"); !strings.Contains(out, "Timeout (tcp tcpfin udp): 7200 90 45") {
+		t.Errorf("ipvsadm -L --timeout:\n%s", out)
+	}
+	// A zero leaves its value alone, as keepalived's lvs_timeouts with
+	// only some of the three does.
+	if err := h.SetTimeouts(Timeouts{UDP: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if out := ipvsadm(t, "-L", "--timeout"); !strings.Contains(out, "Timeout (tcp tcpfin udp): 7200 90 30") {
+		t.Errorf("after setting udp only, ipvsadm -L --timeout:\n%s", out)
+	}
+	if err := h.SetTimeouts(before); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncDaemonTier starts the kernel's sync daemon the way lvs_sync_daemon
+// does, follows an instance through BACKUP → MASTER → BACKUP, and checks
+// each step with ipvsadm -L --daemon.
+func syncDaemonTier(t *testing.T, h *Handle) {
+	daemons := func() string {
+		return strings.TrimSpace(ipvsadm(t, "-L", "--daemon"))
+	}
+	d := SyncDaemon{State: SyncBackup, Interface: "kw0", SyncID: 42, MaxLen: 1400, Port: 8850, TTL: 3, Group: netip.MustParseAddr("239.0.0.81")}
+	if err := h.StartDaemon(d); err != nil {
+		t.Fatal(err)
+	}
+	out := daemons()
+	t.Logf("ipvsadm -L --daemon: %s", out)
+	for _, want := range []string{"backup sync daemon (mcast=kw0, syncid=42", "maxlen=1400", "group=239.0.0.81", "port=8850", "ttl=3"} {
+		if !strings.Contains(out, want) || strings.Count(out, "\n") != 0 {
+			t.Errorf("ipvsadm -L --daemon after starting a backup daemon lacks %q (or lists more):\n%s", want, out)
+		}
+	}
+	got, err := h.Daemons()
+	if err != nil || len(got) != 1 || got[0].State != SyncBackup || got[0].Interface != "kw0" || got[0].SyncID != 42 {
+		t.Errorf("Daemons() = %+v, %v; want the backup daemon on kw0 with id 42", got, err)
+	}
+	if err := h.StopDaemon(SyncBackup); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.StopDaemon(SyncBackup); err != nil {
+		t.Errorf("stopping a stopped daemon: %v", err)
+	}
+	if out := daemons(); out != "" {
+		t.Errorf("daemons left after stop:\n%s", out)
+	}
+
+	f := NewSyncFollower(h, "VI_1", SyncDaemon{Interface: "kw0", SyncID: 7})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	step := func(from, to vrrp.State, want string) {
+		t.Helper()
+		f.Emit(event.Event{Kind: event.KindTransition, Instance: "VI_1", From: from, To: to})
+		var out string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if out = daemons(); strings.HasPrefix(out, want) && !strings.Contains(out, "\n") {
+				return
+			}
+		}
+		t.Errorf("after %v → %v, ipvsadm -L --daemon:\n%s\nwant:\n%s", from, to, out, want)
+	}
+	f.Emit(event.Event{Kind: event.KindTransition, Instance: "VI_2", From: vrrp.StateInit, To: vrrp.StateMaster}) // another instance: ignored
+	step(vrrp.StateInit, vrrp.StateBackup, "backup sync daemon (mcast=kw0, syncid=7")
+	step(vrrp.StateBackup, vrrp.StateMaster, "master sync daemon (mcast=kw0, syncid=7")
+	t.Logf("as master: %s", daemons())
+	step(vrrp.StateMaster, vrrp.StateFault, "backup sync daemon (mcast=kw0, syncid=7")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if out := daemons(); out != "" {
+		t.Errorf("daemons left after the follower stopped:\n%s", out)
+	}
+}
+
+// tunnelTier programs TUN destinations of every tunnel type and a hashed
+// service, and reads them back through our dump and ipvsadm -S.
+func tunnelTier(t *testing.T, h *Handle, rec *eventtest.Recorder) {
+	r := NewReconciler(h, rec)
+	svc := Service{Key: AddrKey(vip4, 7000, TCP), Scheduler: RoundRobin, Hashed: true, Destinations: []Destination{
+		{Addr: netip.MustParseAddr("198.51.100.31"), Port: 7000, Weight: 1, Forward: Tunnel},
+		{Addr: netip.MustParseAddr("198.51.100.32"), Port: 7000, Weight: 1, Forward: Tunnel, TunnelType: TunnelGUE, TunnelPort: 6080},
+		{Addr: netip.MustParseAddr("198.51.100.33"), Port: 7000, Weight: 1, Forward: Tunnel, TunnelType: TunnelGUE, TunnelPort: 6081, TunnelFlags: TunnelRemoteChecksum},
+		{Addr: netip.MustParseAddr("198.51.100.34"), Port: 7000, Weight: 1, Forward: Tunnel, TunnelType: TunnelGRE, TunnelFlags: TunnelChecksum},
+	}}
+	if _, err := r.Set([]Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := Diff([]Service{svc}, got); len(ops) != 0 {
+		t.Errorf("kernel differs from desired; repair would be %v", opStrings(ops))
+	}
+	save := ipvsadm(t, "-S", "-n")
+	for _, want := range []string{
+		"-A -t 192.0.2.10:7000 -s rr",
+		"-a -t 192.0.2.10:7000 -r 198.51.100.31:7000 -i -w 1",
+		"-a -t 192.0.2.10:7000 -r 198.51.100.32:7000 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum",
+		"-a -t 192.0.2.10:7000 -r 198.51.100.33:7000 -i -w 1 --tun-type gue --tun-port 6081 --tun-remcsum",
+		"-a -t 192.0.2.10:7000 -r 198.51.100.34:7000 -i -w 1 --tun-type gre --tun-csum",
+	} {
+		if !strings.Contains(save, want) {
+			t.Errorf("ipvsadm -S lacks %q:\n%s", want, save)
+		}
+	}
+	// A changed tunnel port is an update of that destination only, and
+	// the update keeps the type (moby/ipvs would have dropped it).
+	svc.Destinations[1].TunnelPort = 6090
+	rep, err := r.Set([]Service{svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Ops) != 1 || rep.Ops[0].Kind != UpdateDestination {
+		t.Errorf("ops %v, want one update-destination", opStrings(rep.Ops))
+	}
+	if save := ipvsadm(t, "-S", "-n"); !strings.Contains(save, "-r 198.51.100.32:7000 -i -w 1 --tun-type gue --tun-port 6090") {
+		t.Errorf("tunnel port not updated:\n%s", save)
+	}
+	if rep, err := r.Resync(); err != nil || len(rep.Ops) != 0 {
+		t.Errorf("resync after the update: %v, %v; want nothing to repair", opStrings(rep.Ops), err)
+	}
+	if _, err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loadedModules(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func hasModule(mods, name string) bool {
+	for _, l := range strings.Split(mods, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// modprobeTier runs in a guest where no IPVS module is loaded.
+func modprobeTier(t *testing.T) {
+	if mods := loadedModules(t); hasModule(mods, "ip_vs") {
+		t.Fatalf("ip_vs is loaded before Open:\n%s", mods)
+	}
+	rec := &eventtest.Recorder{}
+	h, err := Open(rec)
+	if err != nil {
+		out, _ := exec.Command("/bin/busybox", "sh", "-c", "uname -r; cat /proc/sys/kernel/modprobe; ls -l /sbin/modprobe; ls -R /lib/modules | head -30; /sbin/modprobe -v ip_vs; echo exit $?; dmesg | tail -20").CombinedOutput()
+		t.Fatalf("Open did not load ip_vs: %v\n%s", err, out)
+	}
+	defer h.Close()
+	if !hasModule(loadedModules(t), "ip_vs") {
+		t.Fatal("Open succeeded but ip_vs is not in /proc/modules")
+	}
+	r := NewReconciler(h, rec)
+	svcs := []Service{
+		{Key: AddrKey(vip4, 80, TCP), Scheduler: WeightedLeastConnection, Destinations: []Destination{{Addr: rs4a, Port: 80, Weight: 1}}},
+		{Key: AddrKey(vip4, 81, TCP), Scheduler: MaglevHashing},
+	}
+	if _, err := r.Set(svcs); err != nil {
+		t.Fatal(err)
+	}
+	mods := loadedModules(t)
+	for _, m := range []string{"ip_vs_wlc", "ip_vs_mh"} {
+		if !hasModule(mods, m) {
+			t.Errorf("%s not loaded after a service named its scheduler:\n%s", m, mods)
+		}
+	}
+	assertKernel(t, h, svcs)
+	if _, err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/keepwatch/keepwatch/engine/check"
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -41,6 +43,10 @@ type Options struct {
 	Lateness func(time.Duration)
 	// MaxConcurrent bounds the probes in flight (check.Options).
 	MaxConcurrent int
+	// LocalAddrs lists this host's addresses, for ha_suspend; nil reads
+	// them through netlink. AddrPoll is how often (default 1 s).
+	LocalAddrs func() ([]netip.Addr, error)
+	AddrPoll   time.Duration
 }
 
 // Balancer keeps the kernel's IPVS table following the health of the
@@ -62,10 +68,17 @@ type Balancer struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
+	// smu guards the scheduler the ha_suspend watch suspends in, and what
+	// it suspended: by service name, true while suspended.
+	smu       sync.Mutex
+	ssched    *check.Scheduler
+	suspended map[string]bool
+
 	// kmu serialises kernel work and the quorum events it decides, so an
 	// evaluation made before a reload is never applied after it.
-	kmu sync.Mutex
-	rec *ipvs.Reconciler // nil while IPVS is unavailable
+	kmu    sync.Mutex
+	rec    *ipvs.Reconciler // nil while IPVS is unavailable
+	kernel ipvs.Kernel      // what rec programs
 	// kerr is why there is no reconciler.
 	kerr error
 
@@ -119,6 +132,12 @@ func New(opts Options) *Balancer {
 	}
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = DefaultResyncInterval
+	}
+	if opts.AddrPoll <= 0 {
+		opts.AddrPoll = time.Second
+	}
+	if opts.LocalAddrs == nil {
+		opts.LocalAddrs = localAddrs
 	}
 	return &Balancer{opts: opts, log: opts.Log, sink: opts.Sink, kick: make(chan struct{}, 1), started: make(chan struct{})}
 }
@@ -215,7 +234,8 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 	}
 	b.kmu.Lock()
 	if k != nil {
-		b.rec = ipvs.NewReconciler(k, b.sink)
+		b.rec, b.kernel = ipvs.NewReconciler(k, b.sink), k
+		b.setTimeouts(k, cfg)
 		if cfg.Global.LVSFlush {
 			if err := b.rec.Flush(); err != nil {
 				b.log.Error("lvs_flush", "err", err)
@@ -239,6 +259,12 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = rec.Run(wctx, b.opts.ResyncInterval) }()
 	}
+	// Before the first probe: a VS whose address is elsewhere starts
+	// suspended (check_api.c register_checkers_thread: "Deactivating
+	// healthchecker" when ha_suspend_addr_count is 0).
+	b.checkSuspend()
+	wg.Add(1)
+	go func() { defer wg.Done(); b.watchSuspend(wctx) }()
 	b.startScheduler(p.servers, nil)
 	close(b.started)
 	b.life.Unlock()
@@ -271,8 +297,28 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 			b.log.Error("removing virtual servers at stop", "err", err)
 		}
 	}
-	b.rec, b.kerr = nil, nil
+	b.rec, b.kernel, b.kerr = nil, nil, nil
 	return nil
+}
+
+// TimeoutSetter is a Kernel that can set the connection timeouts
+// (ipvs.Handle).
+type TimeoutSetter interface {
+	SetTimeouts(ipvs.Timeouts) error
+}
+
+// setTimeouts applies lvs_timeouts, as keepalived's checker does at start
+// and on reload (ipvs_set_timeouts: nothing is sent when all three are
+// zero, and a zero leaves its timeout as it is). The caller holds kmu.
+func (b *Balancer) setTimeouts(k ipvs.Kernel, cfg *config.Config) {
+	t := ipvs.Timeouts{TCP: cfg.Global.LVSTimeoutTCP, TCPFin: cfg.Global.LVSTimeoutFin, UDP: cfg.Global.LVSTimeoutUDP}
+	ts, ok := k.(TimeoutSetter)
+	if t.IsZero() || !ok {
+		return
+	}
+	if err := ts.SetTimeouts(t); err != nil {
+		b.log.Error("lvs_timeouts", "err", err)
+	}
 }
 
 // install makes p the running state; the caller holds mu.
@@ -286,6 +332,12 @@ func (b *Balancer) startScheduler(servers []check.RealServer, old *check.Schedul
 	if old != nil {
 		s.Inherit(old)
 	}
+	b.smu.Lock()
+	for name, off := range b.suspended {
+		s.Suspend(name, off)
+	}
+	b.ssched = s
+	b.smu.Unlock()
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan struct{})
 	b.sched, b.cancel, b.done = s, cancel, done
@@ -471,6 +523,9 @@ func (b *Balancer) Update(cfg *config.Config) error {
 	old := b.sched
 
 	b.kmu.Lock()
+	if b.rec != nil {
+		b.setTimeouts(b.kernel, cfg) // keepalived sets them again on reload (start_check)
+	}
 	b.flushDirty()
 	b.mu.Lock()
 	prev := make(map[string]*vsState, len(b.vss))
@@ -570,6 +625,93 @@ func remap(p *plan, same map[*vsState]*vsState) {
 			if o := same[ref.refs[r].vs]; o != nil {
 				ref.refs[r].vs = o
 			}
+		}
+	}
+}
+
+// localAddrs lists the addresses on this host's interfaces.
+func localAddrs() ([]netip.Addr, error) {
+	as, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out, nil
+}
+
+// watchSuspend re-checks ha_suspend every AddrPoll until ctx ends.
+func (b *Balancer) watchSuspend(ctx context.Context) {
+	t := time.NewTicker(b.opts.AddrPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.checkSuspend()
+		}
+	}
+}
+
+// checkSuspend applies ha_suspend: the checkers of a virtual server with
+// ha_suspend run only while its address is on this host, as keepalived's
+// checker follows address changes (update_checker_activity: "Activating
+// healthchecker" / "Suspending healthchecker"). Only address virtual
+// servers have an address to follow.
+func (b *Balancer) checkSuspend() {
+	b.mu.Lock()
+	want := map[string]netip.Addr{}
+	if b.cfg != nil {
+		for i := range b.cfg.VirtualServers {
+			vs := &b.cfg.VirtualServers[i]
+			if vs.HASuspend && vs.Group == "" && vs.FWMark == 0 && vs.Addr.IsValid() {
+				want[check.ServiceName(vs)] = vs.Addr.Unmap()
+			}
+		}
+	}
+	b.mu.Unlock()
+	local := map[netip.Addr]bool{}
+	if len(want) > 0 {
+		addrs, err := b.opts.LocalAddrs()
+		if err != nil {
+			b.log.Error("ha_suspend: listing local addresses", "err", err)
+			return
+		}
+		for _, a := range addrs {
+			local[a.Unmap()] = true
+		}
+	}
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	if b.suspended == nil {
+		b.suspended = map[string]bool{}
+	}
+	for name := range b.suspended {
+		if _, ok := want[name]; !ok {
+			delete(b.suspended, name)
+			if b.ssched != nil {
+				b.ssched.Suspend(name, false)
+			}
+		}
+	}
+	for name, addr := range want {
+		off := !local[addr]
+		if was, seen := b.suspended[name]; seen && was == off {
+			continue
+		}
+		b.suspended[name] = off
+		if off {
+			b.log.Info("ha_suspend: suspending the health checkers: the address is not on this host", "service", name)
+		} else {
+			b.log.Info("ha_suspend: activating the health checkers", "service", name)
+		}
+		if b.ssched != nil {
+			b.ssched.Suspend(name, off)
 		}
 	}
 }
