@@ -183,6 +183,9 @@ func attributes(e *event.Event) []attribute.KeyValue {
 	case event.KindRealServer:
 		a = append(a, KeyVirtualServer.String(e.Service), KeyRealServer.String(e.Target),
 			KeyUp.Bool(e.OK), KeyWeight.Int64(e.Value))
+	case event.KindChecker:
+		a = append(a, KeyVirtualServer.String(e.Service), KeyRealServer.String(e.Target),
+			KeyChecker.String(e.Name), KeyUp.Bool(e.OK))
 	case event.KindQuorum:
 		a = append(a, KeyVirtualServer.String(e.Service), KeyUp.Bool(e.OK))
 	case event.KindIPVSReconcile:

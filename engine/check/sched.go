@@ -429,6 +429,19 @@ func (s *Scheduler) setChecker(j *job, up bool) {
 			srv.weight = srv.effectiveWeight()
 			s.emitServer(srv, "")
 		}
+		return
+	}
+	// The checker changed and its server did not: keepalived still mails
+	// for it unless no_checker_emails (its check_*.c epilogs send "=> ...
+	// CHECK failed on service <=" when the checker flips and either the
+	// server's state changed or !no_checker_emails).
+	if srv.announced {
+		var alive int64
+		if srv.up {
+			alive = 1
+		}
+		s.opts.Sink.Emit(event.Event{Kind: event.KindChecker, Time: time.Now(), Service: srv.Service,
+			Target: srv.Target, Name: string(j.c.Type), OK: up, Value: alive})
 	}
 }
 

@@ -26,7 +26,6 @@ var IgnoredFields = map[string]string{
 	"Global.DynamicInterfaces":     "dynamic_interfaces",
 	"Global.LogUnknownVRIDs":       "log_unknown_vrids",
 	"Global.MaxAutoPriority":       "max_auto_priority",
-	"Global.NoCheckerEmails":       "no_checker_emails",
 	"HTTPCheck.FastRecovery":       "fast_recovery",
 	"HTTPCheck.TLSCompliant":       "tls_compliant",
 	"Instance.Accept":              "accept",

@@ -46,6 +46,10 @@ const (
 
 	// VRRP, added last so the kinds above keep their values.
 	KindMasterRxLowerPri // Instance, Priority (ours, effective), Value (the sender's), Addr (sender)
+	// Checks, added last too. A checker went up or down (after its
+	// retries) and its real server did not change state: keepalived mails
+	// for it unless no_checker_emails.
+	KindChecker // Service, Target, Name (checker type), OK (the checker up), Value (1 while the real server is up)
 )
 
 var kindNames = [...]string{
@@ -72,6 +76,7 @@ var kindNames = [...]string{
 	KindNotifyRun:        "agent.notify_run",
 	KindMailSent:         "agent.mail_sent",
 	KindMasterRxLowerPri: "vrrp.master_rx_lower_pri",
+	KindChecker:          "check.checker",
 }
 
 func (k Kind) String() string {

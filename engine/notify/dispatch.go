@@ -39,7 +39,32 @@ func (d *dispatcher) handle(it item) {
 		d.priority(p, &it.e)
 	case event.KindMasterRxLowerPri:
 		d.lowerPri(p, &it.e)
+	case event.KindChecker:
+		d.checker(p, &it.e)
 	}
+}
+
+// checker mails a checker's change that left its real server as it was,
+// unless no_checker_emails: keepalived's check_*.c epilogs call
+// smtp_alert(SMTP_MSG_RS) when a checker flips and either the server's
+// state changed (realServer's mail) or no_checker_emails is off. The
+// subject gives the server's state, the body the checker's. No script and
+// no FIFO line: those follow the server only.
+func (d *dispatcher) checker(p *plan, e *event.Event) {
+	if p.noCheckerEmails || p.mail == nil {
+		return
+	}
+	svc := p.services[e.Service]
+	if svc == nil {
+		return
+	}
+	srv := svc.servers[e.Target]
+	if srv == nil || !srv.mail {
+		return
+	}
+	d.mail(message{mc: p.mail, cause: e.ID,
+		subject: rsSubject(p.mail.routerID, srv.display, svc.display, e.Value != 0),
+		body:    rsBody(e.Name, e.OK)})
 }
 
 // lowerPri follows vrrp_notify.c send_event_notify: a master that hears a

@@ -331,3 +331,41 @@ func TestNoEmailFaults(t *testing.T) {
 		t.Errorf("mails %d; want only the BACKUP one", len(got))
 	}
 }
+
+// TestCheckerMail: a checker that flips while its real server stays as it
+// was is mailed (subject with the server's state, body with the checker's),
+// unless no_checker_emails, as keepalived's check epilogs do.
+func TestCheckerMail(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		srv := &mailServer{}
+		port := startMailServer(t, srv)
+		c := alertConfig(port)
+		c.Global.NoCheckerEmails = off
+		n, rec, _ := start(t, c, Options{})
+		n.Emit(event.Event{Kind: event.KindChecker, Name: "HTTP_GET", Service: "192.0.2.1:80/tcp", Target: "198.51.100.1:8080", OK: false, Value: 0})
+		// A marker mail after it: once it is in, the checker's would be too.
+		n.Emit(event.Event{Kind: event.KindQuorum, Service: "192.0.2.1:80/tcp", OK: false, Value: 1})
+		want := 2
+		if off {
+			want = 1
+		}
+		waitMails(t, rec, want)
+		time.Sleep(100 * time.Millisecond)
+		var subjects []string
+		for _, m := range srv.Mails() {
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(msg.Body)
+			subjects = append(subjects, msg.Header.Get("Subject")+" | "+strings.TrimSpace(string(body)))
+		}
+		exp := []string{"[lb1] Virtualserver [192.0.2.1]:tcp:80 - DOWN | => Lost quorum 2+0=2 <= 1 <="}
+		if !off {
+			exp = append([]string{"[lb1] Realserver [198.51.100.1]:tcp:8080 of virtual server [192.0.2.1]:tcp:80 - DOWN | => CHECK failed on service <="}, exp...)
+		}
+		if d := cmp.Diff(exp, subjects); d != "" {
+			t.Errorf("no_checker_emails %v: mails (-want +got):\n%s", off, d)
+		}
+	}
+}

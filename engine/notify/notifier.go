@@ -162,7 +162,7 @@ func (n *Notifier) Update(cfg *config.Config) {
 // full queue the event is dropped and counted.
 func (n *Notifier) Emit(e event.Event) {
 	switch e.Kind {
-	case event.KindTransition, event.KindRealServer, event.KindQuorum, event.KindMasterRxLowerPri:
+	case event.KindTransition, event.KindRealServer, event.KindQuorum, event.KindMasterRxLowerPri, event.KindChecker:
 		n.enqueue(item{e: e})
 	case event.KindPriorityChanged:
 		// Only FIFO lines come of it, and only with notify_priority_changes.

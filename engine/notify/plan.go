@@ -29,6 +29,9 @@ type plan struct {
 	noEmailFaults bool
 	anyPrio       bool // some instance has notify_priority_changes
 	rsInit        bool // rs_init_notifies
+	// noCheckerEmails: no mail for a checker change that leaves its real
+	// server's state as it was (no_checker_emails).
+	noCheckerEmails bool
 
 	fifos [3]*config.FIFO // notify_fifo, vrrp_notify_fifo, lvs_notify_fifo
 }
@@ -100,13 +103,14 @@ func smtpAlert(own, specific, global *bool, def bool) bool {
 func compile(c *config.Config) *plan {
 	g := &c.Global
 	p := &plan{
-		instances:     make(map[string]*target, len(c.Instances)),
-		groups:        make(map[string]*target, len(c.SyncGroups)),
-		services:      make(map[string]*service, len(c.VirtualServers)),
-		scripts:       script.Policy{User: g.ScriptUser, Group: g.ScriptGroup, Security: g.EnableScriptSecurity},
-		noEmailFaults: g.NoEmailFaults,
-		rsInit:        g.RSInitNotifies,
-		fifos:         [3]*config.FIFO{g.NotifyFIFO, g.VRRPNotifyFIFO, g.LVSNotifyFIFO},
+		instances:       make(map[string]*target, len(c.Instances)),
+		groups:          make(map[string]*target, len(c.SyncGroups)),
+		services:        make(map[string]*service, len(c.VirtualServers)),
+		scripts:         script.Policy{User: g.ScriptUser, Group: g.ScriptGroup, Security: g.EnableScriptSecurity},
+		noEmailFaults:   g.NoEmailFaults,
+		rsInit:          g.RSInitNotifies,
+		noCheckerEmails: g.NoCheckerEmails,
+		fifos:           [3]*config.FIFO{g.NotifyFIFO, g.VRRPNotifyFIFO, g.LVSNotifyFIFO},
 	}
 	// The same FIFO as notify_fifo and a specific one would get every
 	// line twice; keepalived ignores the specific one (global_data.c).
