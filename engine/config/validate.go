@@ -507,6 +507,20 @@ func (v *validator) checkerProblem(c *Checker) {
 			if u.Path == "" {
 				v.skipChecker(c, u.Pos, "path", "%s url has no path", c.Type)
 			}
+			if u.Regex == "" {
+				continue
+			}
+			// keepalived would run this regex with PCRE2; RE2 cannot.
+			// Running the checker without it, or failing every probe,
+			// would both misreport the server, so the config is refused
+			// at load with the construct named (see regex.go).
+			if err := CheckRegex(u.Regex); err != nil {
+				pos := u.RegexPos
+				if pos.File == "" {
+					pos = u.Pos
+				}
+				v.report(Error, Stops, "", pos, "regex", nil, "%s url %q: regex %q %v", c.Type, u.Path, u.Regex, err)
+			}
 		}
 	case MiscCheck:
 		if c.Misc == nil || c.Misc.Path.Command == "" {
