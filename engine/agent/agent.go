@@ -240,6 +240,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		plat = h
 	}
+	if err := useNamespace(plat, c.Global.NetNamespace); err != nil {
+		_ = plat.Close()
+		return err
+	}
 
 	a.seq.Lock()
 	a.plat = plat

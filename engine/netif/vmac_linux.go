@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,25 +132,5 @@ func (s *System) writeSysctls(kv map[string]string) error {
 		}
 		return nil
 	}
-	if !s.hasNS {
-		return write()
-	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(s.ns); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	werr := write()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: the runtime discards it.
-		return errors.Join(werr, err)
-	}
-	runtime.UnlockOSThread()
-	return werr
+	return inNS{ns: s.ns, hasNS: s.hasNS}.do(write)
 }
