@@ -244,6 +244,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		_ = plat.Close()
 		return err
 	}
+	if err := checkInterfaces(plat, c); err != nil {
+		_ = plat.Close()
+		return err
+	}
 
 	a.seq.Lock()
 	a.plat = plat

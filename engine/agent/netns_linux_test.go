@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -161,4 +162,128 @@ func waitAddr(t *testing.T, n *nskit.Node, vip netip.Prefix, want bool, timeout 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestDynamicInterfacesAgainstKeepalived: an instance on an interface that
+// does not exist yet. Without dynamic_interfaces the real keepalived's VRRP
+// process exits ("Non-existent interface specified in configuration") and
+// keepwatch refuses to start; with it both start, keepwatch's instance in
+// FAULT, and both take their VIPs once the interface appears. Both run in
+// one namespace, keepwatch through net_namespace.
+func TestDynamicInterfacesAgainstKeepalived(t *testing.T) {
+	l := nskittest.New(t, "dynif", 1, "keepalived")
+	x := l.Node(1)
+	const ifname = "kwdyn0"
+	dir := t.TempDir()
+	conf := func(dynamic bool, vrid int, vip string) string {
+		g := ""
+		if dynamic {
+			g = "\tdynamic_interfaces\n"
+		}
+		return fmt.Sprintf(`net_namespace %s
+global_defs {
+	router_id kw_dynif
+	vrrp_garp_master_delay 0
+%s}
+vrrp_instance VI_1 {
+	state BACKUP
+	interface %s
+	virtual_router_id %d
+	priority 100
+	advert_int 1
+	virtual_ipaddress {
+		%s
+	}
+}
+`, x.NS, g, ifname, vrid, vip)
+	}
+	kaVIP, kwVIP := netip.MustParsePrefix("192.0.2.77/32"), netip.MustParsePrefix("192.0.2.78/32")
+	startKA := func(name, body string) (*nskit.Proc, *nskittest.Buffer) {
+		// keepalived is started inside the namespace: its net_namespace
+		// line is dropped (it would look the name up in its own mount
+		// namespace, which is the same, but need not).
+		path := filepath.Join(dir, name)
+		writeFile(t, path, body[strings.Index(body, "\n")+1:])
+		return nskittest.Start(t, x, name, x.Command("keepalived", "-n", "-l", "-D", "-P", "-f", path,
+			"-p", filepath.Join(dir, name+".pid"), "-r", filepath.Join(dir, name+".vrrp.pid")))
+	}
+	runKW := func(name, body string) (*agent.Agent, <-chan error) {
+		path := filepath.Join(dir, name)
+		writeFile(t, path, body)
+		host, err := netif.OpenHost()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := agent.New(agent.Options{Path: path, Platform: host, RetryInterval: time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		done, stopped := make(chan error, 1), make(chan struct{})
+		go func() { done <- a.Run(ctx); close(stopped) }()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-stopped:
+			case <-time.After(30 * time.Second):
+				t.Error("agent did not stop")
+			}
+		})
+		return a, done
+	}
+
+	// Without dynamic_interfaces: both stop.
+	p, out := startKA("static.conf", conf(false, 9, kaVIP.String()))
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("keepalived without dynamic_interfaces did not stop on a missing interface")
+	}
+	if !strings.Contains(out.String(), "Non-existent interface specified in configuration") {
+		t.Errorf("keepalived stopped for another reason:\n%s", out)
+	}
+	_, done := runKW("static-kw.conf", conf(false, 10, kwVIP.String()))
+	select {
+	case err := <-done:
+		if !errors.Is(err, config.ErrRefused) || !strings.Contains(err.Error(), ifname) {
+			t.Errorf("keepwatch without dynamic_interfaces: %v, want refused naming %s", err, ifname)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("keepwatch without dynamic_interfaces started on a missing interface")
+	}
+
+	// With it: both wait, keepwatch in FAULT, then both run.
+	startKA("dynamic.conf", conf(true, 9, kaVIP.String()))
+	a, _ := runKW("dynamic-kw.conf", conf(true, 10, kwVIP.String()))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := a.Status()
+		if len(st) == 1 && strings.EqualFold(st[0].State.String(), "FAULT") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keepwatch instance on a missing interface: %+v, want FAULT", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // keepalived is up and waiting too
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ifname}, PeerName: "kwdyn1"}
+	if err := x.Handle().LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"kwdyn1", ifname} {
+		link, err := x.Handle().LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == ifname {
+			if err := x.Handle().AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 2, 5), Mask: net.CIDRMask(24, 32)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := x.Handle().LinkSetUp(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dyn := *x
+	dyn.Link = ifname
+	waitAddr(t, &dyn, kaVIP, true, 30*time.Second, "keepalived master once the interface appeared")
+	waitAddr(t, &dyn, kwVIP, true, 30*time.Second, "keepwatch master once the interface appeared")
 }

@@ -24,7 +24,6 @@ var IgnoredFields = map[string]string{
 	"Config.StaticRules":           "static_rules",
 	"Global.CheckerLogAllFailures": "checker_log_all_failures",
 	"Global.DefaultInterface":      "default_interface",
-	"Global.DynamicInterfaces":     "dynamic_interfaces",
 	"Global.LVSSyncDaemon":         "lvs_sync_daemon",
 	"Global.LVSTimeoutFin":         "lvs_timeouts tcpfin",
 	"Global.LVSTimeoutTCP":         "lvs_timeouts tcp",
