@@ -301,6 +301,18 @@ func (k *kaFlags) runAgent(cmd *cobra.Command) error {
 	case k.checkOnly && !k.vrrpOnly:
 		f.trim = checkersOnly
 	}
+	if ns := os.Getenv(netnsEnv); ns != "" {
+		// -s NAME overrides the config's net_namespace (keepalived(8)):
+		// the whole process already runs in NAME, so the platform stays
+		// where it is, and IPVS too unless net_namespace_ipvs says otherwise.
+		trim := f.trim
+		f.trim = func(c *configT) {
+			if trim != nil {
+				trim(c)
+			}
+			c.Global.NetNamespace = ""
+		}
+	}
 	if k.dumpConf {
 		f.started = func(ctx context.Context, a *agent.Agent) { go dumpConfigWhenReady(ctx, a, log) }
 	}

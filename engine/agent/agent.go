@@ -251,6 +251,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		plat = h
 	}
+	if err := useNamespace(plat, c.Global.NetNamespace); err != nil {
+		_ = plat.Close()
+		return err
+	}
+	if err := checkInterfaces(plat, c); err != nil {
+		_ = plat.Close()
+		return err
+	}
 
 	a.seq.Lock()
 	a.plat = plat

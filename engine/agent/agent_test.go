@@ -19,6 +19,7 @@ import (
 
 	"github.com/keepwatch/keepwatch/engine/agent"
 	"github.com/keepwatch/keepwatch/engine/agent/agenttest"
+	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/event/eventtest"
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -530,13 +531,13 @@ func TestReloadSyncGroup(t *testing.T) {
 	}
 }
 
-// TestFailedStart: an instance whose interface is missing is in FAULT with
-// its reason (status, a transition event, /-/ready 503), the others run;
-// it starts once the interface appears.
+// TestFailedStart: with dynamic_interfaces, an instance whose interface is
+// missing is in FAULT with its reason (status, a transition event, /-/ready
+// 503), the others run; it starts once the interface appears.
 func TestFailedStart(t *testing.T) {
 	t.Parallel()
 	bad := inst{name: "VI_9", ifname: "eth9", vrid: 59, prio: 100, vips: []string{"192.0.2.9/24"}}
-	n := start(t, conf(vi1, bad))
+	n := start(t, strings.Replace(conf(vi1, bad), "router_id test\n", "router_id test\n  dynamic_interfaces\n", 1))
 	n.waitState("VI_1", vrrp.StateMaster)
 	s := n.status("VI_9")
 	if s.State != vrrp.StateFault || !strings.Contains(s.FaultReason, "eth9") {
@@ -563,6 +564,29 @@ func TestFailedStart(t *testing.T) {
 		t.Errorf("/-/ready after the interface appeared: %d %q", code, body)
 	}
 	n.assertStayed("VI_1", "192.0.2.100/24")
+}
+
+// TestMissingInterfaceStops: without dynamic_interfaces, an instance on
+// an interface that does not exist stops the start, naming it, as it stops
+// keepalived 2.2.7's VRRP process ("Non-existent interface specified in
+// configuration"); TestDynamicInterfacesAgainstKeepalived checks the
+// real one.
+func TestMissingInterfaceStops(t *testing.T) {
+	t.Parallel()
+	bad := inst{name: "VI_9", ifname: "eth9", vrid: 59, prio: 100, vips: []string{"192.0.2.9/24"}}
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf(vi1, bad)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plat := agenttest.New()
+	plat.AddLink("eth0", self4, ll6)
+	a := agent.New(agent.Options{Path: path, Platform: plat, RetryInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := a.Run(ctx)
+	if !errors.Is(err, config.ErrRefused) || !strings.Contains(fmt.Sprint(err), "interface eth9 for vrrp_instance VI_9 doesn't exist") {
+		t.Fatalf("Run = %v, want refused naming eth9 and VI_9", err)
+	}
 }
 
 // TestReloadPartial: a reload that cannot start one instance applies the

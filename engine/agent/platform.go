@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 
 	"github.com/keepwatch/keepwatch/engine/netif"
@@ -41,3 +42,31 @@ type Platform interface {
 }
 
 var _ Platform = (*netif.Host)(nil)
+
+// namespaced is a Platform that can move its calls into a named network
+// namespace (net_namespace); netif.Host is one.
+type namespaced interface {
+	UseNamespace(name string) error
+}
+
+var _ namespaced = (*netif.Host)(nil)
+
+// useNamespace binds plat to the config's net_namespace before its first
+// use. Only the platform's calls (VRRP sockets, addresses, routes, link
+// watch, VMACs) move: the process stays where it was started, so its HTTP
+// listener (/metrics, status) stays reachable from there. keepalived has no
+// HTTP side to place. A reload cannot change the namespace
+// (config.GuardReload), so this runs once.
+func useNamespace(plat Platform, name string) error {
+	if name == "" {
+		return nil
+	}
+	n, ok := plat.(namespaced)
+	if !ok {
+		return fmt.Errorf("net_namespace %q: this platform cannot enter a network namespace", name)
+	}
+	if err := n.UseNamespace(name); err != nil {
+		return fmt.Errorf("net_namespace %q: %w", name, err)
+	}
+	return nil
+}

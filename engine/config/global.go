@@ -11,6 +11,17 @@ type Global struct {
 	Pos      Pos    `json:"-" yaml:"-"`
 	RouterID string `json:"router_id,omitempty" yaml:"router_id,omitempty"` // default: the host name
 
+	// NetNamespace is keepalived's root keyword net_namespace: the network
+	// namespace (/var/run/netns/NAME) the VRRP side (sockets, addresses,
+	// routes, link watch) and IPVS run in. It cannot change on reload
+	// (reference §4.1, keepalived core/main.c reload_config).
+	NetNamespace string `json:"net_namespace,omitempty" yaml:"net_namespace,omitempty"`
+	// NetNamespaceIPVS is net_namespace_ipvs [NAME]: IPVS's namespace when
+	// it is not NetNamespace's. Nil follows NetNamespace; "" (the keyword
+	// without a name) is the namespace keepwatch was started in
+	// (keepalived.conf(5)).
+	NetNamespaceIPVS *string `json:"net_namespace_ipvs,omitempty" yaml:"net_namespace_ipvs,omitempty"`
+
 	// Mail (SMTP) alerts.
 	NotificationEmail     []string      `json:"notification_email,omitempty" yaml:"notification_email,omitempty"`
 	NotificationEmailFrom string        `json:"notification_email_from,omitempty" yaml:"notification_email_from,omitempty"`
@@ -101,4 +112,13 @@ type LVSSyncDaemon struct {
 	Port      int    `json:"port,omitempty" yaml:"port,omitempty"`
 	TTL       int    `json:"ttl,omitempty" yaml:"ttl,omitempty"`
 	Group     string `json:"group,omitempty" yaml:"group,omitempty"`
+}
+
+// IPVSNamespace is the network namespace IPVS is programmed in:
+// net_namespace_ipvs if set, else net_namespace; "" is keepwatch's own.
+func (g *Global) IPVSNamespace() string {
+	if g.NetNamespaceIPVS != nil {
+		return *g.NetNamespaceIPVS
+	}
+	return g.NetNamespace
 }

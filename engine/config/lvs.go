@@ -180,13 +180,15 @@ type URL struct {
 	// Digest is keepalived's MD5 of the body, lower-case hex; "" = not checked.
 	Digest string `json:"digest,omitempty" yaml:"digest,omitempty"`
 	// StatusCodes are inclusive ranges; empty means 200-299.
-	StatusCodes    []StatusRange `json:"status_code,omitempty" yaml:"status_code,omitempty"`
-	Virtualhost    string        `json:"virtualhost,omitempty" yaml:"virtualhost,omitempty"`
-	Regex          string        `json:"regex,omitempty" yaml:"regex,omitempty"`
-	RegexNoMatch   bool          `json:"regex_no_match,omitempty" yaml:"regex_no_match,omitempty"`
-	RegexOptions   []string      `json:"regex_options,omitempty" yaml:"regex_options,omitempty"`
-	RegexMinOffset int           `json:"regex_min_offset,omitempty" yaml:"regex_min_offset,omitempty"`
-	RegexMaxOffset int           `json:"regex_max_offset,omitempty" yaml:"regex_max_offset,omitempty"`
+	StatusCodes []StatusRange `json:"status_code,omitempty" yaml:"status_code,omitempty"`
+	Virtualhost string        `json:"virtualhost,omitempty" yaml:"virtualhost,omitempty"`
+	Regex       string        `json:"regex,omitempty" yaml:"regex,omitempty"`
+	// RegexPos is where Regex was written (the url's Pos if unknown).
+	RegexPos       Pos      `json:"-" yaml:"-"`
+	RegexNoMatch   bool     `json:"regex_no_match,omitempty" yaml:"regex_no_match,omitempty"`
+	RegexOptions   []string `json:"regex_options,omitempty" yaml:"regex_options,omitempty"`
+	RegexMinOffset int      `json:"regex_min_offset,omitempty" yaml:"regex_min_offset,omitempty"`
+	RegexMaxOffset int      `json:"regex_max_offset,omitempty" yaml:"regex_max_offset,omitempty"`
 }
 
 // StatusRange is an inclusive range of HTTP status codes.

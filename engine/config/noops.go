@@ -23,7 +23,6 @@ var IgnoredFields = map[string]string{
 	"Config.StaticRules":           "static_rules",
 	"Global.CheckerLogAllFailures": "checker_log_all_failures",
 	"Global.DefaultInterface":      "default_interface",
-	"Global.DynamicInterfaces":     "dynamic_interfaces",
 	"Global.LogUnknownVRIDs":       "log_unknown_vrids",
 	"Global.MaxAutoPriority":       "max_auto_priority",
 	"HTTPCheck.FastRecovery":       "fast_recovery",

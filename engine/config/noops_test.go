@@ -270,7 +270,7 @@ func inspectsOnly(fd *ast.FuncDecl) bool {
 // agent: section, keepwatch's own settings, which cmd/keepwatch applies.
 func exemptField(typ, field string) bool {
 	switch {
-	case field == "Pos", field == "Extra", typ == "Setting", typ == "Agent":
+	case field == "Pos", strings.HasSuffix(field, "Pos"), field == "Extra", typ == "Setting", typ == "Agent":
 		return true
 	case typ == "Config" && (field == "Source" || field == "Diagnostics"), typ == "VSGroupEntry" && field == "Text":
 		return true

@@ -77,6 +77,15 @@ type diagKey struct{ keyword, message, instance string }
 // block itself, which can end or skip a block early. Instances and VIPs
 // removed with no new error tied to them are deliberate edits and pass.
 func GuardReload(running, next *Config, ds Diagnostics) error {
+	// keepalived's parent re-reads the config on SIGHUP and, if
+	// net_namespace or net_namespace_ipvs changed, logs it and carries on
+	// with the old config (core/main.c reload_config, reference §4.1).
+	if running.Global.NetNamespace != next.Global.NetNamespace {
+		return fmt.Errorf("%w: net_namespace cannot change on reload (%q to %q): restart keepwatch", ErrRefused, running.Global.NetNamespace, next.Global.NetNamespace)
+	}
+	if was, now := running.Global.IPVSNamespace(), next.Global.IPVSNamespace(); was != now {
+		return fmt.Errorf("%w: net_namespace_ipvs cannot change on reload (%q to %q): restart keepwatch", ErrRefused, was, now)
+	}
 	had := map[diagKey]bool{}
 	for _, d := range running.Diagnostics {
 		had[diagKey{d.Keyword, d.Message, d.Instance}] = true

@@ -139,6 +139,7 @@ func (v *validator) prune() {
 
 func (v *validator) global() {
 	g := &v.c.Global
+	v.staticDevices()
 	if g.VRRPVersion != 0 && g.VRRPVersion != 2 && g.VRRPVersion != 3 {
 		v.report(Error, KeptDefault, "", g.Pos, "vrrp_version", func() { g.VRRPVersion = DefaultVRRPVersion }, "vrrp_version %d is invalid: must be 2 or 3", g.VRRPVersion)
 	}
@@ -205,9 +206,15 @@ func (v *validator) instances() {
 		} else {
 			names[in.Name] = in.Pos
 		}
-		if in.Interface == "" && v.c.Global.DefaultInterface == "" {
-			// "(VI_1) Unknown interface!": keepalived stops [verified 2.2.7].
-			v.report(Error, Stops, in.Name, in.Pos, "interface", nil, "vrrp_instance %q has no interface", in.Name)
+		if in.Interface == "" {
+			// "(VI_1) Unknown interface!": keepalived stops [verified 2.2.7],
+			// with or without default_interface, which only gives static
+			// addresses their device (vrrp_if.c get_default_if).
+			msg := ""
+			if v.c.Global.DefaultInterface != "" {
+				msg = " (default_interface applies to static addresses only)"
+			}
+			v.report(Error, Stops, in.Name, in.Pos, "interface", nil, "vrrp_instance %q has no interface%s", in.Name, msg)
 		}
 		if in.VRID < 1 || in.VRID > 255 {
 			// "the virtual router id must be set": keepalived stops [verified 2.2.7].
@@ -613,6 +620,20 @@ func (v *validator) checkerProblem(c *Checker) {
 			if u.Path == "" {
 				v.skipChecker(c, u.Pos, "path", "%s url has no path", c.Type)
 			}
+			if u.Regex == "" {
+				continue
+			}
+			// keepalived would run this regex with PCRE2; RE2 cannot.
+			// Running the checker without it, or failing every probe,
+			// would both misreport the server, so the config is refused
+			// at load with the construct named (see regex.go).
+			if err := CheckRegex(u.Regex); err != nil {
+				pos := u.RegexPos
+				if pos.File == "" {
+					pos = u.Pos
+				}
+				v.report(Error, Stops, "", pos, "regex", nil, "%s url %q: regex %q %v", c.Type, u.Path, u.Regex, err)
+			}
 		}
 	case MiscCheck:
 		if c.Misc == nil || c.Misc.Path.Command == "" {
@@ -630,5 +651,34 @@ func (v *validator) checkerProblem(c *Checker) {
 		if !found {
 			v.skipChecker(c, c.Pos, "track_file", "FILE_CHECK: track_file %q is not defined", c.File.TrackFile)
 		}
+	}
+}
+
+// staticDevices gives each static address without a dev keepalived's
+// default: default_interface, else eth0 (vrrp_if.c get_default_if). When
+// interfaces are checked and that one does not exist, keepalived 2.2.7
+// stops ("Default interface eth0 doesn't exist for static address ...",
+// then "Non-existent interface specified in configuration" [verified
+// 2.2.7]); it warns about a default_interface that does not exist.
+func (v *validator) staticDevices() {
+	g := &v.c.Global
+	dflt := g.DefaultInterface
+	if dflt == "" {
+		dflt = "eth0"
+	}
+	exists := func(name string) bool { return v.opts.InterfaceExists == nil || v.opts.InterfaceExists(name) }
+	if g.DefaultInterface != "" && !exists(g.DefaultInterface) {
+		v.warnf(g.Pos, "default_interface", "WARNING - default interface %s doesn't exist", g.DefaultInterface)
+	}
+	for i := range v.c.StaticAddrs {
+		a := &v.c.StaticAddrs[i]
+		if a.Dev != "" {
+			continue
+		}
+		if !exists(dflt) {
+			v.report(Error, Stops, "", a.Pos, "static_ipaddress", nil, "Default interface %s doesn't exist for static address %s", dflt, a.Prefix)
+			continue
+		}
+		v.fixes = append(v.fixes, func() { a.Dev = dflt })
 	}
 }

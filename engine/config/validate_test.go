@@ -152,3 +152,49 @@ func TestGarpLowerPrioDefaultsToGlobal(t *testing.T) {
 		t.Fatalf("lower priority delay %v, want the global vrrp_garp_master_delay %v", s.LowerPrioDelay, gd)
 	}
 }
+
+// TestNoInterfaceStopsDespiteDefault: keepalived 2.2.7 stops on an
+// instance without interface ("(VI_1) Unknown interface!") even when
+// default_interface is set [verified against the installed keepalived]:
+// default_interface only gives static addresses their device.
+func TestNoInterfaceStopsDespiteDefault(t *testing.T) {
+	c := &Config{Global: Global{DefaultInterface: "eth0"}, Instances: []Instance{{Name: "VI_1", VRID: 9, Priority: 100}}}
+	ds := Validate(c, ValidateOptions{})
+	if !ds.Fatal() {
+		t.Fatalf("no fatal diagnostic:\n%s", ds)
+	}
+	found := false
+	for _, d := range ds {
+		found = found || d.Keyword == "interface" && d.Outcome() == Stops && strings.Contains(d.Message, "default_interface applies to static addresses only")
+	}
+	if !found {
+		t.Errorf("no stop naming the interface:\n%s", ds)
+	}
+}
+
+// TestStaticAddressDefaultInterface: a static address without dev goes on
+// default_interface, else eth0; when that interface does not exist
+// keepalived 2.2.7 stops [verified against the installed keepalived].
+func TestStaticAddressDefaultInterface(t *testing.T) {
+	for _, tt := range []struct {
+		dflt, want string
+		exists     bool
+	}{
+		{"", "eth0", true},
+		{"bond0", "bond0", true},
+		{"", "", false},
+		{"bond0", "", false},
+	} {
+		c := &Config{Global: Global{DefaultInterface: tt.dflt}, StaticAddrs: []Address{{Prefix: netip.MustParsePrefix("198.51.100.9/32")}}}
+		ds := Validate(c, ValidateOptions{Apply: true, InterfaceExists: func(string) bool { return tt.exists }})
+		if tt.exists {
+			if ds.Fatal() || c.StaticAddrs[0].Dev != tt.want {
+				t.Errorf("default_interface %q: dev %q (fatal %v), want %q:\n%s", tt.dflt, c.StaticAddrs[0].Dev, ds.Fatal(), tt.want, ds)
+			}
+			continue
+		}
+		if !ds.Fatal() {
+			t.Errorf("default_interface %q missing: not fatal:\n%s", tt.dflt, ds)
+		}
+	}
+}

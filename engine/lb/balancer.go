@@ -223,7 +223,8 @@ func (b *Balancer) Run(ctx context.Context, cfg *config.Config) error {
 	}
 	k := b.opts.Kernel
 	if k == nil {
-		h, err := ipvs.Open(b.sink)
+		// net_namespace_ipvs, else net_namespace (keepalived.conf(5)).
+		h, err := ipvs.OpenNamespace(b.sink, cfg.Global.IPVSNamespace())
 		if err != nil {
 			b.log.Error("IPVS unavailable: virtual servers are health-checked but not programmed", "err", err)
 			b.kerr = err

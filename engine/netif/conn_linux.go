@@ -54,6 +54,8 @@ type Conn struct {
 	ah        bool
 	group     netip.Addr
 	linkLocal atomic.Pointer[netip.Addr]
+	// in is the namespace the socket was opened in, for later lookups.
+	in inNS
 
 	f  *os.File
 	rc syscall.RawConn
@@ -116,6 +118,19 @@ func ListenIPv4(ifname string, cfg Config) (*Conn, error) {
 // destination.
 func ListenIPv6(ifname string, cfg Config) (*Conn, error) {
 	return listen(ifname, true, cfg)
+}
+
+// listenIn opens the socket (and looks the interface up) in a namespace:
+// the socket stays in it for its life.
+func listenIn(in inNS, ifname string, v6 bool, cfg Config) (c *Conn, err error) {
+	err = in.do(func() error {
+		c, err = listen(ifname, v6, cfg)
+		return err
+	})
+	if c != nil {
+		c.in = in
+	}
+	return c, err
 }
 
 func listen(ifname string, v6 bool, cfg Config) (*Conn, error) {
@@ -281,7 +296,11 @@ func (c *Conn) LinkLocal() (netip.Addr, error) {
 	if p := c.linkLocal.Load(); p != nil {
 		return *p, nil
 	}
-	ifi, err := net.InterfaceByIndex(c.ifindex)
+	var ifi *net.Interface
+	err := c.in.do(func() (err error) {
+		ifi, err = net.InterfaceByIndex(c.ifindex)
+		return err
+	})
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", c.ifname, err)
 	}

@@ -27,6 +27,8 @@ type Gratuitous struct {
 	// interface's namespace and re-read before each NA: keepalived sets the
 	// Router flag from it (reference §2.6).
 	fwd *os.File
+	// in is the namespace follow looks the interface up in.
+	in inNS
 
 	mu  sync.Mutex
 	buf []byte
@@ -123,6 +125,10 @@ func (g *Gratuitous) send(vip netip.Addr) error {
 // namespace; g.mu held. The frames are rebuilt by the caller, with the new
 // hardware address.
 func (g *Gratuitous) follow() error {
+	return g.in.do(g.followHere)
+}
+
+func (g *Gratuitous) followHere() error {
 	ifi, err := net.InterfaceByName(g.ifname)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/vishvananda/netns"
 )
 
 // Socket is an open VRRP socket as its owner sees it: send, route received
@@ -31,6 +33,12 @@ type Host struct {
 	// recovers from (before it subscribes again).
 	OnLinkError func(error)
 
+	// in is the namespace of every socket and lookup (net_namespace);
+	// zero: the thread's that opened the Host. System's netlink handle is
+	// bound to the same one.
+	in     inNS
+	nsName string
+
 	mu   sync.Mutex
 	annc map[string]*Gratuitous
 }
@@ -44,12 +52,44 @@ func OpenHost() (*Host, error) {
 	return &Host{System: s, annc: map[string]*Gratuitous{}}, nil
 }
 
+// UseNamespace binds the Host to the named network namespace (keepalived's
+// net_namespace: /var/run/netns/NAME, as `ip netns add` makes it) before
+// its first use: its netlink handle is made in the namespace
+// (netlink.NewHandleAt), the link watch subscribes there, and sockets and
+// interface lookups are made on a thread switched into it. Only the
+// Host's calls move; the process, and so its HTTP listener, stays where
+// it was started. "" leaves the Host where it is. A Host already bound to
+// another namespace refuses (keepalived cannot change net_namespace
+// either, reference §4.1).
+func (h *Host) UseNamespace(name string) error {
+	if name == h.nsName {
+		return nil
+	}
+	if h.nsName != "" {
+		return fmt.Errorf("netif: already in network namespace %q, cannot move to %q", h.nsName, name)
+	}
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("netif: network namespace %q: %w", name, err)
+	}
+	s, err := OpenAt(ns)
+	if err != nil {
+		ns.Close()
+		return fmt.Errorf("netif: network namespace %q: %w", name, err)
+	}
+	h.CloseAnnouncers()
+	h.System.Close()
+	h.System, h.in, h.nsName = s, inNS{ns: ns, hasNS: true}, name
+	return nil
+}
+
+// Namespace is the network namespace UseNamespace bound the Host to; ""
+// for the one it was opened in.
+func (h *Host) Namespace() string { return h.nsName }
+
 // Listen opens the VRRP socket of ifname (IPv6 if v6).
 func (h *Host) Listen(ifname string, v6 bool, cfg Config) (Socket, error) {
-	if v6 {
-		return ListenIPv6(ifname, cfg)
-	}
-	return ListenIPv4(ifname, cfg)
+	return listenIn(h.in, ifname, v6, cfg)
 }
 
 // Announce sends one gratuitous ARP (IPv4) or unsolicited NA (IPv6) for
@@ -58,11 +98,15 @@ func (h *Host) Announce(ifname string, addr netip.Addr) error {
 	h.mu.Lock()
 	g, ok := h.annc[ifname]
 	if !ok {
-		var err error
-		if g, err = NewGratuitous(ifname); err != nil {
+		err := h.in.do(func() (err error) {
+			g, err = NewGratuitous(ifname)
+			return err
+		})
+		if err != nil {
 			h.mu.Unlock()
 			return err
 		}
+		g.in = h.in
 		h.annc[ifname] = g
 	}
 	h.mu.Unlock()
@@ -101,7 +145,11 @@ func (h *Host) WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
 // Links returns every interface's current usability, as WatchLinks
 // reports it (up: IFF_UP and IFF_RUNNING).
 func (h *Host) Links() ([]LinkEvent, error) {
-	ifs, err := net.Interfaces()
+	var ifs []net.Interface
+	err := h.in.do(func() (err error) {
+		ifs, err = net.Interfaces()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("netif: interfaces: %w", err)
 	}
@@ -119,11 +167,15 @@ var ErrNoAddress = errors.New("netif: no address of the family")
 // PrimaryAddress is the first IPv4 address of ifname, or (v6) its
 // link-local address, the source of VRRPv3 adverts (RFC 9568 §5.1.2.1).
 func (h *Host) PrimaryAddress(ifname string, v6 bool) (netip.Addr, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", ifname, err)
-	}
-	addrs, err := ifi.Addrs()
+	var addrs []net.Addr
+	err := h.in.do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		addrs, err = ifi.Addrs()
+		return err
+	})
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("netif: interface %q: %w", ifname, err)
 	}
@@ -152,5 +204,8 @@ func (h *Host) PrimaryAddress(ifname string, v6 bool) (netip.Addr, error) {
 func (h *Host) Close() error {
 	h.CloseAnnouncers()
 	h.System.Close()
+	if h.in.hasNS {
+		h.in.ns.Close()
+	}
 	return nil
 }

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -122,7 +120,7 @@ func (s *System) RemoveVMAC(v VMAC) error {
 // writeSysctls writes /proc/sys entries in the System's namespace: files
 // under /proc/sys/net belong to the namespace of the thread that opens them.
 func (s *System) writeSysctls(kv map[string]string) error {
-	return s.inNS(func() error {
+	write := func() error {
 		for k, v := range kv {
 			err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644)
 			if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(k, "net/ipv6/") {
@@ -133,30 +131,6 @@ func (s *System) writeSysctls(kv map[string]string) error {
 			}
 		}
 		return nil
-	})
-}
-
-// inNS runs fn on a thread in the System's network namespace.
-func (s *System) inNS(fn func() error) error {
-	if !s.hasNS {
-		return fn()
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(s.ns); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	werr := fn()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: the runtime discards it.
-		return errors.Join(werr, err)
-	}
-	runtime.UnlockOSThread()
-	return werr
+	return inNS{ns: s.ns, hasNS: s.hasNS}.do(write)
 }

@@ -17,7 +17,7 @@ import (
 // alone, and writes 0 back at shutdown otherwise (tried with 2.2.7).
 func (s *System) PromoteSecondaries(ifname string) (set bool, err error) {
 	k := "/proc/sys/net/ipv4/conf/" + ifname + "/promote_secondaries"
-	err = s.inNS(func() error {
+	err = inNS{ns: s.ns, hasNS: s.hasNS}.do(func() error {
 		b, err := os.ReadFile(k)
 		if err != nil {
 			return err
@@ -38,7 +38,7 @@ func (s *System) PromoteSecondaries(ifname string) (set bool, err error) {
 // (vrrp_if_config.c reset_promote_secondaries). An interface that is gone
 // is not an error.
 func (s *System) ResetPromoteSecondaries(ifname string) error {
-	err := s.inNS(func() error {
+	err := inNS{ns: s.ns, hasNS: s.hasNS}.do(func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/conf/"+ifname+"/promote_secondaries", []byte("0"), 0o644)
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

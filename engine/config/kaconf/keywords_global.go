@@ -55,7 +55,16 @@ func init() {
 		"virtual_server":       {min: 1, open: openVirtualServer},
 		"SSL":                  {open: openSSL},
 	}
-	ignore(rootKeywords, rootExtra, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets",
+	// Root keywords in keepalived too (global_parser.c install_keyword_root).
+	rootKeywords["net_namespace"] = strKW(func(p *parser, s string) { p.cfg.Global.NetNamespace = s })
+	rootKeywords["net_namespace_ipvs"] = &keyword{fn: func(p *parser, l *Line) {
+		name := ""
+		if len(l.Words) > 1 {
+			name = l.Words[1].Text
+		}
+		p.cfg.Global.NetNamespaceIPVS = &name
+	}}
+	ignore(rootKeywords, rootExtra, "namespace_with_ipsets",
 		"use_pid_dir", "instance", "child_wait_time", "linkbeat_use_polling")
 	ignoreBlocks(rootKeywords, rootExtra, "linkbeat_interfaces", "interface_up_down_delays",
 		"track_group", "bfd_instance")

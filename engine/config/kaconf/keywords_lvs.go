@@ -449,7 +449,9 @@ func init() {
 		}},
 		"status_code": {min: 1, fn: statusCodes},
 		"virtualhost": strKW(func(p *parser, s string) { u(p).Virtualhost = s }),
-		"regex":       strKW(func(p *parser, s string) { u(p).Regex = s }),
+		"regex": {min: 1, fn: func(p *parser, l *Line) {
+			u(p).Regex, u(p).RegexPos = l.Words[1].Text, p.pos(l, 1)
+		}},
 		"regex_no_match": flagKW(func(p *parser) {
 			u(p).RegexNoMatch = true
 		}),

@@ -261,6 +261,14 @@ func (p *printer) settings(ss []config.Setting) {
 }
 
 func (p *printer) global(g *config.Global) {
+	p.opt("net_namespace", g.NetNamespace)
+	if g.NetNamespaceIPVS != nil {
+		if *g.NetNamespaceIPVS == "" {
+			p.line("net_namespace_ipvs")
+		} else {
+			p.opt("net_namespace_ipvs", *g.NetNamespaceIPVS)
+		}
+	}
 	p.open("global_defs")
 	p.opt("router_id", g.RouterID)
 	p.list("notification_email", g.NotificationEmail)

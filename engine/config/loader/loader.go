@@ -4,6 +4,9 @@ package loader
 import (
 	"net"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/config/kaconf"
 )
@@ -36,6 +39,13 @@ func Load(path string, opts Options) (*config.Config, config.Diagnostics) {
 	} else {
 		c, ds = kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}})
 		if c != nil {
+			if opts.CheckInterfaces && c.Global.NetNamespace != "" {
+				// The interfaces are net_namespace's, where the agent
+				// will run its VRRP side.
+				exists, done := interfacesIn(c.Global.NetNamespace)
+				defer done()
+				vo.InterfaceExists = exists
+			}
 			ds = append(ds, config.Validate(c, vo)...)
 		}
 	}
@@ -48,4 +58,26 @@ func Load(path string, opts Options) (*config.Config, config.Diagnostics) {
 func interfaceExists(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err == nil
+}
+
+// interfacesIn is interfaceExists in a named network namespace, through a
+// netlink handle made there. If the namespace cannot be opened, interfaces
+// are not checked (nil): the agent reports that namespace itself at start.
+func interfacesIn(ns string) (func(string) bool, func()) {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, func() {}
+	}
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		h.Close()
+		return nil, func() {}
+	}
+	return func(name string) bool {
+			_, err := nl.LinkByName(name)
+			return err == nil
+		}, func() {
+			nl.Close()
+			h.Close()
+		}
 }
