@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,10 +127,29 @@ func policyState(t *testing.T, n *nskit.Node) []string {
 	return out
 }
 
+// waitPolicy waits until the rule of preference prio is in n and returns
+// the state a second later.
+func waitPolicy(t *testing.T, n *nskit.Node, what string, prio int) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := policyState(t, n)
+		if strings.Contains(strings.Join(s, "\n"), fmt.Sprintf(" %d:", prio)) {
+			time.Sleep(time.Second) // let the rest settle
+			return policyState(t, n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: rule %d never appeared:\n%s", what, prio, strings.Join(s, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // runPolicy runs bin (keepalived, or keepwatch under that name) with conf
-// in n until the master's virtual rule is in, and returns the state then
-// and after the process stopped.
-func runPolicy(t *testing.T, n *nskit.Node, bin, conf string) (running, stopped []string) {
+// in n until the master's virtual rule is in, then has it reload reconf
+// (written over conf), and returns the state at each step and after the
+// process stopped.
+func runPolicy(t *testing.T, n *nskit.Node, bin, conf string, reconf []byte) (running, reloaded, stopped []string) {
 	t.Helper()
 	dir := t.TempDir()
 	log := &bytes.Buffer{}
@@ -146,24 +166,23 @@ func runPolicy(t *testing.T, n *nskit.Node, bin, conf string) (running, stopped 
 			t.Logf("%s output:\n%s", bin, log)
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s := policyState(t, n)
-		if strings.Contains(strings.Join(s, "\n"), "302:") {
-			// The master's rules are in; let the rest settle.
-			time.Sleep(time.Second)
-			running = policyState(t, n)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the master's virtual_rules never appeared:\n%s", bin, strings.Join(s, "\n"))
-		}
-		time.Sleep(100 * time.Millisecond)
+	running = waitPolicy(t, n, bin, 302)
+	old, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(conf, reconf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.WriteFile(conf, old, 0o644) }()
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	reloaded = waitPolicy(t, n, bin+" after SIGHUP", 150)
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	return running, policyState(t, n)
+	return running, reloaded, policyState(t, n)
 }
 
 // TestPolicyRoutingLikeKeepalived runs one config with static_ipaddress,
@@ -182,9 +201,24 @@ func TestPolicyRoutingLikeKeepalived(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(dev(fmt.Sprintf(policyConf, ind(policyRoutes), ind(policyRules)))), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The reload drops every other static rule and route and the IPv6
+	// static address, and adds a rule.
+	var rules, routes []string
+	for i := range policyRules {
+		if i%2 == 0 {
+			rules = append(rules, policyRules[i])
+		}
+	}
+	for i := range policyRoutes {
+		if i%2 == 1 {
+			routes = append(routes, policyRoutes[i])
+		}
+	}
+	rules = append(rules, "from 192.0.2.150 table 150 priority 150")
+	reconf := strings.Replace(dev(fmt.Sprintf(policyConf, ind(routes), ind(rules))), "\t2001:db8::50/128 dev "+n.Link+"\n", "", 1)
 	before := policyState(t, n)
-	kaRun, kaStop := runPolicy(t, n, "keepalived", conf)
-	kwRun, kwStop := runPolicy(t, n, bin, conf)
+	kaRun, kaReload, kaStop := runPolicy(t, n, "keepalived", conf, []byte(reconf))
+	kwRun, kwReload, kwStop := runPolicy(t, n, bin, conf, []byte(reconf))
 
 	// Every line asked for is there under keepalived: the comparison is
 	// not between two empty tables.
@@ -216,7 +250,11 @@ func TestPolicyRoutingLikeKeepalived(t *testing.T) {
 			t.Errorf("%s: the kernel's state differs:\n%s", what, strings.Join(only, "\n"))
 		}
 	}
-	t.Logf("%d lines before, %d with keepalived running, %d after it stopped", len(before), len(kaRun), len(kaStop))
+	t.Logf("%d lines before, %d with keepalived running, %d after its reload, %d after it stopped", len(before), len(kaRun), len(kaReload), len(kaStop))
 	diff("running", kaRun, kwRun)
+	diff("after reload", kaReload, kwReload)
 	diff("after stop", kaStop, kwStop)
+	if len(kaReload) >= len(kaRun) {
+		t.Errorf("the reload removed nothing under keepalived: %d lines, %d before", len(kaReload), len(kaRun))
+	}
 }
