@@ -51,6 +51,7 @@ var policyRoutes = []string{
 	"blackhole 198.51.100.128/25 table 103",
 	"unreachable 203.0.113.128/25 table 103",
 	"prohibit 203.0.113.64/26 table 103",
+	"throw 203.0.113.32/27 table 103",
 	"198.51.100.16/28 dev DEV table 104 scope host protocol static",
 	"198.51.100.32/28 via 192.0.2.254 dev DEV table 105 mtu 1400 advmss 1360 hoplimit 10 initcwnd 10 initrwnd 20 window 1000",
 	"198.51.100.48/28 via 192.0.2.254 dev DEV table 105 mtu lock 1300 rto_min 200ms quickack 1 congctl cubic features ecn",

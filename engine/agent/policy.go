@@ -55,7 +55,7 @@ func route(r config.Route, ifname string) (netif.Route, error) {
 	case "prohibit":
 		out.Type = netif.RouteProhibit
 	case "throw":
-		return out, fmt.Errorf("route %s: type throw is not supported by keepwatch", r.Dst)
+		out.Type = netif.RouteThrow
 	}
 	return out, nil
 }

@@ -132,6 +132,7 @@ const (
 	RouteBlackhole             // "blackhole PREFIX"
 	RouteUnreachable           // "unreachable PREFIX"
 	RouteProhibit              // "prohibit PREFIX"
+	RouteThrow                 // "throw PREFIX": policy lookup goes on past this table
 )
 
 func (t RouteType) String() string {
@@ -144,6 +145,8 @@ func (t RouteType) String() string {
 		return "unreachable"
 	case RouteProhibit:
 		return "prohibit"
+	case RouteThrow:
+		return "throw"
 	}
 	return "unknown"
 }

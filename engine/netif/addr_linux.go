@@ -239,6 +239,8 @@ func (s *System) route(r Route, del bool) (*netlink.Route, error) {
 		nr.Type = unix.RTN_UNREACHABLE
 	case RouteProhibit:
 		nr.Type = unix.RTN_PROHIBIT
+	case RouteThrow:
+		nr.Type = unix.RTN_THROW
 	default:
 		nr.Type = unix.RTN_UNICAST
 	}
