@@ -58,6 +58,15 @@ func TestRTTables(t *testing.T) {
 	if _, err := none.Table("vips"); err == nil {
 		t.Error("a name with no file resolved")
 	}
+	// No tables at all (a parse not given the host's): names pass
+	// unchecked, numbers are still checked.
+	var unchecked *RTTables
+	if v, err := unchecked.Table("vips"); err != nil || v != 0 {
+		t.Errorf("nil tables: Table(vips) = %d, %v", v, err)
+	}
+	if _, err := unchecked.Protocol("300"); err == nil {
+		t.Error("nil tables: protocol 300 accepted")
+	}
 }
 
 func TestRuleSpec(t *testing.T) {

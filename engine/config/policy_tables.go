@@ -61,7 +61,8 @@ var kinds = map[string]string{"rt_tables": "table", "rt_protos": "protocol", "rt
 
 // lookup resolves name in table file (rt_tables, rt_protos, ...): a
 // number (decimal, or 0x hex) as it is, else a built-in name, else the
-// files. max bounds a number.
+// files. max bounds a number. A nil *RTTables reads no file: another name
+// is taken as 0 unchecked (a parse that is not given the host's tables).
 func (t *RTTables) lookup(file, name string, max uint64) (uint32, error) {
 	if v, err := strconv.ParseUint(name, 0, 32); err == nil {
 		if v > max {
@@ -71,6 +72,9 @@ func (t *RTTables) lookup(file, name string, max uint64) (uint32, error) {
 	}
 	if v, ok := builtins[file][name]; ok {
 		return v, nil
+	}
+	if t == nil {
+		return 0, nil
 	}
 	m, err := t.load(file)
 	if v, ok := m[name]; ok {

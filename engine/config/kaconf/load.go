@@ -11,8 +11,9 @@ type LoadOptions struct {
 	// Read is passed to the reader (config-id, environment, limits).
 	Read ReadOptions
 	// RTTables resolves the names of routing tables, protocols and realms
-	// in virtual_routes and virtual_rules; nil reads the host's
-	// (config.SystemRTTables), as keepalived does.
+	// in virtual_routes and virtual_rules, as keepalived does with the
+	// host's (config.SystemRTTables, which the loader passes). Nil checks
+	// numbers and built-in names only, so a parse reads no file of the host.
 	RTTables *config.RTTables
 }
 

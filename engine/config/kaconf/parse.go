@@ -21,7 +21,7 @@ func Parse(lines []Line, source string) (*config.Config, config.Diagnostics) {
 }
 
 // parse is Parse with the name tables route and rule options are resolved
-// with (nil: the host's, config.SystemRTTables).
+// with (nil: names other than the built-in ones are not checked).
 func parse(lines []Line, source string, tables *config.RTTables) (*config.Config, config.Diagnostics) {
 	p := &parser{lines: lines, cfg: &config.Config{Source: source}, tables: tables}
 	p.cfg.Global = newGlobal()
@@ -34,7 +34,7 @@ func parse(lines []Line, source string, tables *config.RTTables) (*config.Config
 // through the accessors below (the last element of the relevant slice), as
 // keepalived's handlers use LIST_TAIL_DATA.
 type parser struct {
-	// tables resolves table, protocol and realm names (nil: the host's).
+	// tables resolves table, protocol and realm names (nil: unchecked).
 	tables *config.RTTables
 	lines  []Line
 	next   int

@@ -281,13 +281,9 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 	return r, true
 }
 
-// rtTables is the name tables this parse resolves with.
-func (p *parser) rtTables() *config.RTTables {
-	if p.tables == nil {
-		p.tables = config.SystemRTTables()
-	}
-	return p.tables
-}
+// rtTables is the name tables this parse resolves with (nil: names are
+// not checked).
+func (p *parser) rtTables() *config.RTTables { return p.tables }
 
 // specError reports a route or rule option Spec refused, at its word.
 func (p *parser) specError(l *Line, what string, err error) {

@@ -34,7 +34,7 @@ func Load(path string, opts Options) (*config.Config, config.Diagnostics) {
 	if config.IsStructured(path) {
 		c, ds = config.LoadStructured(path, vo)
 	} else {
-		c, ds = kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}})
+		c, ds = kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}, RTTables: config.SystemRTTables()})
 		if c != nil {
 			ds = append(ds, config.Validate(c, vo)...)
 		}
