@@ -38,6 +38,8 @@ var policyRules = []string{
 	"not from 192.0.2.25 table 111 priority 116",
 	"from 192.0.2.26 table 112 priority 117 protocol 4 no_track",
 	"from 192.0.2.27 to 198.51.100.7 table 113 preference 200",
+	"from 192.0.2.28 type prohibit order 118",
+	"from 192.0.2.29 dev DEV dsfield 10 lookup 114 priority 119",
 	"to 2001:db8:5::/48 table 100 priority 210",
 	"fwmark 7 priority 211 table 101 inet6",
 	"from 2001:db8::26 table 1000 priority 212",

@@ -69,7 +69,7 @@ func rule(r config.Rule, fam int) (netif.Rule, error) {
 		return netif.Rule{}, fmt.Errorf("rule: %w", err)
 	}
 	out := netif.Rule{IPv6: s.Family == 6, From: s.From, To: s.To, Table: int(s.Table), Priority: int(s.Priority),
-		Invert: s.Invert, Tos: s.Tos, IIf: s.IIf, OIf: s.OIf, IPProto: s.IPProto, TunnelID: s.TunnelID,
+		Invert: s.Invert, Tos: s.Tos, IIf: s.IIf, OIf: s.OIf, IPProto: s.IPProto,
 		Realms: s.Realms, Protocol: s.Protocol, Action: s.Action, Goto: int(s.Goto)}
 	if s.HasFwMark {
 		out.FwMark, out.FwMask = s.FwMark, s.FwMask

@@ -53,7 +53,6 @@ type RuleSpec struct {
 	Sport      *PortRange
 	Dport      *PortRange
 	L3mdev     bool
-	TunnelID   uint64
 	Realms     uint32 // FROM<<16 | TO
 	Protocol   uint8
 	SupPrefix  int // suppress_prefixlength; -1: unset
@@ -185,7 +184,7 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 			default:
 				s.Protocol = uint8(n)
 			}
-		case "realms", "realm":
+		case "realms":
 			from, to, hasFrom := strings.Cut(v, "/")
 			if !hasFrom {
 				from, to = "", from
@@ -200,6 +199,14 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 				return s, &FieldError{kw, err}
 			}
 			s.Realms = uint32(f)<<16 | uint32(tt)
+		case "type":
+			// "type blackhole" is the long form of the action words.
+			switch v {
+			case "blackhole", "prohibit", "unreachable", "nop":
+				s.Action = v
+			default:
+				return s, fieldErr(kw, "unknown rule type %q", v)
+			}
 		case "suppress_prefixlength", "sup_pl":
 			n, err := strconv.ParseUint(v, 0, 8)
 			if err != nil || n > 128 {
@@ -212,12 +219,10 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 				return s, &FieldError{kw, err}
 			}
 			s.SupIfgroup = int(g)
-		case "tunnel-id", "tun_id":
-			n, err := strconv.ParseUint(v, 0, 64)
-			if err != nil {
-				return s, fieldErr(kw, "invalid tunnel id %q", v)
-			}
-			s.TunnelID = n
+		case "tunnel-id":
+			// vishvananda/netlink sends FRA_TUN_ID in 32 bits where the
+			// kernel wants 64, so the rule would be refused: say so here.
+			return s, fieldErr(kw, "tunnel-id rules are not supported by keepwatch")
 		default:
 			return s, fieldErr(kw, "unknown rule option")
 		}
@@ -392,7 +397,7 @@ func (r *Route) Spec(t *RTTables) (RouteSpec, error) {
 				return s, &FieldError{kw, err}
 			}
 			continue
-		case "realms", "realm":
+		case "realms":
 			from, to, hasFrom := strings.Cut(v, "/")
 			if !hasFrom {
 				from, to = "", from
@@ -478,7 +483,7 @@ func (r *Route) Spec(t *RTTables) (RouteSpec, error) {
 var routeMetricWords = map[string]bool{
 	"mtu": true, "advmss": true, "hoplimit": true, "window": true, "reordering": true, "cwnd": true,
 	"ssthresh": true, "initcwnd": true, "initrwnd": true, "quickack": true, "fastopen_no_cookie": true,
-	"congctl": true, "tos": true, "dsfield": true, "realms": true, "realm": true, "features": true,
+	"congctl": true, "tos": true, "dsfield": true, "realms": true, "features": true,
 	"rtt": true, "rttvar": true, "rto_min": true,
 }
 

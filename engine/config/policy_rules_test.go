@@ -47,8 +47,8 @@ func TestRTTables(t *testing.T) {
 	if v, err := tb.DSField("AF11"); err != nil || v != 0x28 {
 		t.Errorf("DSField(AF11) = %d, %v", v, err)
 	}
-	if v, err := tb.DSField("10"); err != nil || v != 0x10 {
-		t.Errorf("DSField(10) = %#x, %v; iproute2 reads it as hex", v, err)
+	if v, err := tb.DSField("10"); err != nil || v != 10 {
+		t.Errorf("DSField(10) = %#x, %v; keepalived reads it as decimal", v, err)
 	}
 	// A missing directory fails names, not numbers or built-ins.
 	none := NewRTTables("testdata/no-such-dir")
@@ -94,12 +94,13 @@ func TestRuleSpec(t *testing.T) {
 		{"blackhole", Rule{Action: "blackhole"},
 			0, with(func(s *RuleSpec) { s.Action = "blackhole" })},
 		{"selectors in Rest", Rule{Table: "1", Rest: []string{"not", "tos", "AF11", "uidrange", "10-20", "ipproto", "tcp",
-			"sport", "1-2", "dport", "80-90", "realms", "cust/3", "suppress_prefixlength", "0", "sup_group", "uplinks", "tunnel-id", "9"}},
+			"sport", "1-2", "dport", "80-90", "realms", "cust/3", "suppress_prefixlength", "0", "sup_group", "uplinks"}},
 			0, with(func(s *RuleSpec) {
 				s.Table, s.Invert, s.Tos, s.UIDRange, s.IPProto = 1, true, 0x28, &PortRange{10, 20}, 6
-				s.Sport, s.Dport, s.Realms, s.SupPrefix, s.SupIfgroup, s.TunnelID = &PortRange{1, 2}, &PortRange{80, 90}, 7<<16|3, 0, 9, 9
+				s.Sport, s.Dport, s.Realms, s.SupPrefix, s.SupIfgroup = &PortRange{1, 2}, &PortRange{80, 90}, 7<<16|3, 0, 9
 			})},
 		{"nop", Rule{Rest: []string{"nop"}}, 0, with(func(s *RuleSpec) { s.Action = "nop" })},
+		{"type blackhole", Rule{Rest: []string{"type", "blackhole"}}, 0, with(func(s *RuleSpec) { s.Action = "blackhole" })},
 		{"no_track: no protocol unless given", Rule{Table: "1", NoTrack: true, Rest: []string{"protocol", "4"}},
 			0, with(func(s *RuleSpec) { s.Table, s.Protocol = 1, 4 })},
 	} {
@@ -124,9 +125,13 @@ func TestRuleSpec(t *testing.T) {
 		{Rule{FWMark: "x"}, "fwmark", false},
 		{Rule{Action: "goto x"}, "goto", false},
 		{Rule{Rest: []string{"l3mdev"}}, "l3mdev", false},
+		{Rule{Rest: []string{"tunnel-id", "3"}}, "tunnel-id", false},
 		{Rule{Rest: []string{"pref", "5"}}, "pref", false},
 		{Rule{Rest: []string{"tos"}}, "tos", false},
 		{Rule{Rest: []string{"realms", "nosuch"}}, "realms", false},
+		{Rule{Rest: []string{"realm", "3"}}, "realm", false},   // keepalived: "Unknown rule option realm"
+		{Rule{Rest: []string{"tun_id", "3"}}, "tun_id", false}, // nor tun_id
+		{Rule{Rest: []string{"type", "unicast"}}, "type", false},
 		{Rule{From: p("192.0.2.1/32"), To: p("2001:db8::1/128")}, "from", false},
 		{Rule{Rest: []string{"sport", "53"}}, "sport", true},
 		{Rule{Rest: []string{"uidrange", "5"}}, "uidrange", true},
@@ -171,6 +176,7 @@ func TestRouteSpec(t *testing.T) {
 		{Route{Rest: []string{"mtu", "x"}}, "mtu"},
 		{Route{Rest: []string{"rtt", "5h"}}, "rtt"},
 		{Route{Rest: []string{"bogus", "1"}}, "bogus"},
+		{Route{Rest: []string{"realm", "3"}}, "realm"}, // keepalived: "unknown route keyword realm"
 	} {
 		_, err := tt.r.Spec(testTables())
 		var fe *FieldError

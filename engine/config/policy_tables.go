@@ -104,12 +104,11 @@ func (t *RTTables) Realm(name string) (uint16, error) {
 // Group resolves an interface group name or number.
 func (t *RTTables) Group(name string) (uint32, error) { return t.lookup("group", name, 1<<32-1) }
 
-// DSField resolves a TOS / DS field: a name from rt_dsfield, or a number,
-// which iproute2 reads in hexadecimal (rtnl_dsfield_a2n).
+// DSField resolves a TOS / DS field: a name from rt_dsfield, or a number.
+// keepalived 2.2.7 reads the number in C's base 0 (decimal unless 0x),
+// where iproute2 reads hexadecimal: "tos 10" is 0x0a under keepalived,
+// which the kernel refuses (the ECN bits), as it does under keepwatch.
 func (t *RTTables) DSField(name string) (uint8, error) {
-	if v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(name), "0x"), 16, 8); err == nil {
-		return uint8(v), nil
-	}
 	v, err := t.lookup("rt_dsfield", name, 255)
 	return uint8(v), err
 }

@@ -240,7 +240,6 @@ type Rule struct {
 	IPProto    uint8
 	Sport      *[2]uint16
 	Dport      *[2]uint16
-	TunnelID   uint64
 	SupPrefix  *int // suppress_prefixlength
 	SupIfgroup *int // suppress_ifgroup
 	Realms     uint32

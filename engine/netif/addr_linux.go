@@ -316,7 +316,7 @@ func (r Rule) netlink() *netlink.Rule {
 		}
 	}
 	nr.Invert, nr.Tos, nr.IifName, nr.OifName = r.Invert, uint(r.Tos), r.IIf, r.OIf
-	nr.IPProto, nr.TunID, nr.Protocol = int(r.IPProto), uint(r.TunnelID), r.Protocol
+	nr.IPProto, nr.Protocol = int(r.IPProto), r.Protocol
 	if r.Realms != 0 {
 		nr.Flow = int(r.Realms)
 	}

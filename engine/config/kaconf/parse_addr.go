@@ -379,6 +379,11 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 			}
 		case "blackhole", "prohibit", "unreachable":
 			r.Action = w
+		case "type":
+			// "type ACTION" keeps its value with it for Spec.
+			if v, ok := next(); ok {
+				r.Rest = append(r.Rest, w, v)
+			}
 		case "goto":
 			if v, ok := next(); ok {
 				r.Action = "goto " + v
