@@ -63,6 +63,9 @@ type Agent struct {
 
 	plat  Platform
 	addrs *serialAddrs // address changes, on one goroutine
+	// static is the static_ipaddress, static_routes and static_rules
+	// installed (policy.go); only apply and shutdown touch it.
+	static staticSet
 
 	// seq serialises the supervisor's sequences: start, each reload, each
 	// retry of failed instances, shutdown. Only they start and stop tasks.
@@ -337,6 +340,10 @@ func (a *Agent) shutdown() {
 	}
 	a.mu.Unlock()
 	stopAll(ss) // 4
+
+	// keepalived removes its static entries when the VRRP process stops
+	// (vrrp_daemon.c stop_vrrp).
+	a.syncStatic(nil)
 
 	if a.links != nil { // 5
 		_ = a.links.stop()

@@ -90,33 +90,6 @@ func address(a config.Address, ifname string) (netif.Address, error) {
 	return out, nil
 }
 
-func route(r config.Route, ifname string) netif.Route {
-	out := netif.Route{Dst: r.Dst, Src: r.Src, Via: r.Via, Dev: r.Dev, Metric: r.Metric}
-	if out.Dev == "" && !r.Via.IsValid() {
-		out.Dev = ifname
-	}
-	switch r.Type {
-	case "blackhole":
-		out.Type = netif.RouteBlackhole
-	case "unreachable":
-		out.Type = netif.RouteUnreachable
-	case "prohibit":
-		out.Type = netif.RouteProhibit
-	}
-	if r.Table != "" {
-		fmt.Sscanf(r.Table, "%d", &out.Table)
-	}
-	return out
-}
-
-func rule(r config.Rule) netif.Rule {
-	out := netif.Rule{From: r.From, To: r.To, Priority: r.Priority}
-	if r.Table != "" {
-		fmt.Sscanf(r.Table, "%d", &out.Table)
-	}
-	return out
-}
-
 // buildPlan resolves one configured instance into what the agent runs.
 func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan, error) {
 	g := &c.Global
@@ -220,10 +193,18 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 		rc.ExcludedVIPs = append(rc.ExcludedVIPs, na)
 	}
 	for _, r := range in.Routes {
-		rc.Routes = append(rc.Routes, route(r, in.Interface))
+		nr, err := route(r, in.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		}
+		rc.Routes = append(rc.Routes, nr)
 	}
 	for _, r := range in.Rules {
-		rc.Rules = append(rc.Rules, rule(r))
+		nr, err := rule(r, int(fam))
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		}
+		rc.Rules = append(rc.Rules, nr)
 	}
 	rc.SkipCheckAdvAddr = boolOr(in.SkipCheckAdvAddr, g.SkipCheckAdvAddr)
 	garp, gna := g.GarpInterval, g.GnaInterval

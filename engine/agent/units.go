@@ -83,6 +83,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 		}
 	}
 	a.stopUnits(stop)
+	a.syncStatic(c)
 
 	var errs []error
 	for _, up := range update {

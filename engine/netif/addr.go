@@ -132,6 +132,7 @@ const (
 	RouteBlackhole             // "blackhole PREFIX"
 	RouteUnreachable           // "unreachable PREFIX"
 	RouteProhibit              // "prohibit PREFIX"
+	RouteThrow                 // "throw PREFIX": policy lookup goes on past this table
 )
 
 func (t RouteType) String() string {
@@ -144,6 +145,8 @@ func (t RouteType) String() string {
 		return "unreachable"
 	case RouteProhibit:
 		return "prohibit"
+	case RouteThrow:
+		return "throw"
 	}
 	return "unknown"
 }
@@ -160,6 +163,26 @@ type Route struct {
 	Table  int // 0: the main table
 	Metric int
 	Scope  Scope
+	// HasScope makes Scope explicit; without it iproute2's default
+	// applies (link for a unicast route with no gateway, else global).
+	HasScope bool
+	// Protocol is rtm_protocol (0: boot, the kernel's default).
+	Protocol uint8
+	OnLink   bool
+	Tos      uint8
+	Realm    uint32
+	// Metrics are the RTAX_* values, 0 when unset.
+	Metrics RouteMetrics
+}
+
+// RouteMetrics are a route's RTA_METRICS (`ip route ... mtu 1400 advmss
+// 1360 ...`), in the kernel's units.
+type RouteMetrics struct {
+	MTU, AdvMSS, Hoplimit, Window, Reordering, Cwnd, Ssthresh   int
+	InitCwnd, InitRwnd, QuickACK, FastOpenNoCookie, RTT, RTTVar int
+	RTOMin, Features                                            int
+	MTULock, RTOMinLock                                         bool
+	Congctl                                                     string
 }
 
 func (r Route) String() string {
@@ -183,8 +206,17 @@ func (r Route) String() string {
 	if r.Metric != 0 {
 		fmt.Fprintf(&b, " metric %d", r.Metric)
 	}
-	if r.Scope != ScopeGlobal {
+	if r.Scope != ScopeGlobal || r.HasScope {
 		fmt.Fprintf(&b, " scope %s", r.Scope)
+	}
+	if r.Protocol != 0 {
+		fmt.Fprintf(&b, " proto %d", r.Protocol)
+	}
+	if r.OnLink {
+		b.WriteString(" onlink")
+	}
+	if r.Metrics != (RouteMetrics{}) {
+		fmt.Fprintf(&b, " metrics %+v", r.Metrics)
 	}
 	return b.String()
 }
@@ -200,6 +232,22 @@ type Rule struct {
 	Priority int // 0: the kernel picks one
 	FwMark   uint32
 	FwMask   uint32 // 0 with FwMark set: all bits
+	// The other selectors of `ip rule`, zero when unset.
+	Invert     bool // "not"
+	Tos        uint8
+	IIf, OIf   string
+	UIDRange   *[2]uint32
+	IPProto    uint8
+	Sport      *[2]uint16
+	Dport      *[2]uint16
+	SupPrefix  *int // suppress_prefixlength
+	SupIfgroup *int // suppress_ifgroup
+	Realms     uint32
+	Protocol   uint8
+	// Action is "" (lookup Table), "goto" (to rule Goto), "blackhole",
+	// "unreachable", "prohibit" or "nop".
+	Action string
+	Goto   int
 }
 
 func (r Rule) String() string {
@@ -222,7 +270,20 @@ func (r Rule) String() string {
 	if r.Priority != 0 {
 		fmt.Fprintf(&b, "priority %d ", r.Priority)
 	}
-	fmt.Fprintf(&b, "table %d", r.Table)
+	if r.IIf != "" {
+		fmt.Fprintf(&b, "iif %s ", r.IIf)
+	}
+	if r.OIf != "" {
+		fmt.Fprintf(&b, "oif %s ", r.OIf)
+	}
+	switch r.Action {
+	case "":
+		fmt.Fprintf(&b, "table %d", r.Table)
+	case "goto":
+		fmt.Fprintf(&b, "goto %d", r.Goto)
+	default:
+		b.WriteString(r.Action)
+	}
 	return b.String()
 }
 

@@ -216,7 +216,16 @@ func (s *System) route(r Route, del bool) (*netlink.Route, error) {
 	if !r.Dst.IsValid() {
 		return nil, fmt.Errorf("netif: route: invalid destination")
 	}
-	nr := &netlink.Route{Dst: ipNet(r.Dst.Masked()), Table: r.Table, Priority: r.Metric, Scope: netlink.Scope(r.Scope)}
+	nr := &netlink.Route{Dst: ipNet(r.Dst.Masked()), Table: r.Table, Priority: r.Metric, Scope: netlink.Scope(r.Scope),
+		Protocol: netlink.RouteProtocol(r.Protocol), Tos: int(r.Tos), Realm: int(r.Realm)}
+	if r.OnLink {
+		nr.Flags |= int(netlink.FLAG_ONLINK)
+	}
+	m := r.Metrics
+	nr.MTU, nr.MTULock, nr.AdvMSS, nr.Hoplimit, nr.Window, nr.Reordering = m.MTU, m.MTULock, m.AdvMSS, m.Hoplimit, m.Window, m.Reordering
+	nr.Cwnd, nr.Ssthresh, nr.InitCwnd, nr.InitRwnd, nr.QuickACK = m.Cwnd, m.Ssthresh, m.InitCwnd, m.InitRwnd, m.QuickACK
+	nr.FastOpenNoCookie, nr.Rtt, nr.RttVar, nr.RtoMin, nr.RtoMinLock = m.FastOpenNoCookie, m.RTT, m.RTTVar, m.RTOMin, m.RTOMinLock
+	nr.Features, nr.Congctl = m.Features, m.Congctl
 	if r.Src.IsValid() {
 		nr.Src = r.Src.AsSlice()
 	}
@@ -230,6 +239,8 @@ func (s *System) route(r Route, del bool) (*netlink.Route, error) {
 		nr.Type = unix.RTN_UNREACHABLE
 	case RouteProhibit:
 		nr.Type = unix.RTN_PROHIBIT
+	case RouteThrow:
+		nr.Type = unix.RTN_THROW
 	default:
 		nr.Type = unix.RTN_UNICAST
 	}
@@ -243,7 +254,7 @@ func (s *System) route(r Route, del bool) (*netlink.Route, error) {
 	// iproute2's defaults, which keepalived's `ip route` syntax implies: a
 	// unicast route without a gateway is scope link; a delete without a
 	// scope matches any (nowhere is the wildcard).
-	if r.Scope == ScopeGlobal && r.Dst.Addr().Is4() {
+	if !r.HasScope && r.Scope == ScopeGlobal && r.Dst.Addr().Is4() {
 		switch {
 		case del:
 			nr.Scope = netlink.Scope(ScopeNowhere)
@@ -297,19 +308,51 @@ func (r Rule) netlink() *netlink.Rule {
 	if r.Priority != 0 {
 		nr.Priority = r.Priority
 	}
-	if r.FwMark != 0 {
+	if r.FwMark != 0 || r.FwMask != 0 {
 		nr.Mark = r.FwMark
 		if r.FwMask != 0 {
 			m := r.FwMask
 			nr.Mask = &m
 		}
 	}
+	nr.Invert, nr.Tos, nr.IifName, nr.OifName = r.Invert, uint(r.Tos), r.IIf, r.OIf
+	nr.IPProto, nr.Protocol = int(r.IPProto), r.Protocol
+	if r.Realms != 0 {
+		nr.Flow = int(r.Realms)
+	}
+	if r.UIDRange != nil {
+		nr.UIDRange = netlink.NewRuleUIDRange(r.UIDRange[0], r.UIDRange[1])
+	}
+	if r.Sport != nil {
+		nr.Sport = netlink.NewRulePortRange(r.Sport[0], r.Sport[1])
+	}
+	if r.Dport != nil {
+		nr.Dport = netlink.NewRulePortRange(r.Dport[0], r.Dport[1])
+	}
+	if r.SupPrefix != nil {
+		nr.SuppressPrefixlen = *r.SupPrefix
+	}
+	if r.SupIfgroup != nil {
+		nr.SuppressIfgroup = *r.SupIfgroup
+	}
+	switch r.Action {
+	case "goto":
+		nr.Goto, nr.Table = r.Goto, -1
+	case "blackhole":
+		nr.Type, nr.Table = unix.FR_ACT_BLACKHOLE, -1
+	case "unreachable":
+		nr.Type, nr.Table = unix.FR_ACT_UNREACHABLE, -1
+	case "prohibit":
+		nr.Type, nr.Table = unix.FR_ACT_PROHIBIT, -1
+	case "nop":
+		nr.Type, nr.Table = unix.FR_ACT_NOP, -1
+	}
 	return nr
 }
 
 // AddRule adds a policy-routing rule; one already present is not an error.
 func (s *System) AddRule(r Rule) error {
-	if r.Table == 0 {
+	if r.Table == 0 && r.Action == "" {
 		return fmt.Errorf("netif: add rule %s: no table", r)
 	}
 	if err := s.h.RuleAdd(r.netlink()); err != nil && !errors.Is(err, unix.EEXIST) {

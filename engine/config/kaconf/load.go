@@ -10,6 +10,11 @@ import (
 type LoadOptions struct {
 	// Read is passed to the reader (config-id, environment, limits).
 	Read ReadOptions
+	// RTTables resolves the names of routing tables, protocols and realms
+	// in virtual_routes and virtual_rules, as keepalived does with the
+	// host's (config.SystemRTTables, which the loader passes). Nil checks
+	// numbers and built-in names only, so a parse reads no file of the host.
+	RTTables *config.RTTables
 }
 
 // Load reads and parses the keepalived.conf at path into the config model,
@@ -18,19 +23,19 @@ type LoadOptions struct {
 // the returned config is nil. Cross-block checks are config.Validate's.
 func Load(path string, opts LoadOptions) (*config.Config, config.Diagnostics) {
 	lines, ds := Read(path, opts.Read)
-	return load(lines, ds, path)
+	return load(lines, ds, path, opts.RTTables)
 }
 
 // LoadFS is Load over a file system (fstest.MapFS in tests and fuzzing).
 func LoadFS(fsys fs.FS, name string, opts LoadOptions) (*config.Config, config.Diagnostics) {
 	lines, ds := ReadFS(fsys, name, opts.Read)
-	return load(lines, ds, name)
+	return load(lines, ds, name, opts.RTTables)
 }
 
-func load(lines []Line, ds config.Diagnostics, source string) (*config.Config, config.Diagnostics) {
+func load(lines []Line, ds config.Diagnostics, source string, tables *config.RTTables) (*config.Config, config.Diagnostics) {
 	if ds.Worst() == config.Fatal {
 		return nil, ds
 	}
-	c, pds := Parse(lines, source)
+	c, pds := parse(lines, source, tables)
 	return c, append(ds, pds...)
 }

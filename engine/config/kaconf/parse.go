@@ -17,7 +17,13 @@ import (
 // block is not skipped, so its lines are read at the current level and its
 // '}' closes the enclosing block.
 func Parse(lines []Line, source string) (*config.Config, config.Diagnostics) {
-	p := &parser{lines: lines, cfg: &config.Config{Source: source}}
+	return parse(lines, source, nil)
+}
+
+// parse is Parse with the name tables route and rule options are resolved
+// with (nil: names other than the built-in ones are not checked).
+func parse(lines []Line, source string, tables *config.RTTables) (*config.Config, config.Diagnostics) {
+	p := &parser{lines: lines, cfg: &config.Config{Source: source}, tables: tables}
 	p.cfg.Global = newGlobal()
 	p.block(rootKeywords, 0)
 	p.vsProtocols()
@@ -28,10 +34,12 @@ func Parse(lines []Line, source string) (*config.Config, config.Diagnostics) {
 // through the accessors below (the last element of the relevant slice), as
 // keepalived's handlers use LIST_TAIL_DATA.
 type parser struct {
-	lines []Line
-	next  int
-	cfg   *config.Config
-	diags config.Diagnostics
+	// tables resolves table, protocol and realm names (nil: unchecked).
+	tables *config.RTTables
+	lines  []Line
+	next   int
+	cfg    *config.Config
+	diags  config.Diagnostics
 	// closing is the line of the '}' that ended the last block, where
 	// keepalived reports checks made when a block closes.
 	closing *Line

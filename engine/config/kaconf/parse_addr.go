@@ -1,6 +1,7 @@
 package kaconf
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -265,7 +266,58 @@ func (p *parser) route(l *Line, static bool) (config.Route, bool) {
 		p.warnf(l, 0, what, "cannot track route %s with no interface specified, not tracking", routeDst(r))
 		p.last(config.Ignored)
 	}
+	s, err := r.Spec(p.rtTables())
+	if err != nil {
+		// keepalived rejects the whole route on a bad option
+		// (vrrp_iproute.c alloc_route: "Invalid ... - ignoring route").
+		p.specError(l, what, err)
+		return r, false
+	}
+	p.dropped(l, what, s.Dropped)
+	for _, opt := range s.Ignored {
+		p.warnf(l, wordIndex(l, strings.Fields(opt)[0]), what, "route option '%s' is accepted but ignored by keepwatch", opt)
+		p.last(config.Ignored)
+	}
 	return r, true
+}
+
+// rtTables is the name tables this parse resolves with (nil: names are
+// not checked).
+func (p *parser) rtTables() *config.RTTables { return p.tables }
+
+// specError reports a route or rule option Spec refused, at its word.
+func (p *parser) specError(l *Line, what string, err error) {
+	i := 0
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		i = wordIndex(l, fe.Field)
+	}
+	p.errorf(l, i, what, "%s: %v - skipping", what, err)
+	p.last(config.ItemSkipped)
+}
+
+// dropped reports the options keepalived refuses but keeps the entry
+// without (an invalid port range, an unknown protocol), at their words.
+func (p *parser) dropped(l *Line, what string, errs []error) {
+	for _, err := range errs {
+		i := 0
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			i = wordIndex(l, fe.Field)
+		}
+		p.errorf(l, i, what, "%s: %v - ignoring the option", what, err)
+		p.last(config.Ignored)
+	}
+}
+
+// wordIndex is the index of the first word of l that is w (0 if none).
+func wordIndex(l *Line, w string) int {
+	for i := range l.Words {
+		if l.Words[i].Text == w {
+			return i
+		}
+	}
+	return 0
 }
 
 // rule reads one line of virtual_rules / static_rules in `ip rule` syntax
@@ -307,7 +359,7 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 			if v, ok := next(); ok {
 				r.Table = v
 			}
-		case "priority", "preference", "pref":
+		case "priority", "preference", "order":
 			if _, ok := next(); ok {
 				if v, ok := p.integer(l, i, 0, maxU32); ok {
 					r.Priority, havePrio = int(v), true
@@ -327,15 +379,20 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 			}
 		case "blackhole", "prohibit", "unreachable":
 			r.Action = w
+		case "type":
+			// "type ACTION" keeps its value with it for Spec.
+			if v, ok := next(); ok {
+				r.Rest = append(r.Rest, w, v)
+			}
 		case "goto":
 			if v, ok := next(); ok {
 				r.Action = "goto " + v
 			}
 		case "no_track":
 			r.NoTrack = true
-		case "inet", "-4":
+		case "inet":
 			r.Family = 4
-		case "inet6", "-6":
+		case "inet6":
 			r.Family = 6
 		case "track_group":
 			if _, ok := next(); ok && static {
@@ -349,6 +406,14 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 		p.warnf(l, 0, what, "rule has no preference specified - keepalived picks one, which is probably not what you want")
 		p.last(config.Noted)
 	}
+	s, err := r.Spec(p.rtTables(), 0)
+	if err != nil {
+		// keepalived frees a rule with a bad option (vrrp_iprule.c
+		// alloc_rule: "Unknown rule option").
+		p.specError(l, what, err)
+		return r, false
+	}
+	p.dropped(l, what, s.Dropped)
 	return r, true
 }
 

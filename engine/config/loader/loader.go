@@ -37,7 +37,7 @@ func Load(path string, opts Options) (*config.Config, config.Diagnostics) {
 	if config.IsStructured(path) {
 		c, ds = config.LoadStructured(path, vo)
 	} else {
-		c, ds = kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}})
+		c, ds = kaconf.Load(path, kaconf.LoadOptions{Read: kaconf.ReadOptions{ConfigID: opts.ConfigID}, RTTables: config.SystemRTTables()})
 		if c != nil {
 			if opts.CheckInterfaces && c.Global.NetNamespace != "" {
 				// The interfaces are net_namespace's, where the agent
