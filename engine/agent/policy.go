@@ -106,7 +106,10 @@ type staticSet struct {
 func (a *Agent) staticOf(c *config.Config) staticSet {
 	var s staticSet
 	for _, x := range c.StaticAddrs {
-		na, err := address(x, "")
+		// Validate gives an address without dev default_interface (else
+		// eth0) when it applies its fixes; a config built another way gets
+		// the same here.
+		na, err := address(x, c.Global.StaticDevice())
 		if err != nil || na.Dev == "" {
 			a.log.Error("static_ipaddress: skipped", "address", x.Prefix, "err", err)
 			continue

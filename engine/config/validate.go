@@ -654,6 +654,15 @@ func (v *validator) checkerProblem(c *Checker) {
 	}
 }
 
+// StaticDevice is the device of a static address without dev:
+// default_interface, else eth0 (keepalived vrrp_if.c get_default_if).
+func (g *Global) StaticDevice() string {
+	if g.DefaultInterface != "" {
+		return g.DefaultInterface
+	}
+	return "eth0"
+}
+
 // staticDevices gives each static address without a dev keepalived's
 // default: default_interface, else eth0 (vrrp_if.c get_default_if). When
 // interfaces are checked and that one does not exist, keepalived 2.2.7
@@ -662,10 +671,7 @@ func (v *validator) checkerProblem(c *Checker) {
 // 2.2.7]); it warns about a default_interface that does not exist.
 func (v *validator) staticDevices() {
 	g := &v.c.Global
-	dflt := g.DefaultInterface
-	if dflt == "" {
-		dflt = "eth0"
-	}
+	dflt := g.StaticDevice()
 	exists := func(name string) bool { return v.opts.InterfaceExists == nil || v.opts.InterfaceExists(name) }
 	if g.DefaultInterface != "" && !exists(g.DefaultInterface) {
 		v.warnf(g.Pos, "default_interface", "WARNING - default interface %s doesn't exist", g.DefaultInterface)
