@@ -445,21 +445,24 @@ func processTree(pids []int) []int {
 }
 
 func medianUsage(us []usage) usage {
-	med := func(get func(usage) float64) float64 {
-		v := make([]float64, len(us))
-		for i, u := range us {
-			v[i] = get(u)
-		}
-		slices.Sort(v)
-		if len(v) == 0 {
-			return 0
-		}
-		if len(v)%2 == 0 {
-			return (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		return v[len(v)/2]
+	return usage{cpu: medianOf(us, func(u usage) float64 { return u.cpu }), rss: medianOf(us, func(u usage) float64 { return u.rss })}
+}
+
+// medianOf is the median of one field of xs (the mean of the middle two
+// for an even count), 0 for none.
+func medianOf[T any](xs []T, get func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = get(x)
 	}
-	return usage{cpu: med(func(u usage) float64 { return u.cpu }), rss: med(func(u usage) float64 { return u.rss })}
+	slices.Sort(v)
+	switch {
+	case len(v) == 0:
+		return 0
+	case len(v)%2 == 0:
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 func cpus(us []usage) []string {

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,21 +177,10 @@ func readMem(pids []int) (memStatus, error) {
 
 // medianMem is the median of each field on its own.
 func medianMem(ms []memStatus) memStatus {
-	med := func(get func(memStatus) float64) float64 {
-		v := make([]float64, len(ms))
-		for i, m := range ms {
-			v[i] = get(m)
-		}
-		slices.Sort(v)
-		if len(v) == 0 {
-			return 0
-		}
-		return v[len(v)/2]
-	}
 	return memStatus{
-		rss:  med(func(m memStatus) float64 { return m.rss }),
-		anon: med(func(m memStatus) float64 { return m.anon }),
-		file: med(func(m memStatus) float64 { return m.file }),
+		rss:  medianOf(ms, func(m memStatus) float64 { return m.rss }),
+		anon: medianOf(ms, func(m memStatus) float64 { return m.anon }),
+		file: medianOf(ms, func(m memStatus) float64 { return m.file }),
 	}
 }
 

@@ -283,28 +283,35 @@ func trackRefs(c *config.Config, in *config.Instance) []track.Ref {
 		}
 		add(track.KindInterface, r, 0, false)
 	}
-	for _, r := range in.TrackScripts {
+	addNamed(c, in.TrackScripts, in.TrackFiles, in.TrackProcesses, add)
+	return syncGroupRefs(c, in, refs)
+}
+
+// addNamed calls add for each script, file and process tracker that refs
+// name (of an instance or a sync group), with the weight and direction
+// their definition gives; a name with no definition adds nothing.
+func addNamed(c *config.Config, scripts, files, procs []config.TrackRef, add func(track.Kind, config.TrackRef, int, bool)) {
+	for _, r := range scripts {
 		for _, s := range c.Scripts {
 			if s.Name == r.Name {
 				add(track.KindScript, r, s.Weight, s.Reverse)
 			}
 		}
 	}
-	for _, r := range in.TrackFiles {
+	for _, r := range files {
 		for _, f := range c.TrackFiles {
 			if f.Name == r.Name {
 				add(track.KindFile, r, f.Weight, f.Reverse)
 			}
 		}
 	}
-	for _, r := range in.TrackProcesses {
+	for _, r := range procs {
 		for _, p := range c.TrackProcesses {
 			if p.Name == r.Name {
 				add(track.KindProcess, r, p.Weight, p.Reverse)
 			}
 		}
 	}
-	return syncGroupRefs(c, in, refs)
 }
 
 // equalRouter reports whether two router configs are the same, so an

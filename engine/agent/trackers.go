@@ -150,26 +150,6 @@ func syncGroupRefs(c *config.Config, in *config.Instance, refs []track.Ref) []tr
 	for _, r := range sg.TrackInterfaces {
 		add(track.KindInterface, r, 0, false)
 	}
-	for _, r := range sg.TrackScripts {
-		for _, s := range c.Scripts {
-			if s.Name == r.Name {
-				add(track.KindScript, r, s.Weight, s.Reverse)
-			}
-		}
-	}
-	for _, r := range sg.TrackFiles {
-		for _, f := range c.TrackFiles {
-			if f.Name == r.Name {
-				add(track.KindFile, r, f.Weight, f.Reverse)
-			}
-		}
-	}
-	for _, r := range sg.TrackProcesses {
-		for _, p := range c.TrackProcesses {
-			if p.Name == r.Name {
-				add(track.KindProcess, r, p.Weight, p.Reverse)
-			}
-		}
-	}
+	addNamed(c, sg.TrackScripts, sg.TrackFiles, sg.TrackProcesses, add)
 	return refs
 }

@@ -185,20 +185,9 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 				s.Protocol = uint8(n)
 			}
 		case "realms":
-			from, to, hasFrom := strings.Cut(v, "/")
-			if !hasFrom {
-				from, to = "", from
-			}
-			var f, tt uint16
-			if from != "" {
-				if f, err = t.Realm(from); err != nil {
-					return s, &FieldError{kw, err}
-				}
-			}
-			if tt, err = t.Realm(to); err != nil {
+			if s.Realms, err = realms(t, v); err != nil {
 				return s, &FieldError{kw, err}
 			}
-			s.Realms = uint32(f)<<16 | uint32(tt)
 		case "type":
 			// "type blackhole" is the long form of the action words.
 			switch v {
@@ -398,20 +387,9 @@ func (r *Route) Spec(t *RTTables) (RouteSpec, error) {
 			}
 			continue
 		case "realms":
-			from, to, hasFrom := strings.Cut(v, "/")
-			if !hasFrom {
-				from, to = "", from
-			}
-			var f, tt uint16
-			if from != "" {
-				if f, err = t.Realm(from); err != nil {
-					return s, &FieldError{kw, err}
-				}
-			}
-			if tt, err = t.Realm(to); err != nil {
+			if s.Realm, err = realms(t, v); err != nil {
 				return s, &FieldError{kw, err}
 			}
-			s.Realm = uint32(f)<<16 | uint32(tt)
 			continue
 		case "features":
 			if v != "ecn" {
@@ -509,4 +487,24 @@ func rttValue(v string) (int, bool, error) {
 		return int(f / 1000), false, nil
 	}
 	return 0, false, fmt.Errorf("invalid time %q", v)
+}
+
+// realms reads `realms [FROM/]TO` (rules and routes alike): each a realm
+// name or number, FROM in the upper 16 bits as the kernel's RTA_FLOW has it.
+func realms(t *RTTables, v string) (uint32, error) {
+	from, to, hasFrom := strings.Cut(v, "/")
+	if !hasFrom {
+		from, to = "", from
+	}
+	var f, tt uint16
+	var err error
+	if from != "" {
+		if f, err = t.Realm(from); err != nil {
+			return 0, err
+		}
+	}
+	if tt, err = t.Realm(to); err != nil {
+		return 0, err
+	}
+	return uint32(f)<<16 | uint32(tt), nil
 }
