@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -329,7 +330,15 @@ func (n *Node) Holds(vip netip.Addr) (bool, error) {
 	if vip.Is6() {
 		fam = netlink.FAMILY_V6
 	}
-	addrs, err := n.Handle().AddrList(nil, fam)
+	var addrs []netlink.Addr
+	var err error
+	// A dump taken while addresses change (1,000 VIPs arriving) comes back
+	// interrupted and partial: take it again.
+	for range 10 {
+		if addrs, err = n.Handle().AddrList(nil, fam); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
 	if err != nil {
 		return false, fmt.Errorf("lab: addresses of node %d: %w", n.Index, err)
 	}

@@ -165,7 +165,7 @@ func (s *System) find(l netlink.Link, ip netip.Addr) (netlink.Addr, bool, error)
 	if ip.Is6() {
 		fam = netlink.FAMILY_V6
 	}
-	addrs, err := s.h.AddrList(l, fam)
+	addrs, err := redump(func() ([]netlink.Addr, error) { return s.h.AddrList(l, fam) })
 	if err != nil {
 		return netlink.Addr{}, false, fmt.Errorf("netif: addresses of %q: %w", l.Attrs().Name, err)
 	}

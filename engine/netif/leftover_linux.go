@@ -53,7 +53,7 @@ func (s *System) RemoveLeftovers(vips []Address, vmacs []VMAC) (Leftovers, error
 		if _, ok := l.(*netlink.Macvlan); !ok || err != nil || l.Attrs().ParentIndex != parent.Attrs().Index {
 			continue // not ours: AddVMAC will say so
 		}
-		held, _ := s.h.AddrList(l, netlink.FAMILY_ALL)
+		held, _ := redump(func() ([]netlink.Addr, error) { return s.h.AddrList(l, netlink.FAMILY_ALL) })
 		if err := s.h.LinkDel(l); err != nil && !isLinkNotFound(err) {
 			errs = append(errs, fmt.Errorf("netif: remove leftover VMAC %q: %w", name, err))
 			continue
@@ -68,7 +68,7 @@ func (s *System) RemoveLeftovers(vips []Address, vmacs []VMAC) (Leftovers, error
 	if len(wanted) == 0 {
 		return out, errors.Join(errs...)
 	}
-	addrs, err := s.h.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := redump(func() ([]netlink.Addr, error) { return s.h.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return out, errors.Join(append(errs, fmt.Errorf("netif: address dump: %w", err))...)
 	}

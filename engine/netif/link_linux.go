@@ -148,7 +148,7 @@ func (w *linkWatch) run(ctx context.Context) error {
 // resync reads every link and reports what changed since the last report,
 // including the interfaces that are gone.
 func (w *linkWatch) resync() error {
-	links, err := w.s.h.LinkList()
+	links, err := redump(w.s.h.LinkList)
 	if err != nil {
 		return fmt.Errorf("netif: link dump: %w", err)
 	}

@@ -82,7 +82,7 @@ func (s *System) borrowLinkLocal(parent string, vmac netlink.Link) error {
 	if err != nil {
 		return err
 	}
-	addrs, err := s.h.AddrList(p, netlink.FAMILY_V6)
+	addrs, err := redump(func() ([]netlink.Addr, error) { return s.h.AddrList(p, netlink.FAMILY_V6) })
 	if err != nil {
 		return fmt.Errorf("addresses of %q: %w", parent, err)
 	}
