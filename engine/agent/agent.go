@@ -66,6 +66,9 @@ type Agent struct {
 	// static is the static_ipaddress, static_routes and static_rules
 	// installed (policy.go); only apply and shutdown touch it.
 	static staticSet
+	// logUnknownVRIDs is global_defs log_unknown_vrids, read by the
+	// sockets' goroutines.
+	logUnknownVRIDs atomic.Bool
 
 	// seq serialises the supervisor's sequences: start, each reload, each
 	// retry of failed instances, shutdown. Only they start and stop tasks.

@@ -1,10 +1,12 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -868,4 +871,63 @@ func TestAuthAH(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestLogUnknownVRIDs: an advert for a VRID no instance runs is counted
+// always (vrid_unknown) and logged, in keepalived's words, only with
+// log_unknown_vrids.
+func TestLogUnknownVRIDs(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		var logs bytes.Buffer
+		var mu sync.Mutex
+		cfg := conf(inst{name: "VI_1", vrid: 51, prio: 100, vips: []string{"192.0.2.51/24"}})
+		if on {
+			cfg = strings.Replace(cfg, "router_id test\n", "router_id test\n  log_unknown_vrids\n", 1)
+		}
+		n := &node{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), plat: agenttest.New(), rec: &eventtest.Recorder{}, done: make(chan error, 1)}
+		n.plat.AddLink("eth0", self4, ll6)
+		n.write(cfg)
+		n.a = agent.New(agent.Options{Path: n.path, Sink: n.rec, Platform: n.plat, RetryInterval: time.Hour,
+			Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stop = cancel
+		go func() { n.done <- n.a.Run(ctx) }()
+		n.waitFor(2*time.Second, "agent ready", n.a.Ready)
+		msg, err := (&vrrp.Advertisement{Version: vrrp.Version3, Type: vrrp.TypeAdvertisement, VRID: 99, Priority: 100,
+			AdvertInt: 100, Family: vrrp.IPv4, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}).
+			AppendWithChecksum(nil, netip.MustParseAddr("192.0.2.9"), vrrp.GroupIPv4, vrrp.ChecksumPseudoHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := vrrp.NewIPv4Header(netip.MustParseAddr("192.0.2.9"), vrrp.GroupIPv4, 1, 255, len(msg))
+		h, _ := hdr.AppendBinary(nil)
+		n.plat.Socket("eth0", false).Deliver(&netif.Packet{Src: netip.MustParseAddr("192.0.2.9"), Dst: vrrp.GroupIPv4, TTL: 255, IPHeader: h, VRRP: msg})
+		n.waitFor(3*time.Second, "a vrid_unknown drop", func() bool {
+			for _, e := range n.rec.Of(event.KindAdvertDropped) {
+				if e.Reason == event.DropVRIDUnknown && e.VRID == 99 {
+					return true
+				}
+			}
+			return false
+		})
+		n.shutdown()
+		mu.Lock()
+		logged := strings.Contains(logs.String(), "Unknown VRID(99) received on interface(eth0). ignoring...")
+		mu.Unlock()
+		if logged != on {
+			t.Errorf("log_unknown_vrids %v: logged %v", on, logged)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -152,5 +152,12 @@ func (a *Agent) unknownVRID(k sockKey) netif.Handler {
 	return netif.HandlerFunc(func(p *netif.Packet) {
 		a.sink.Emit(event.Event{Kind: event.KindAdvertDropped, ID: event.NewID(), Time: time.Now(), VRID: p.VRID(),
 			Interface: k.ifname, Family: k.family, Reason: event.DropVRIDUnknown, Addr: p.Src})
+		if a.logUnknownVRIDs.Load() {
+			// keepalived logs each one only with log_unknown_vrids: other
+			// clusters may share the segment (vrrp_scheduler.c; its
+			// wording, from the 2.2.7 binary).
+			a.log.Info(fmt.Sprintf("Unknown VRID(%d) received on interface(%s). ignoring...", p.VRID(), k.ifname),
+				"vrid", p.VRID(), "interface", k.ifname, "from", p.Src.String())
+		}
 	})
 }

@@ -56,6 +56,7 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 		a.startupDelayEnd = time.Now().Add(c.Global.StartupDelay)
 	}
 	a.cfg = c
+	a.logUnknownVRIDs.Store(c.Global.LogUnknownVRIDs)
 	cur := maps.Clone(a.units)
 	a.mu.Unlock()
 

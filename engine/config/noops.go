@@ -19,7 +19,6 @@ var IgnoredFields = map[string]string{
 	"Checker.BFD":                  "BFD_CHECK",
 	"Checker.LogAllFailures":       "log_all_failures",
 	"Global.CheckerLogAllFailures": "checker_log_all_failures",
-	"Global.LogUnknownVRIDs":       "log_unknown_vrids",
 	"Global.MaxAutoPriority":       "max_auto_priority",
 	"HTTPCheck.FastRecovery":       "fast_recovery",
 	"HTTPCheck.TLSCompliant":       "tls_compliant",
