@@ -117,7 +117,10 @@ func newChecker(c *config.Config, vs *config.VirtualServer, rs *config.RealServe
 		t.HeloName = ck.SMTP.HeloName
 	}
 	chk := Checker{Target: t, DelayLoop: d.DelayLoop, DelayBeforeRetry: d.DelayBeforeRetry,
-		Warmup: *d.Warmup, Retry: *d.Retry, Alpha: alpha}
+		Warmup: *d.Warmup, Retry: *d.Retry, Alpha: alpha, LogAllFailures: c.Global.CheckerLogAllFailures}
+	if ck.LogAllFailures != nil {
+		chk.LogAllFailures = *ck.LogAllFailures
+	}
 	switch ck.Type {
 	case config.MiscCheck:
 		// misc_timeout defaults to delay_loop; connect_timeout does not apply.

@@ -45,6 +45,10 @@ type Checker struct {
 	// Alpha starts the checker down, so its real server is down until the
 	// checker first succeeds (keepalived `alpha`).
 	Alpha bool
+	// LogAllFailures logs every failed probe, not only those that change
+	// the checker's state (log_all_failures, else checker_log_all_failures):
+	// its KindProbe failures carry Value 1.
+	LogAllFailures bool
 }
 
 // Options configure a Scheduler.
@@ -366,9 +370,13 @@ func (s *Scheduler) apply(j *job, r Result, d time.Duration, emit bool) time.Dur
 	defer srv.mu.Unlock()
 	j.last, j.lastAt, j.lastD = r, time.Now(), d
 	if emit {
+		var loud int64
+		if j.c.LogAllFailures && !r.OK {
+			loud = 1
+		}
 		s.opts.Sink.Emit(event.Event{Kind: event.KindProbe, Time: j.lastAt, Name: string(j.c.Type),
 			Service: srv.Service, Target: srv.Target, Addr: j.c.Addr.Addr(), OK: r.OK,
-			Duration: d, Reason: r.Reason, Err: r.Err})
+			Duration: d, Reason: r.Reason, Err: r.Err, Value: loud})
 	}
 	if r.SetWeight {
 		switch j.c.Type {

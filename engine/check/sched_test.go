@@ -283,6 +283,18 @@ func TestFromConfig(t *testing.T) {
 	if c[4].TrackFile != "/run/tf" || c[4].File.Weight != 3 || c[4].Retry != 0 || c[4].Warmup != 0 || c[4].DelayLoop != FilePoll {
 		t.Errorf("FILE_CHECK %+v %+v", c[4], c[4].File)
 	}
+	// checker_log_all_failures is every checker's default; log_all_failures
+	// on a checker wins.
+	no := false
+	cfg.Global.CheckerLogAllFailures = true
+	cfg.VirtualServers[0].RealServers[0].Checkers[1].LogAllFailures = &no
+	rs, err = FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rs[0].Checkers; !c[0].LogAllFailures || c[1].LogAllFailures {
+		t.Errorf("log_all_failures: TCP_CHECK %v (global on), HTTP_GET %v (its own off)", c[0].LogAllFailures, c[1].LogAllFailures)
+	}
 }
 
 // TestSchedulerInherit: after a reload a real server that was down stays

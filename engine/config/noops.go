@@ -13,21 +13,19 @@ import (
 // does not read must be here, and a field here must not be read.
 // A listed field covers the fields of the struct it holds.
 var IgnoredFields = map[string]string{
-	"Address.NoTrack":              "no_track",
-	"Address.TrackGroup":           "track_group",
-	"Address.UseVMAC":              "use_vmac",
-	"Checker.BFD":                  "BFD_CHECK",
-	"Checker.LogAllFailures":       "log_all_failures",
-	"Global.CheckerLogAllFailures": "checker_log_all_failures",
-	"Global.MaxAutoPriority":       "max_auto_priority",
-	"HTTPCheck.FastRecovery":       "fast_recovery",
-	"HTTPCheck.TLSCompliant":       "tls_compliant",
-	"Instance.Accept":              "accept",
-	"Route.TrackGroup":             "track_group",
-	"SSL.CA":                       "ca",
-	"VMAC.Group":                   "use_vmac group",
-	"VMAC.Notify":                  "netlink_notify_msg",
-	"VirtualServer.SNMPName":       "snmp_name",
+	"Address.NoTrack":        "no_track",
+	"Address.TrackGroup":     "track_group",
+	"Address.UseVMAC":        "use_vmac",
+	"Checker.BFD":            "BFD_CHECK",
+	"Global.MaxAutoPriority": "max_auto_priority",
+	"HTTPCheck.FastRecovery": "fast_recovery",
+	"HTTPCheck.TLSCompliant": "tls_compliant",
+	"Instance.Accept":        "accept",
+	"Route.TrackGroup":       "track_group",
+	"SSL.CA":                 "ca",
+	"VMAC.Group":             "use_vmac group",
+	"VMAC.Notify":            "netlink_notify_msg",
+	"VirtualServer.SNMPName": "snmp_name",
 }
 
 // notImplemented warns about each IgnoredFields field c sets, at the

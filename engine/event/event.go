@@ -32,7 +32,7 @@ const (
 	KindFileValue        // Name, Value
 
 	// Checks.
-	KindProbe           // Name (checker type), Target, OK, Duration, Reason (error class)
+	KindProbe           // Name (checker type), Target, OK, Duration, Reason (error class), Value (1: a failure to log, log_all_failures)
 	KindRealServer      // Service, Target, OK (up), Value (weight)
 	KindIPVSReconcile   // Added, Changed, Removed, Duration, Err
 	KindQuorum          // Service, OK (quorum up)

@@ -245,6 +245,11 @@ func (s *Sink) record(e *event.Event) (slog.Level, string, []slog.Attr) {
 			slog.String("target", e.Target), slog.String("reason", string(e.Reason)),
 			slog.Float64("duration_seconds", e.Duration.Seconds()))
 		a = appendErr(a, e.Err)
+		if e.Value == 1 {
+			// log_all_failures / checker_log_all_failures: keepalived logs
+			// each failure, not only the one that takes the checker down.
+			return slog.LevelInfo, "probe failed", a
+		}
 		return slog.LevelDebug, "probe failed", a
 	case event.KindRealServer:
 		a = append(a, slog.String("virtual_server", e.Service), slog.String("real_server", e.Target),

@@ -232,3 +232,15 @@ func TestCheckerText(t *testing.T) {
 		}
 	}
 }
+
+// TestLogAllFailures: a failed probe is a debug record unless its checker
+// has log_all_failures (Value 1), which keepalived logs at info each time.
+func TestLogAllFailures(t *testing.T) {
+	quiet := event.Event{Kind: event.KindProbe, Time: t0, Name: "TCP_CHECK", Service: "192.0.2.1:80/tcp", Target: "198.51.100.1:8080", Reason: "connect"}
+	loud := quiet
+	loud.Value = 1
+	got := run(t, logsink.Options{}, quiet, loud)
+	if len(got) != 2 || got[0]["level"] != "DEBUG" || got[1]["level"] != "INFO" {
+		t.Errorf("levels of a quiet and a log_all_failures probe failure: %v", got)
+	}
+}
