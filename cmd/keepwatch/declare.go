@@ -24,8 +24,14 @@ func declaration(c *config.Config) metrics.Declaration {
 			d.ConfigErrors++
 		}
 	}
+	// One address dump per interface, not per instance (net.Interface.Addrs
+	// reads every address on the host).
+	addrsOf := map[string][]netip.Prefix{}
 	for i := range c.Instances {
 		in := &c.Instances[i]
+		if _, ok := addrsOf[in.Interface]; !ok {
+			addrsOf[in.Interface] = interfaceAddrs(in.Interface)
+		}
 		mi := metrics.Instance{Name: in.Name, VRID: uint8(in.VRID), Interface: in.Interface, Family: vrrp.Family(in.Family()),
 			Version: in.EffectiveVersion(&c.Global), Priority: in.Priority, Interval: in.AdvertInterval}
 		for _, a := range in.VIPs {
@@ -35,7 +41,7 @@ func declaration(c *config.Config) metrics.Declaration {
 		for _, p := range in.UnicastPeers {
 			peers = append(peers, p.Addr)
 		}
-		mi.Segment = metrics.Segment(mi.Family, interfaceAddrs(in.Interface), mi.VIPs, in.UnicastSrc, peers)
+		mi.Segment = metrics.Segment(mi.Family, addrsOf[in.Interface], mi.VIPs, in.UnicastSrc, peers)
 		d.Instances = append(d.Instances, mi)
 	}
 	for _, s := range c.Scripts {

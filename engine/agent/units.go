@@ -132,8 +132,26 @@ func (a *Agent) apply(ctx context.Context, c *config.Config, loaded bool) error 
 // plan builds every instance's plan and groups them into units (planUnits)
 // with the platform's addresses.
 func (a *Agent) plan(c *config.Config) ([]unitPlan, map[string]*failure) {
+	// One lookup per interface and family, not per instance: each is a
+	// dump of every address on the host, so 1,000 instances over two
+	// interfaces made a reload O(instances × addresses) (2 s).
+	type key struct {
+		ifname string
+		fam    vrrp.Family
+	}
+	type answer struct {
+		addr netip.Addr
+		err  error
+	}
+	seen := map[key]answer{}
 	return planUnits(c, func(ifname string, fam vrrp.Family) (netip.Addr, error) {
-		return a.plat.PrimaryAddress(ifname, fam == vrrp.IPv6)
+		k := key{ifname, fam}
+		if r, ok := seen[k]; ok {
+			return r.addr, r.err
+		}
+		addr, err := a.plat.PrimaryAddress(ifname, fam == vrrp.IPv6)
+		seen[k] = answer{addr, err}
+		return addr, err
 	})
 }
 
