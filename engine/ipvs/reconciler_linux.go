@@ -2,10 +2,13 @@ package ipvs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/keepwatch/keepwatch/engine/event"
 )
@@ -27,6 +30,9 @@ type Reconciler struct {
 	applied map[Key]Service
 	// stale is set when an apply failed, so the next Set re-reads the kernel.
 	stale bool
+	// repairing is set while an apply that found a service gone resyncs,
+	// so that the resync's own apply does not start another.
+	repairing bool
 }
 
 // NewReconciler returns a reconciler that programs k and reports each
@@ -181,10 +187,20 @@ func (r *Reconciler) applyLocked(ops []Op) (Report, error) {
 
 func (r *Reconciler) applyLockedFrom(start time.Time, ops []Op) (Report, error) {
 	_, err := Apply(r.k, ops)
+	r.record(ops)
+	if err != nil && errors.Is(err, unix.ESRCH) && !r.repairing {
+		// A service the reconciler had applied is gone: someone removed
+		// it behind our back (ipvsadm -C) since the last read. Read the
+		// table back and repair it now, rather than report a failure the
+		// next resync would repair anyway (the kernel tier's "ipvsadm -C"
+		// step caught a health change landing in that window).
+		r.repairing = true
+		defer func() { r.repairing = false }()
+		return r.resyncLocked()
+	}
 	if err != nil {
 		r.stale = true
 	}
-	r.record(ops)
 	rep := Report{Ops: ops, Duration: r.now().Sub(start)}
 	rep.Added, rep.Changed, rep.Removed = Counts(ops)
 	r.emit(start, ops, err)

@@ -196,6 +196,36 @@ func TestReconcilerFailureMarksStale(t *testing.T) {
 	}
 }
 
+// TestReconcilerRepairsVanishedService: a service removed behind the
+// reconciler's back (ipvsadm -C) before an Update to it is put back at once
+// by a resync, and the Update reports no error.
+func TestReconcilerRepairsVanishedService(t *testing.T) {
+	k := ipvstest.New()
+	rec := &eventtest.Recorder{}
+	r := NewReconciler(k, rec)
+	if _, err := r.Set(table()); err != nil {
+		t.Fatal(err)
+	}
+	w := web(rs("198.51.100.1", 1), rs("198.51.100.2", 2))
+	if err := k.DelService(kernelService(&w)); err != nil { // someone else's ipvsadm -D
+		t.Fatal(err)
+	}
+	w2 := web(rs("198.51.100.1", 1), rs("198.51.100.2", 2), rs("198.51.100.3", 3))
+	if _, err := r.Update(w2); err != nil {
+		t.Fatalf("Update after the service vanished: %v, want it repaired", err)
+	}
+	got, _ := Read(k, nil)
+	want := append(table()[1:], w2)
+	if ops := Diff(want, got); len(ops) != 0 {
+		t.Errorf("kernel differs from the desired table: %v", opStrings(ops))
+	}
+	for _, e := range rec.Of(event.KindIPVSReconcile) {
+		if e.Err != nil {
+			t.Errorf("reconcile event with error %v", e.Err)
+		}
+	}
+}
+
 func TestReconcilerRejectsInvalid(t *testing.T) {
 	k := ipvstest.New()
 	r := NewReconciler(k, nil)
