@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keepwatch/keepwatch/engine/check"
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/config/kaconf"
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -347,6 +348,66 @@ func kernelTier(t *testing.T) {
 			sample(t, name, c)
 			t.Logf("%s: %v", name, time.Since(start).Round(time.Millisecond))
 		})
+	}
+	t.Run("ha_suspend follows the VIP", haSuspendVM)
+}
+
+// haSuspendVM: a virtual server with ha_suspend whose address is not on
+// this host runs no probes; once the address is added (as VRRP does on
+// becoming master) its checkers start and its real servers enter the
+// kernel's table; once it is removed they stop again (keepalived
+// ha_suspend, check_daemon.c / ipwrapper.c). Real addresses of the guest,
+// read through netlink, not a fake list.
+func haSuspendVM(t *testing.T) {
+	c, ds := kaconf.Load(filepath.Join(vmSampleDir, "keepalived.conf.sample"), kaconf.LoadOptions{})
+	if c == nil || ds.HasErrors() {
+		t.Fatalf("sample: %v", ds)
+	}
+	adaptVM(c)
+	c.VirtualServers = c.VirtualServers[:1]
+	vs := &c.VirtualServers[0]
+	vs.Addr = netip.MustParseAddr("192.0.2.200") // not on kw0 (vmNet holds .1 and .10-.60)
+	vs.HASuspend = true
+	svc := check.ServiceName(vs)
+	endpoints(t, c)
+	var mu sync.Mutex
+	probes := 0
+	sink := event.SinkFunc(func(e event.Event) {
+		if e.Kind == event.KindProbe && e.Service == svc {
+			mu.Lock()
+			probes++
+			mu.Unlock()
+		}
+	})
+	count := func() int { mu.Lock(); defer mu.Unlock(); return probes }
+	b := New(Options{Sink: sink, ResyncInterval: 300 * time.Millisecond, AddrPoll: 50 * time.Millisecond})
+	stop := runBalancer(t, b, c)
+	defer stop()
+	<-b.Started()
+	time.Sleep(time.Second) // four delay_loops
+	if n := count(); n != 0 {
+		t.Fatalf("%d probes of %s while its address is not on this host", n, svc)
+	}
+	ipAddr := func(op string) {
+		if out, err := exec.Command("ip", "addr", op, "192.0.2.200/32", "dev", "kw0").CombinedOutput(); err != nil {
+			t.Fatalf("ip addr %s: %v: %s", op, err, out)
+		}
+	}
+	ipAddr("add")
+	deadline := time.Now().Add(10 * time.Second)
+	for count() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d probes of %s 10 s after its address was added", count(), svc)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitTable(t, "with the address local", expected(t, c, nil))
+	ipAddr("del")
+	time.Sleep(500 * time.Millisecond) // the poll notices, a probe in flight ends
+	before := count()
+	time.Sleep(time.Second)
+	if n := count(); n != before {
+		t.Errorf("%d probes of %s in the second after its address was removed, want none", n-before, svc)
 	}
 }
 
