@@ -37,6 +37,21 @@ func runCmd(t *testing.T, args ...string) {
 // listenIn opens a TCP listener inside the named network namespace.
 func listenIn(t *testing.T, ns, addr string) net.Listener {
 	t.Helper()
+	var l net.Listener
+	if err := doInNS(t, ns, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// doInNS runs fn on this goroutine's OS thread switched into the named
+// network namespace, and returns the thread to its own; a socket fn opens
+// stays in that namespace.
+func doInNS(t *testing.T, ns string, fn func() error) error {
+	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
@@ -52,14 +67,11 @@ func listenIn(t *testing.T, ns, addr string) net.Listener {
 	if err := netns.Set(h); err != nil {
 		t.Fatal(err)
 	}
-	l, lerr := net.Listen("tcp", addr)
+	ferr := fn()
 	if err := netns.Set(orig); err != nil {
 		panic(fmt.Sprintf("cannot return to the original netns: %v", err))
 	}
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	return l
+	return ferr
 }
 
 func serveMail(t *testing.T, l net.Listener, b *mailServer) { b.Serve(t, l) }

@@ -1,14 +1,10 @@
 package notify
 
 import (
-	"fmt"
 	"net/netip"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 )
@@ -35,22 +31,7 @@ func sendLowerAdvert(t *testing.T, ns, ifname string, vrid, prio int, interval t
 	}
 	pkt = append(pkt, msg...)
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	serr := func() error {
+	if err := doInNS(t, ns, func() error {
 		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
 		if err != nil {
 			return err
@@ -60,11 +41,7 @@ func sendLowerAdvert(t *testing.T, ns, ifname string, vrid, prio int, interval t
 			return err
 		}
 		return syscall.Sendto(fd, pkt, 0, &syscall.SockaddrInet4{Addr: dst.As4()})
-	}()
-	if err := netns.Set(orig); err != nil {
-		panic(fmt.Sprintf("cannot return to the original netns: %v", err))
-	}
-	if serr != nil {
-		t.Fatalf("sending the lower-priority advert: %v", serr)
+	}); err != nil {
+		t.Fatalf("sending the lower-priority advert: %v", err)
 	}
 }
