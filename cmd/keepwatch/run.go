@@ -110,10 +110,15 @@ func runAgent(ctx context.Context, f runFlags) error {
 	// instead of taking Go's default action (SIGHUP, SIGTERM: exit at once).
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, handledSignals...)
-	// Not signal.Stop: that would restore the default actions, and a HUP
-	// arriving between the agent's end and the process's exit would kill it
-	// (exit status 129 after a clean shutdown). Late signals are ignored.
-	defer signal.Ignore(handledSignals...)
+	// Never undone. signal.Stop would restore the default actions, and a
+	// HUP between the agent's end and the process's exit would kill it
+	// (exit status 129 after a clean shutdown). signal.Ignore has the same
+	// hole, briefly: the runtime clears its "handling" flag before the
+	// rt_sigaction that installs SIG_IGN, and a signal in between is
+	// forwarded to the original disposition, the default, which kills
+	// (runtime sigignore/sigfwdgo; seen once in TestSignalsAnyMoment under
+	// load). Left registered, a late signal lands in sigs, which nobody
+	// reads any more (full: dropped), and the process exits as it meant to.
 	log, flush, err := newLogger(f.logFormat, f.logLevel)
 	if f.log != nil {
 		log, flush, err = f.log, func() {}, nil
