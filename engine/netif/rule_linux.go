@@ -87,7 +87,12 @@ func ruleMessage(r Rule, add bool) (*nl.RtMsg, []*nl.RtAttr) {
 		} else {
 			attrs = append(attrs, nl.NewRtAttr(unix.FRA_TABLE, u32(uint32(r.Table))))
 		}
-		// Suppressors only mean something on a table lookup.
+	}
+	if r.Action == "" {
+		// Suppressors act on a lookup's result, the VRF table's too:
+		// keepalived sends them on l3mdev rules and the kernel keeps
+		// them (a dump shows them; `ip rule` prints them only beside a
+		// table).
 		if r.SupPrefix != nil {
 			attrs = append(attrs, nl.NewRtAttr(unix.FRA_SUPPRESS_PREFIXLEN, u32(uint32(*r.SupPrefix))))
 		}

@@ -72,7 +72,10 @@ func TestRuleMessageEncoding(t *testing.T) {
 	if v := attrOf(t, b, unix.FRA_L3MDEV); !bytes.Equal(v, []byte{1}) {
 		t.Errorf("FRA_L3MDEV % x, want 01", v)
 	}
-	for _, a := range []uint16{unix.FRA_TABLE, unix.FRA_SUPPRESS_PREFIXLEN, unix.FRA_TUN_ID} {
+	if v := attrOf(t, b, unix.FRA_SUPPRESS_PREFIXLEN); len(v) != 4 || binary.NativeEndian.Uint32(v) != 0 {
+		t.Errorf("FRA_SUPPRESS_PREFIXLEN % x, want 0 as keepalived sends it", v)
+	}
+	for _, a := range []uint16{unix.FRA_TABLE, unix.FRA_TUN_ID} {
 		if v := attrOf(t, b, a); v != nil {
 			t.Errorf("attribute %d % x on an l3mdev rule", a, v)
 		}
@@ -92,7 +95,7 @@ func TestRuleMessageRoundTrip(t *testing.T) {
 		{IPv6: true, L3mdev: true, Priority: 121},
 		{From: p("192.0.2.30/32"), Table: 115, Priority: 122, TunID: 5, Protocol: 18},
 		{From: p("2001:db8::/64"), To: p("2001:db8:1::/48"), Table: 1000, Priority: 123, TunID: 1<<64 - 1, IPv6: true},
-		{L3mdev: true, Invert: true, IIf: "a", OIf: "b", FwMark: 3, FwMask: 0xff, Realms: 3<<16 | 4, Priority: 124},
+		{L3mdev: true, Invert: true, IIf: "a", OIf: "b", FwMark: 3, FwMask: 0xff, Realms: 3<<16 | 4, Priority: 124, SupIfgroup: &five},
 		{TunID: 9, Table: 5, Tos: 0x10, IPProto: 6, Sport: &[2]uint16{1, 2}, Dport: &[2]uint16{80, 90},
 			UIDRange: &[2]uint32{1000, 2000}, SupPrefix: &one, SupIfgroup: &five, Priority: 125},
 		{TunID: 7, Action: "goto", Goto: 200, Priority: 126},
