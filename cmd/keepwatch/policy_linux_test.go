@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 )
@@ -57,6 +60,7 @@ var policyRules = []string{
 	// skips the rule, as keepwatch does.
 	"tunnel-id 7/0xff table 116 priority 135",
 	"not fwmark 9 l3mdev realms 3 priority 132",
+	"l3mdev suppress_prefixlength 0 priority 136",
 }
 
 // policyRoutes are static_routes lines with the options keepwatch installs.
@@ -140,7 +144,43 @@ func policyState(t *testing.T, n *nskit.Node) []string {
 			out = append(out, strings.Join(args, " ")+": "+l)
 		}
 	}
+	out = append(out, ruleDump(t, n)...)
 	sort.Strings(out)
+	return out
+}
+
+// ruleDump is the node's rules as the kernel's dump has them (netif's
+// RTM_GETRULE parser), every attribute, including those `ip rule` leaves
+// out (suppressors beside l3mdev, the fwmark mask, the action of a
+// lookup): what it does not print must be the same too.
+func ruleDump(t *testing.T, n *nskit.Node) []string {
+	t.Helper()
+	s, err := netif.OpenAt(n.NsHandle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opt := func(p *int) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprint(*p)
+	}
+	var out []string
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := s.ListRules(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			if r.Protocol == unix.RTPROT_KERNEL {
+				continue
+			}
+			out = append(out, fmt.Sprintf("dump: %s v6=%v not=%v tos=%d mark=%#x/%#x realms=%#x proto=%d tun=%d l3mdev=%v sup=%s/%s ipproto=%d sport=%v dport=%v uid=%v",
+				r, r.IPv6, r.Invert, r.Tos, r.FwMark, r.FwMask, r.Realms, r.Protocol, r.TunID, r.L3mdev,
+				opt(r.SupPrefix), opt(r.SupIfgroup), r.IPProto, r.Sport, r.Dport, r.UIDRange))
+		}
+	}
 	return out
 }
 
