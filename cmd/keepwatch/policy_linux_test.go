@@ -115,6 +115,8 @@ vrrp_instance VI_1 {
 		from 192.0.2.100 table 120 priority 300
 		fwmark 5 table 121 priority 301 no_track
 		to 198.51.100.9 iif DEV oif DEV blackhole priority 302
+		from 192.0.2.100 tunnel-id 11 table 122 priority 303
+		iif DEV l3mdev priority 304
 	}
 }
 `
