@@ -151,11 +151,11 @@ func ruleRequest(r Rule, add bool) *nl.NetlinkRequest {
 
 // in is where s's own sockets live: a request made here opens its socket
 // on the calling thread, so it must run in s's namespace (net_namespace).
-func (s *System) in() inNS { return inNS{ns: s.ns, hasNS: s.hasNS} }
+func (s *System) nsOf() inNS { return inNS{ns: s.ns, hasNS: s.hasNS} }
 
 // rawRule sends r's add or delete in s's namespace.
 func (s *System) rawRule(r Rule, add bool) error {
-	return s.in().do(func() error {
+	return s.nsOf().do(func() error {
 		_, err := ruleRequest(r, add).Execute(unix.NETLINK_ROUTE, 0)
 		return err
 	})
@@ -167,7 +167,7 @@ func (s *System) rawRule(r Rule, add bool) error {
 func (s *System) ListRules(family int) ([]Rule, error) {
 	msgs, err := redump(func() ([][]byte, error) {
 		var out [][]byte
-		err := s.in().do(func() error {
+		err := s.nsOf().do(func() error {
 			req := nl.NewNetlinkRequest(unix.RTM_GETRULE, unix.NLM_F_DUMP)
 			req.AddData(&nl.RtMsg{RtMsg: unix.RtMsg{Family: uint8(family)}})
 			var err error
