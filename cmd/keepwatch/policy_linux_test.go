@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 )
@@ -43,6 +46,21 @@ var policyRules = []string{
 	"to 2001:db8:5::/48 table 100 priority 210",
 	"fwmark 7 priority 211 table 101 inet6",
 	"from 2001:db8::26 table 1000 priority 212",
+	// l3mdev (the VRF device's table) and tunnel-id (FRA_TUN_ID), which
+	// netif sends itself. The reload keeps the even rows and changes the
+	// tunnel ids kept (5 to 8, 6 to 9), removes the odd ones.
+	"from 192.0.2.30 tunnel-id 5 table 115 priority 133",
+	"l3mdev priority 130",
+	"from 192.0.2.31 iif DEV l3mdev priority 131",
+	"tunnel-id 4294967295 table 116 priority 134",
+	"from 2001:db8::30 tunnel-id 6 table 115 priority 214",
+	"to 2001:db8:9::/48 l3mdev priority 213",
+	"l3mdev priority 215 inet6",
+	// keepalived 2.2.7 takes no mask ("invalid number '7/0xff'") and
+	// skips the rule, as keepwatch does.
+	"tunnel-id 7/0xff table 116 priority 135",
+	"not fwmark 9 l3mdev realms 3 priority 132",
+	"l3mdev suppress_prefixlength 0 priority 136",
 }
 
 // policyRoutes are static_routes lines with the options keepwatch installs.
@@ -97,6 +115,8 @@ vrrp_instance VI_1 {
 		from 192.0.2.100 table 120 priority 300
 		fwmark 5 table 121 priority 301 no_track
 		to 198.51.100.9 iif DEV oif DEV blackhole priority 302
+		from 192.0.2.100 tunnel-id 11 table 122 priority 303
+		iif DEV l3mdev priority 304
 	}
 }
 `
@@ -126,7 +146,43 @@ func policyState(t *testing.T, n *nskit.Node) []string {
 			out = append(out, strings.Join(args, " ")+": "+l)
 		}
 	}
+	out = append(out, ruleDump(t, n)...)
 	sort.Strings(out)
+	return out
+}
+
+// ruleDump is the node's rules as the kernel's dump has them (netif's
+// RTM_GETRULE parser), every attribute, including those `ip rule` leaves
+// out (suppressors beside l3mdev, the fwmark mask, the action of a
+// lookup): what it does not print must be the same too.
+func ruleDump(t *testing.T, n *nskit.Node) []string {
+	t.Helper()
+	s, err := netif.OpenAt(n.NsHandle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opt := func(p *int) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprint(*p)
+	}
+	var out []string
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := s.ListRules(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			if r.Protocol == unix.RTPROT_KERNEL {
+				continue
+			}
+			out = append(out, fmt.Sprintf("dump: %s v6=%v not=%v tos=%d mark=%#x/%#x realms=%#x proto=%d tun=%d l3mdev=%v sup=%s/%s ipproto=%d sport=%v dport=%v uid=%v",
+				r, r.IPv6, r.Invert, r.Tos, r.FwMark, r.FwMask, r.Realms, r.Protocol, r.TunID, r.L3mdev,
+				opt(r.SupPrefix), opt(r.SupIfgroup), r.IPProto, r.Sport, r.Dport, r.UIDRange))
+		}
+	}
 	return out
 }
 
@@ -209,7 +265,8 @@ func TestPolicyRoutingLikeKeepalived(t *testing.T) {
 	var rules, routes []string
 	for i := range policyRules {
 		if i%2 == 0 {
-			rules = append(rules, policyRules[i])
+			r := strings.Replace(policyRules[i], "tunnel-id 5 ", "tunnel-id 8 ", 1)
+			rules = append(rules, strings.Replace(r, "tunnel-id 6 ", "tunnel-id 9 ", 1))
 		}
 	}
 	for i := range policyRoutes {
@@ -257,6 +314,21 @@ func TestPolicyRoutingLikeKeepalived(t *testing.T) {
 	diff("running", kaRun, kwRun)
 	diff("after reload", kaReload, kwReload)
 	diff("after stop", kaStop, kwStop)
+	// The l3mdev and tunnel-id rows are in (keepalived installs them),
+	// and the reload changed the tunnel ids rather than kept the old.
+	has := func(state []string, s string) bool { return strings.Contains(strings.Join(state, "\n"), s) }
+	for _, w := range []string{"130: from all lookup [l3mdev-table] proto keepalived", "tun_id 5 lookup 115",
+		"214: from 2001:db8::30 tun_id 6 lookup 115", "tun_id 4294967295", "215: from all lookup [l3mdev-table]"} {
+		if !has(kaRun, w) {
+			t.Errorf("keepalived running: no %q", w)
+		}
+	}
+	for w, want := range map[string]bool{"tun_id 8 lookup 115": true, "tun_id 9 lookup 115": true, "tun_id 5 ": false,
+		"tun_id 6 ": false, "130: from all lookup [l3mdev-table]": false, "131: from 192.0.2.31 iif": true} {
+		if has(kaReload, w) != want {
+			t.Errorf("keepalived after reload: %q there: %v, want %v", w, !want, want)
+		}
+	}
 	if len(kaReload) >= len(kaRun) {
 		t.Errorf("the reload removed nothing under keepalived: %d lines, %d before", len(kaReload), len(kaRun))
 	}

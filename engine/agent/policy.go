@@ -70,7 +70,7 @@ func rule(r config.Rule, fam int) (netif.Rule, error) {
 	}
 	out := netif.Rule{IPv6: s.Family == 6, From: s.From, To: s.To, Table: int(s.Table), Priority: int(s.Priority),
 		Invert: s.Invert, Tos: s.Tos, IIf: s.IIf, OIf: s.OIf, IPProto: s.IPProto,
-		Realms: s.Realms, Protocol: s.Protocol, Action: s.Action, Goto: int(s.Goto)}
+		Realms: s.Realms, Protocol: s.Protocol, Action: s.Action, Goto: int(s.Goto), L3mdev: s.L3mdev, TunID: s.TunID}
 	if s.HasFwMark {
 		out.FwMark, out.FwMask = s.FwMark, s.FwMask
 	}

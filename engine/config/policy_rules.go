@@ -41,18 +41,21 @@ type RuleSpec struct {
 	Table       uint32
 	// Action is "" (lookup Table), goto, blackhole, prohibit,
 	// unreachable or nop.
-	Action     string
-	Goto       uint32
-	FwMark     uint32
-	FwMask     uint32
-	HasFwMark  bool
-	Tos        uint8
-	IIf, OIf   string
-	UIDRange   *PortRange
-	IPProto    uint8
-	Sport      *PortRange
-	Dport      *PortRange
-	L3mdev     bool
+	Action    string
+	Goto      uint32
+	FwMark    uint32
+	FwMask    uint32
+	HasFwMark bool
+	Tos       uint8
+	IIf, OIf  string
+	UIDRange  *PortRange
+	IPProto   uint8
+	Sport     *PortRange
+	Dport     *PortRange
+	// L3mdev looks up the VRF device's table: Table stays 0.
+	L3mdev bool
+	// TunID is `tunnel-id`, 0 when unset (the kernel's "any").
+	TunID      uint64
 	Realms     uint32 // FROM<<16 | TO
 	Protocol   uint8
 	SupPrefix  int // suppress_prefixlength; -1: unset
@@ -122,9 +125,14 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 			s.Invert = true
 			continue
 		case "l3mdev":
-			// FRA_L3MDEV is beyond vishvananda/netlink's Rule: refuse the
-			// rule rather than install it without its selector.
-			return s, fieldErr(kw, "l3mdev rules are not supported by keepwatch")
+			// keepalived 2.2.7 takes l3mdev as one more action: a second
+			// one refuses the rule ("Cannot specify l3mdev with other
+			// action"), as do a table and the other actions (below).
+			if s.L3mdev {
+				return s, fieldErr(kw, "given twice (l3mdev is the rule's action)")
+			}
+			s.L3mdev = true
+			continue
 		case "nop":
 			s.Action = "nop"
 			continue
@@ -209,9 +217,16 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 			}
 			s.SupIfgroup = int(g)
 		case "tunnel-id":
-			// vishvananda/netlink sends FRA_TUN_ID in 32 bits where the
-			// kernel wants 64, so the rule would be refused: say so here.
-			return s, fieldErr(kw, "tunnel-id rules are not supported by keepwatch")
+			// keepalived 2.2.7 reads a decimal number ("invalid number
+			// '0x10'"), no mask, and refuses the rule otherwise; the last
+			// one given counts. It keeps only the low 32 bits of what it
+			// sends (4294967301 installs tun_id 5); keepwatch sends the 64
+			// bits written, which the kernel takes (FRA_TUN_ID is be64).
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return s, fieldErr(kw, "invalid tunnel id %q (a decimal number from 0 to 18446744073709551615)", v)
+			}
+			s.TunID = n
 		default:
 			return s, fieldErr(kw, "unknown rule option")
 		}
@@ -233,7 +248,18 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 			return s, fieldErr("from", "address %s is not of the rule's family (IPv%d)", p, s.Family)
 		}
 	}
-	if s.Action == "" && s.Table == 0 {
+	if s.L3mdev {
+		// The kernel refuses a table beside FRA_L3MDEV ("table can not
+		// be specified for l3mdev rules"); keepalived refuses the rule
+		// at parse time, as it does l3mdev with another action.
+		switch {
+		case r.Table != "":
+			return s, fieldErr("l3mdev", "table %s given: an l3mdev rule looks up its VRF device's table", r.Table)
+		case s.Action != "":
+			return s, fieldErr("l3mdev", "cannot be combined with the %s action", s.Action)
+		}
+	}
+	if s.Action == "" && s.Table == 0 && !s.L3mdev {
 		// `ip rule add` without an action looks up main (iproute2's
 		// default); keepalived does the same.
 		s.Table = 254

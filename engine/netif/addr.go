@@ -244,6 +244,12 @@ type Rule struct {
 	SupIfgroup *int // suppress_ifgroup
 	Realms     uint32
 	Protocol   uint8
+	// TunID matches a packet's tunnel key (`tunnel-id`, FRA_TUN_ID); 0 is
+	// unset, as the kernel reads it.
+	TunID uint64
+	// L3mdev looks the packet up in the table of its VRF device
+	// (`l3mdev`, FRA_L3MDEV): the rule has no Table of its own.
+	L3mdev bool
 	// Action is "" (lookup Table), "goto" (to rule Goto), "blackhole",
 	// "unreachable", "prohibit" or "nop".
 	Action string
@@ -276,10 +282,15 @@ func (r Rule) String() string {
 	if r.OIf != "" {
 		fmt.Fprintf(&b, "oif %s ", r.OIf)
 	}
-	switch r.Action {
-	case "":
+	if r.TunID != 0 {
+		fmt.Fprintf(&b, "tunnel-id %d ", r.TunID)
+	}
+	switch {
+	case r.L3mdev && r.Action == "":
+		b.WriteString("l3mdev")
+	case r.Action == "":
 		fmt.Fprintf(&b, "table %d", r.Table)
-	case "goto":
+	case r.Action == "goto":
 		fmt.Fprintf(&b, "goto %d", r.Goto)
 	default:
 		b.WriteString(r.Action)

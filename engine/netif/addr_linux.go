@@ -352,10 +352,14 @@ func (r Rule) netlink() *netlink.Rule {
 
 // AddRule adds a policy-routing rule; one already present is not an error.
 func (s *System) AddRule(r Rule) error {
-	if r.Table == 0 && r.Action == "" {
+	if r.Table == 0 && r.Action == "" && !r.L3mdev {
 		return fmt.Errorf("netif: add rule %s: no table", r)
 	}
-	if err := s.h.RuleAdd(r.netlink()); err != nil && !errors.Is(err, unix.EEXIST) {
+	add := func() error { return s.h.RuleAdd(r.netlink()) }
+	if r.needsRaw() {
+		add = func() error { return s.rawRule(r, true) }
+	}
+	if err := add(); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("netif: add rule %s: %w", r, err)
 	}
 	return nil
@@ -363,7 +367,14 @@ func (s *System) AddRule(r Rule) error {
 
 // RemoveRule removes a rule; one already gone (ENOENT) is not an error.
 func (s *System) RemoveRule(r Rule) error {
-	if err := s.h.RuleDel(r.netlink()); err != nil && !errors.Is(err, unix.ENOENT) {
+	del := func() error { return s.h.RuleDel(r.netlink()) }
+	if r.needsRaw() {
+		// The delete carries FRA_L3MDEV and FRA_TUN_ID too: without them
+		// the kernel's rule_find would match the first rule agreeing on
+		// the rest, one without the selector.
+		del = func() error { return s.rawRule(r, false) }
+	}
+	if err := del(); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("netif: remove rule %s: %w", r, err)
 	}
 	return nil

@@ -414,6 +414,12 @@ func (p *parser) rule(l *Line, static bool) (config.Rule, bool) {
 		return r, false
 	}
 	p.dropped(l, what, s.Dropped)
+	if s.TunID > 1<<32-1 {
+		// keepalived 2.2.7 sends only the low 32 bits (4294967301
+		// installs tun_id 5): say where keepwatch's rule differs.
+		p.warnf(l, wordIndex(l, "tunnel-id"), what, "tunnel-id %d: keepalived 2.2.7 installs tun_id %d (its low 32 bits); keepwatch installs the value written", s.TunID, uint32(s.TunID))
+		p.last(config.Noted)
+	}
 	return r, true
 }
 
