@@ -1,10 +1,12 @@
 package lab_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -694,5 +696,150 @@ func TestTrackProcessMatching(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("keepalived config:\n%s\nlog:\n%s", conf.String(), text)
+	}
+}
+
+// TestTrackProcessForkDelay: fork_delay holds back a gain that a tracked
+// process's fork brings (a shell forking a subshell, which keeps its
+// name), in keepalived 2.2.7 as in keepwatch; losing it again is
+// immediate (no terminate_delay).
+func TestTrackProcessForkDelay(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "tpf", lab.Options{Nodes: 1, TemplateText: "# unused\n", Stopped: []int{1}})
+	dir := t.TempDir()
+	link, _ := tpVeth(t, c, c.Node(1))
+	n, err := rand.Int(rand.Reader, big.NewInt(900000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("kwtp%06d", n.Int64()+100000)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The shell reads a line, then forks a subshell (same name, no exec)
+	// that waits for the next line (on fd 3: an asynchronous list's
+	// stdin is /dev/null).
+	cmd := exec.Command(bin, "-c", "exec 3<&0; read x; (read y <&3) & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	const forkDelay = 3 * time.Second
+	conf := fmt.Sprintf(`global_defs {
+  router_id tpfork
+}
+vrrp_track_process fk {
+  process %s
+  quorum 2
+  fork_delay %d
+  weight -10
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface %s
+  virtual_router_id 70
+  priority 150
+  advert_int 1
+  track_process {
+    fk
+  }
+  virtual_ipaddress {
+    198.51.100.170/24
+  }
+}
+`, name, int(forkDelay/time.Second), link.Attrs().Name)
+	path := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds := kaconf.Load(path, kaconf.LoadOptions{})
+	if cfg == nil || len(cfg.TrackProcesses) != 1 {
+		t.Fatalf("keepwatch's parser: %v", ds)
+	}
+	tp := cfg.TrackProcesses[0]
+	if tp.ForkDelay != forkDelay {
+		t.Fatalf("fork_delay parsed as %v", tp.ForkDelay)
+	}
+	log := &tpLog{}
+	startKeepalivedInit(t, dir, path, log)
+	if !strings.Contains(log.String(), "(VI_1) Changing effective priority from 150 to 140") {
+		t.Fatalf("keepalived did not start below quorum (one process):\n%s", log.String())
+	}
+
+	// keepwatch's tracker, polling often so its own interval does not
+	// blur the delay.
+	kwUp := make(chan bool, 10)
+	p := &track.Process{Process: tp.Process, Args: tp.Args, ParamMatch: tp.ParamMatch, FullCommand: tp.FullCommand,
+		Quorum: tp.Quorum, QuorumMax: tp.QuorumMax, TerminateDelay: cmp.Or(tp.TerminateDelay, tp.Delay), ForkDelay: cmp.Or(tp.ForkDelay, tp.Delay),
+		Interval: 50 * time.Millisecond, OnChange: func(s track.State) { kwUp <- s.Up }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if up := <-kwUp; up {
+		t.Fatal("keepwatch: quorum 2 with one process")
+	}
+
+	// Waits for both to report the change (keepalived: kaLine logged from
+	// now on) and returns each one's time from now.
+	measure := func(kaLine string, want bool) (ka, kw time.Duration) {
+		t.Helper()
+		from := len(log.String())
+		start := time.Now()
+		deadline := start.Add(15 * time.Second)
+		for ka == 0 || kw == 0 {
+			if ka == 0 && strings.Contains(log.String()[from:], kaLine) {
+				ka = time.Since(start)
+			}
+			select {
+			case up := <-kwUp:
+				if up != want {
+					t.Fatalf("keepwatch reported up=%v, want %v", up, want)
+				}
+				kw = time.Since(start)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 15 s: keepalived %v, keepwatch %v (0: not yet):\n%s", ka, kw, log.String())
+			}
+		}
+		return ka, kw
+	}
+	if _, err := io.WriteString(stdin, "fork\n"); err != nil {
+		t.Fatal(err)
+	}
+	ka, kw := measure("(VI_1) Changing effective priority from 140 to 150", true)
+	t.Logf("forked: quorum gained after %v (keepalived), %v (keepwatch); fork_delay %v", ka.Round(time.Millisecond), kw.Round(time.Millisecond), forkDelay)
+	// A little under the delay: the write and the fork are not the
+	// same instant, and timers may round.
+	for impl, d := range map[string]time.Duration{"keepalived": ka, "keepwatch": kw} {
+		if d < forkDelay-500*time.Millisecond {
+			t.Errorf("%s gained the quorum %v after the fork, before fork_delay %v", impl, d.Round(time.Millisecond), forkDelay)
+		}
+	}
+	if _, err := io.WriteString(stdin, "exit\n"); err != nil {
+		t.Fatal(err)
+	}
+	ka, kw = measure("(VI_1) Changing effective priority from 150 to 140", false)
+	t.Logf("subshell ended: quorum lost after %v (keepalived), %v (keepwatch)", ka.Round(time.Millisecond), kw.Round(time.Millisecond))
+	for impl, d := range map[string]time.Duration{"keepalived": ka, "keepwatch": kw} {
+		if d >= forkDelay {
+			t.Errorf("%s lost the quorum %v after the subshell ended: held back without a terminate_delay", impl, d.Round(time.Millisecond))
+		}
 	}
 }
