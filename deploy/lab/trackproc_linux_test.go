@@ -843,3 +843,91 @@ vrrp_instance VI_1 {
 		}
 	}
 }
+
+// TestTrackProcessQuorum: quorum and quorum_max with three matching
+// processes, keepalived 2.2.7 (its instance's priority at start-up)
+// against keepwatch's tracker (its first report). A quorum_max under the
+// quorum is ignored by both.
+func TestTrackProcessQuorum(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "tpq", lab.Options{Nodes: 1, TemplateText: "# unused\n", Stopped: []int{1}})
+	dir := t.TempDir()
+	link, _ := tpVeth(t, c, c.Node(1))
+	n, err := rand.Int(rand.Reader, big.NewInt(900000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("kwtp%06d", n.Int64()+100000)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		cmd := exec.Command(bin, "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+	cases := []struct {
+		opts string
+		want bool // keepalived 2.2.7's status with 3 processes
+	}{
+		{"quorum 3", true},
+		{"quorum 4", false},
+		{"quorum 1\n  quorum_max 1", false},
+		{"quorum_max 2", false},
+		{"quorum 2\n  quorum_max 3", true},
+		{"quorum 3\n  quorum_max 2", true}, // "quorum_max is less than quorum - ignoring"
+		{"quorum 4\n  quorum_max 2", false},
+	}
+	var conf strings.Builder
+	conf.WriteString("global_defs {\n  router_id tpquorum\n}\n")
+	for i, tc := range cases {
+		fmt.Fprintf(&conf, "vrrp_track_process p%d {\n  process %s\n  %s\n  weight -10\n}\n", i, name, tc.opts)
+	}
+	for i := range cases {
+		fmt.Fprintf(&conf, "vrrp_instance VI_%d {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority 150\n  advert_int 1\n"+
+			"  track_process {\n    p%d\n  }\n  virtual_ipaddress {\n    198.51.100.%d/24\n  }\n}\n", i, link.Attrs().Name, 130+i, i, 180+i)
+	}
+	path := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := &tpLog{}
+	startKeepalivedInit(t, dir, path, log)
+	time.Sleep(2 * time.Second)
+	text := log.String()
+	cfg, ds := kaconf.Load(path, kaconf.LoadOptions{})
+	if cfg == nil || len(cfg.TrackProcesses) != len(cases) {
+		t.Fatalf("keepwatch's parser: %v", ds)
+	}
+	for i, tc := range cases {
+		ka := !strings.Contains(text, fmt.Sprintf("(VI_%d) Changing effective priority", i))
+		tp := cfg.TrackProcesses[i]
+		kw := false
+		p := &track.Process{Process: tp.Process, Quorum: tp.Quorum, QuorumMax: tp.QuorumMax, OnChange: func(s track.State) { kw = s.Up }}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		p.Run(ctx) // reports the first state, then sees ctx done
+		opts := strings.ReplaceAll(tc.opts, "\n  ", "; ")
+		if ka != tc.want {
+			t.Errorf("%s with 3 processes: keepalived up=%v, want %v", opts, ka, tc.want)
+		}
+		if kw != ka {
+			t.Errorf("%s with 3 processes: keepwatch up=%v, keepalived up=%v", opts, kw, ka)
+		}
+	}
+	if t.Failed() {
+		t.Logf("keepalived config:\n%s\nlog:\n%s", conf.String(), text)
+	}
+}

@@ -134,9 +134,13 @@ func paramsMatch(want, got []string, mode string) bool {
 	return slices.Equal(want, got)
 }
 
+// quorate reports whether n processes are within [Quorum, QuorumMax]. A
+// QuorumMax under Quorum is ignored, as keepalived 2.2.7 ignores it
+// ("quorum_max is less than quorum - ignoring"; verified: quorum 3,
+// quorum_max 2 fails with 2 processes and holds with 3).
 func (p *Process) quorate(n int) bool {
 	q := max(p.Quorum, 1)
-	return n >= q && (p.QuorumMax == 0 || n <= p.QuorumMax)
+	return n >= q && (p.QuorumMax < q || n <= p.QuorumMax)
 }
 
 // Run blocks until ctx is cancelled, reporting the first state at once

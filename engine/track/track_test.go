@@ -291,6 +291,21 @@ func TestProcessDelays(t *testing.T) {
 	step("exec'd", true, false, func() { add(102, 1) })
 }
 
+func TestProcessQuorate(t *testing.T) {
+	for _, c := range []struct {
+		q, qmax, n int
+		want       bool
+	}{
+		{1, 0, 0, false}, {1, 0, 5, true}, {2, 3, 2, true}, {2, 3, 4, false},
+		{1, 1, 2, false}, {3, 2, 2, false}, {3, 2, 3, true}, {3, 2, 9, true},
+	} {
+		p := &Process{Quorum: c.q, QuorumMax: c.qmax}
+		if got := p.quorate(c.n); got != c.want {
+			t.Errorf("quorum %d quorum_max %d with %d processes: %v, want %v", c.q, c.qmax, c.n, got, c.want)
+		}
+	}
+}
+
 func TestSet(t *testing.T) {
 	s := NewSet(100, []Ref{
 		{Kind: KindScript, Name: "chk", Weight: -30},
