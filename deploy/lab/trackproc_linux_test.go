@@ -564,7 +564,9 @@ func startKeepalivedInit(t *testing.T, dir, conf string, log *tpLog) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s := log.String()
-		if strings.Contains(s, "Startup complete") {
+		// The proc connector answered: without it (a namespace other than
+		// the initial one, a container) keepalived tracks no process.
+		if strings.Contains(s, "Startup complete") && strings.Contains(s, "proc_events has confirmed it is configured") {
 			return
 		}
 		select {
@@ -573,7 +575,7 @@ func startKeepalivedInit(t *testing.T, dir, conf string, log *tpLog) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("keepalived not up after 20 s:\n%s", s)
+			t.Fatalf("keepalived not up, or its proc connector silent (not the initial network namespace?), after 20 s:\n%s", s)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -759,7 +761,7 @@ vrrp_instance VI_1 {
     fk
   }
   virtual_ipaddress {
-    198.51.100.170/24
+    198.51.100.200/24
   }
 }
 `, name, int(forkDelay/time.Second), link.Attrs().Name)

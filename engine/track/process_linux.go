@@ -13,9 +13,11 @@ import (
 
 // Process counts running processes that match a vrrp_track_process and
 // reports whether their number is within [Quorum, QuorumMax]. keepalived
-// follows process events through the proc connector, which does not work in
+// follows process events through the proc connector, which the kernel
+// serves only to the initial network namespace and which does not work in
 // many containers (reference §1.5); keepwatch scans /proc every Interval,
-// which works everywhere and costs little at a 1 s interval.
+// which works in any network namespace (all share the pid namespace's
+// /proc) and costs little at a 1 s interval.
 type Process struct {
 	Name string
 	// Process is the command name (comm) when there are no Args and no
