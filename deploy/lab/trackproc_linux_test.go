@@ -48,7 +48,8 @@ var (
 // trackProcConf is one side's config: two IPv4 instances in a sync group
 // on the veth LINK at PRIO. The tracking side (TRACKERS non-empty) follows,
 // for the whole group, "busy" (two sleeps needed, quorum 2, weight 0:
-// FAULT below it) and "busyw" (weight -60), and VI_1 alone follows "memw"
+// FAULT below it) and "busyw" (weight -10, -60 as the group refers to it),
+// and VI_1 alone follows "memw"
 // (weight -60, matched on the full command line), which keepalived keeps
 // or drops by sync_group_tracking_weight (SGWEIGHT).
 const trackProcConf = `global_defs {
@@ -95,7 +96,7 @@ DELAY}
 
 vrrp_track_process busyw {
   process sleep ARG_WEIGHT
-  weight -60
+  weight -10
 }
 
 vrrp_track_process memw {
@@ -269,7 +270,8 @@ func syncGroupTrackProcess(t *testing.T, kaTracks, weighted, delay bool) {
 				tr = strings.ReplaceAll(tr, k, v)
 			}
 			text = strings.Replace(text, "TRACKERS", tr, 1)
-			g := "  track_process {\n    busy\n    busyw\n  }\n"
+			// The group's own weight for busyw overrides the tracker's -10.
+			g := "  track_process {\n    busy\n    busyw weight -60\n  }\n"
 			if weighted {
 				g += "  sync_group_tracking_weight\n"
 			}
@@ -519,6 +521,11 @@ func tpVeth(t *testing.T, c *lab.Cluster, node *lab.Node) (netlink.Link, *netlin
 // (by pid) when the test ends.
 func startKeepalivedInit(t *testing.T, dir, conf string, log *tpLog) {
 	t.Helper()
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracking := strings.Contains(string(b), "vrrp_track_process")
 	pidf := func(name string) string { return filepath.Join(dir, name) }
 	// nice execs keepalived, so the pid is keepalived's; the same nice as
 	// the lab's daemons so neither misses adverts on a loaded machine.
@@ -564,9 +571,10 @@ func startKeepalivedInit(t *testing.T, dir, conf string, log *tpLog) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s := log.String()
-		// The proc connector answered: without it (a namespace other than
-		// the initial one, a container) keepalived tracks no process.
-		if strings.Contains(s, "Startup complete") && strings.Contains(s, "proc_events has confirmed it is configured") {
+		// With a vrrp_track_process, the proc connector must answer:
+		// without it (a namespace other than the initial one, a
+		// container) keepalived tracks no process.
+		if strings.Contains(s, "Startup complete") && (!tracking || strings.Contains(s, "proc_events has confirmed it is configured")) {
 			return
 		}
 		select {
