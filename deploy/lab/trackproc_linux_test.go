@@ -29,10 +29,10 @@ import (
 )
 
 // The track_process lab: keepalived's process monitor reads the kernel's
-// proc connector (NETLINK_CONNECTOR, CN_IDX_PROC; keepalived 2.2.7
-// track_process.c open_proc_events), which the kernel serves only to
-// sockets of the initial network namespace: in a test namespace keepalived
-// logs errno 111 and never tracks. So keepalived runs here in the initial
+// proc connector (a NETLINK_CONNECTOR socket joined to CN_IDX_PROC;
+// keepalived 2.2.7 keepalived/trackers/track_process.c), which the kernel
+// serves only to sockets of the initial network namespace: in a test
+// namespace keepalived logs errno 111 and never tracks. So keepalived runs here in the initial
 // namespace, on one end of a veth pair whose other end is in the lab
 // node's namespace, where keepwatch runs. keepalived's config names only
 // that veth; its VRRP, VIPs and ARP stay on it. Removing the node's
