@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"reflect"
 
@@ -81,8 +82,8 @@ func (a *Agent) startTracker(c *config.Config, k trackerKey, spec any) {
 		run = func(ctx context.Context) error { return untilCancelled(ctx, t.Run(ctx)) }
 	case config.TrackProcess:
 		t := &track.Process{Name: s.Name, Process: s.Process, Args: s.Args, ParamMatch: s.ParamMatch,
-			FullCommand: s.FullCommand, Quorum: s.Quorum, QuorumMax: s.QuorumMax, Delay: max(s.Delay, s.TerminateDelay, s.ForkDelay),
-			OnChange: report}
+			FullCommand: s.FullCommand, Quorum: s.Quorum, QuorumMax: s.QuorumMax,
+			TerminateDelay: cmp.Or(s.TerminateDelay, s.Delay), ForkDelay: cmp.Or(s.ForkDelay, s.Delay), OnChange: report}
 		run = func(ctx context.Context) error { t.Run(ctx); return nil }
 	default:
 		return

@@ -2,6 +2,7 @@ package track
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,7 +164,8 @@ func TestProcessTracker(t *testing.T) {
 	}
 	b, _ := os.ReadFile(sleepPath)
 	os.WriteFile(bin, b, 0o755)
-	p := &Process{Name: "p", Process: "kwtracked", Args: []string{"30"}, Quorum: 2, Interval: 20 * time.Millisecond, OnChange: st.on}
+	// With parameters the name is argv[0] as started: here the path.
+	p := &Process{Name: "p", Process: bin, Args: []string{"30"}, Quorum: 2, Interval: 20 * time.Millisecond, OnChange: st.on}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -192,6 +194,115 @@ func TestProcessTracker(t *testing.T) {
 	cmds[0].Wait()
 	if got := st.next(t, 2*time.Second); got.Up {
 		t.Fatalf("one process left, quorum 2: %+v", got)
+	}
+}
+
+// TestProcessMatches: keepalived 2.2.7's matching rules (checked against
+// keepalived itself by deploy/lab TestTrackProcessMatching) on a fake /proc.
+func TestProcessMatches(t *testing.T) {
+	root := t.TempDir()
+	procs := []struct{ comm, cmdline string }{
+		{"daemon", "daemon\x00-f\x00/etc/x.conf\x00"},
+		{"daemon", "/usr/sbin/daemon\x00-f\x00"},
+		{"averyveryverylo", "averyveryverylongname\x00"},
+		{"zombie", ""},
+	}
+	for i, p := range procs {
+		d := filepath.Join(root, fmt.Sprint(100+i))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "comm"), []byte(p.comm+"\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "cmdline"), []byte(p.cmdline), 0o644)
+	}
+	os.MkdirAll(filepath.Join(root, "self"), 0o755)
+	for _, c := range []struct {
+		p    Process
+		want int
+	}{
+		{Process{Process: "daemon"}, 2},
+		{Process{Process: "daemon", ParamMatch: "partial"}, 2},
+		{Process{Process: "/usr/sbin/daemon"}, 0},
+		{Process{Process: "averyveryverylongname"}, 0},
+		{Process{Process: "averyveryverylo"}, 1},
+		{Process{Process: "averyveryverylongname", FullCommand: true}, 1},
+		{Process{Process: "daemon", FullCommand: true}, 1},
+		{Process{Process: "/usr/sbin/daemon", FullCommand: true}, 1},
+		{Process{Process: "daemon -f", FullCommand: true}, 0},
+		{Process{Process: "daemon", Args: []string{"-f"}}, 0},
+		{Process{Process: "daemon", Args: []string{"-f", "/etc/x.conf"}}, 1},
+		{Process{Process: "daemon", Args: []string{"-f"}, ParamMatch: "partial"}, 1},
+		{Process{Process: "daemon", Args: []string{"-"}, ParamMatch: "partial"}, 0},
+		{Process{Process: "daemon", Args: []string{"/etc"}, ParamMatch: "partial"}, 0},
+		{Process{Process: "daemon", Args: []string{"-"}, ParamMatch: "initial"}, 1},
+		{Process{Process: "daemon", Args: []string{"-f", "/etc/"}, ParamMatch: "initial"}, 1},
+		{Process{Process: "daemon", Args: []string{"-x", "/etc/"}, ParamMatch: "initial"}, 0},
+		{Process{Process: "/usr/sbin/daemon", Args: []string{"-f"}}, 1},
+		{Process{Process: "zombie"}, 0},
+	} {
+		c.p.ProcRoot = root
+		if got := c.p.Count(); got != c.want {
+			t.Errorf("%+v: %d processes, want %d", c.p, got, c.want)
+		}
+	}
+}
+
+// TestProcessDelays: terminate_delay holds back a loss; fork_delay holds
+// back a gain only when the new process was forked by a matching one, as
+// keepalived applies it on a tracked parent's fork event; an exec'd
+// process counts at once.
+func TestProcessDelays(t *testing.T) {
+	root := t.TempDir()
+	add := func(pid, ppid int) {
+		d := filepath.Join(root, fmt.Sprint(pid))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "comm"), []byte("svc\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "cmdline"), []byte("svc\x00"), 0o644)
+		os.WriteFile(filepath.Join(d, "stat"), []byte(fmt.Sprintf("%d (svc) S %d 1 1 0", pid, ppid)), 0o644)
+	}
+	// Long enough that an undelayed report, polled every 10 ms, cannot
+	// reach it even on a loaded machine.
+	const delay = 2 * time.Second
+	st := newStates()
+	p := &Process{Process: "svc", Quorum: 2, TerminateDelay: delay, ForkDelay: delay, Interval: 10 * time.Millisecond, ProcRoot: root, OnChange: st.on}
+	add(100, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if got := st.next(t, 5*time.Second); got.Up {
+		t.Fatalf("one process, quorum 2: %+v", got)
+	}
+	step := func(what string, up, delayed bool, change func()) {
+		t.Helper()
+		start := time.Now()
+		change()
+		if got := st.next(t, 10*time.Second); got.Up != up {
+			t.Fatalf("%s: %+v, want up=%v", what, got, up)
+		}
+		took := time.Since(start)
+		if delayed && took < delay {
+			t.Errorf("%s: reported after %v, before the delay of %v", what, took, delay)
+		}
+		if !delayed && took >= delay {
+			t.Errorf("%s: reported after %v, held back by a delay that does not apply", what, took)
+		}
+	}
+	step("forked by a tracked process", true, true, func() { add(101, 100) })
+	step("ended", false, true, func() { os.RemoveAll(filepath.Join(root, "101")) })
+	step("exec'd", true, false, func() { add(102, 1) })
+}
+
+func TestProcessQuorate(t *testing.T) {
+	for _, c := range []struct {
+		q, qmax, n int
+		want       bool
+	}{
+		{1, 0, 0, false}, {1, 0, 5, true}, {2, 3, 2, true}, {2, 3, 4, false},
+		{1, 1, 2, false}, {3, 2, 2, false}, {3, 2, 3, true}, {3, 2, 9, true},
+	} {
+		p := &Process{Quorum: c.q, QuorumMax: c.qmax}
+		if got := p.quorate(c.n); got != c.want {
+			t.Errorf("quorum %d quorum_max %d with %d processes: %v, want %v", c.q, c.qmax, c.n, got, c.want)
+		}
 	}
 }
 
