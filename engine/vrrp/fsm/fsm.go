@@ -83,7 +83,7 @@ type Machine struct {
 
 // keptActs is the capacity of the action buffer a Machine keeps between
 // Steps: enough for the steady state to Step without allocating.
-const keptActs = 4
+const keptActs = 2
 
 // New returns a machine in INIT; Step it with InputStart.
 func New(cfg Config) (*Machine, error) {
