@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keepwatch/keepwatch/engine/agent"
 )
 
 // DefaultGCPercent is the agent's GOGC. Go's default, 100, lets the heap
@@ -83,12 +86,25 @@ func parseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// Re-trimming the executable's pages (agent.TrimExecutablePages): every
+// retrimEvery, RssFile is read (one read of /proc/self/status) and, if it
+// has grown by more than retrimGrowthKiB since the last trim — scrapes,
+// dumps and reloads run code the advert loop does not — the pages are
+// trimmed again. A trim costs a read of /proc/self/smaps, one madvise per
+// mapping, and the minor faults of the working set paging back in.
+const (
+	retrimEvery     = time.Minute
+	retrimGrowthKiB = 2048
+)
+
 // releaseAfterStart returns the start-up's garbage to the kernel once the
 // agent is ready: parsing the config and building every instance, its
 // sockets and series leaves a heap peak that is garbage afterwards, and
 // the runtime would otherwise hand those pages back only slowly. One forced
-// collection, once, before the steady state.
-func releaseAfterStart(ctx context.Context, ready func() bool) {
+// collection, once, before the steady state; with it, the executable's
+// pages that start-up touched leave the page tables (agent.ReleaseMemory),
+// and are trimmed again at a low rate when they grow back (retrimEvery).
+func releaseAfterStart(ctx context.Context, ready func() bool, log *slog.Logger) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for !ready() {
@@ -104,5 +120,38 @@ func releaseAfterStart(ctx context.Context, ready func() bool) {
 		return
 	case <-time.After(2 * time.Second):
 	}
-	debug.FreeOSMemory()
+	agent.ReleaseMemory(log, "start")
+	retrim(ctx, log, retrimEvery, retrimGrowthKiB)
+}
+
+// retrim trims the executable's pages again whenever RssFile has grown by
+// more than growthKiB since the last trim, checking every period.
+func retrim(ctx context.Context, log *slog.Logger, period time.Duration, growthKiB uint64) {
+	last, err := agent.RssFileKiB()
+	if err != nil {
+		return
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := agent.RssFileKiB()
+		if err != nil {
+			return
+		}
+		if now <= last+growthKiB {
+			continue
+		}
+		if _, err := agent.TrimExecutablePages(); err != nil {
+			// Locked memory does not unlock itself: stop trying.
+			log.Debug("executable pages not trimmed", "after", "growth", "err", err)
+			return
+		}
+		last, _ = agent.RssFileKiB()
+		log.Debug("executable pages trimmed", "after", "growth", "rss_file_kib_before", now, "rss_file_kib_after", last)
+	}
 }

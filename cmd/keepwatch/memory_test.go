@@ -1,9 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
 	"math"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/keepwatch/keepwatch/engine/agent"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -73,4 +82,50 @@ func TestMemorySettings(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("--memory.limit 0: limit %d, want none", got)
 	}
+}
+
+// retrim trims the executable's pages again once RssFile has grown: with no
+// growth allowed, the pages the test faults back in between two checks are
+// enough, and the trim is logged.
+func TestRetrim(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Start from trimmed page tables, as releaseAfterStart does: what the
+	// test has run so far is resident and would not grow.
+	if _, err := agent.TrimExecutablePages(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); retrim(ctx, log, 20*time.Millisecond, 0) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "executable pages trimmed") {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("no trim logged in 10 s: %q", buf.String())
+		}
+		// Run code that is not in the loop's pages: formatting, parsing.
+		_, _ = parseBytes(fmt.Sprint(time.Now().UnixNano() % 1000))
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -473,7 +473,9 @@ func (a *Agent) ReloadContext(ctx context.Context) error {
 		a.log.Error("reload applied in part", "path", a.opts.Path, "err", err)
 		return err
 	}
-	debug.FreeOSMemory()
+	// The reload's garbage back to the kernel, and the executable's pages
+	// the parse and the plan touched out of the page tables.
+	ReleaseMemory(a.log, "reload")
 	a.log.Info("reloaded", "path", a.opts.Path)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keepwatch/keepwatch/engine/boundq"
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/script"
@@ -288,25 +289,36 @@ func (d *dispatcher) run(p *plan, key string, s *config.Script, stop bool, j job
 	}
 	l, ok := d.lanes[key]
 	if !ok {
-		l = make(chan job, d.n.opts.LaneSize)
+		l = boundq.New[job](d.n.opts.LaneSize)
 		d.lanes[key] = l
 		d.wg.Add(1)
 		go d.lane(l)
 	}
-	select {
-	case l <- j:
-	default:
+	if !l.Push(j) {
 		d.n.dropped.Add(1)
 		d.n.log.Warn("notify: script queue full, dropping", "lane", key, "script", j.spec.Argv[0])
 	}
 }
 
 // lane runs one key's scripts in order.
-func (d *dispatcher) lane(l chan job) {
+func (d *dispatcher) lane(l *boundq.Queue[job]) {
 	defer d.wg.Done()
-	for j := range l {
-		r, class := d.n.runJob(d.work, j)
-		d.n.report(j, r, class)
+	for {
+		for j, ok := l.Pop(); ok; j, ok = l.Pop() {
+			r, class := d.n.runJob(d.work, j)
+			d.n.report(j, r, class)
+		}
+		select {
+		case <-l.Ready():
+		case <-d.lanesDone:
+			// Run queues nothing more once it has closed lanesDone:
+			// what is held now is the last of it.
+			for j, ok := l.Pop(); ok; j, ok = l.Pop() {
+				r, class := d.n.runJob(d.work, j)
+				d.n.report(j, r, class)
+			}
+			return
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keepwatch/keepwatch/engine/boundq"
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
@@ -80,7 +81,7 @@ type Notifier struct {
 	log     *slog.Logger
 	sink    event.Sink
 	plan    atomic.Pointer[plan]
-	queue   chan item
+	queue   *boundq.Queue[item] // grows with a burst, not QueueSize events up front
 	dropped atomic.Uint64
 	fifoErr atomic.Uint64
 	running atomic.Bool
@@ -122,7 +123,7 @@ func New(cfg *config.Config, opts Options) *Notifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	n := &Notifier{opts: opts, log: opts.Logger, sink: opts.Sink, queue: make(chan item, opts.QueueSize)}
+	n := &Notifier{opts: opts, log: opts.Logger, sink: opts.Sink, queue: boundq.New[item](opts.QueueSize)}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -179,9 +180,7 @@ func (n *Notifier) GroupChanged(g GroupTransition) {
 }
 
 func (n *Notifier) enqueue(it item) {
-	select {
-	case n.queue <- it:
-	default:
+	if !n.queue.Push(it) {
 		n.dropped.Add(1)
 	}
 }
@@ -190,7 +189,7 @@ func (n *Notifier) enqueue(it item) {
 func (n *Notifier) QueueName() string { return "notify" }
 
 // QueueLen returns the number of events waiting for the dispatcher.
-func (n *Notifier) QueueLen() int { return len(n.queue) }
+func (n *Notifier) QueueLen() int { return n.queue.Len() }
 
 // QueueDropped returns how many events, scripts and mails were dropped
 // because a queue was full.
@@ -212,7 +211,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	// Scripts and mails outlive ctx by up to DrainTimeout.
 	work, kill := context.WithCancel(context.WithoutCancel(ctx))
 	defer kill()
-	d := &dispatcher{n: n, work: work, lanes: make(map[string]chan job),
+	d := &dispatcher{n: n, work: work, lanes: make(map[string]*boundq.Queue[job]), lanesDone: make(chan struct{}),
 		mailq: make(chan message, n.opts.MailQueueSize), lastMail: make(map[string]vrrp.State),
 		lastUp: make(map[string]bool), insts: make(map[string]instState)}
 	d.fifos = n.openFIFOs(n.plan.Load())
@@ -221,20 +220,15 @@ func (n *Notifier) Run(ctx context.Context) error {
 	go d.mailLoop()
 	for {
 		select {
-		case it := <-n.queue:
-			d.handle(it)
+		case <-n.queue.Ready():
+			for it, ok := n.queue.Pop(); ok; it, ok = n.queue.Pop() {
+				d.handle(it)
+			}
 		case <-ctx.Done():
-			for drained := false; !drained; {
-				select {
-				case it := <-n.queue:
-					d.handle(it)
-				default:
-					drained = true
-				}
+			for it, ok := n.queue.Pop(); ok; it, ok = n.queue.Pop() {
+				d.handle(it)
 			}
-			for _, l := range d.lanes {
-				close(l)
-			}
+			close(d.lanesDone)
 			close(d.mailq)
 			done := make(chan struct{})
 			go func() { d.wg.Wait(); close(done) }()
@@ -258,9 +252,15 @@ type dispatcher struct {
 	n     *Notifier
 	work  context.Context
 	fifos *fifoSet
-	lanes map[string]chan job
-	mailq chan message
-	wg    sync.WaitGroup
+	// lanes holds each key's scripts, grown as they queue: a lane is made
+	// at an instance's first script and lives as long as the agent, so a
+	// 64-job channel each (~13 KiB, zeroed when made) was ~3 MiB for 250
+	// instances with notify scripts. lanesDone tells every lane to run what
+	// it holds and stop.
+	lanes     map[string]*boundq.Queue[job]
+	lanesDone chan struct{}
+	mailq     chan message
+	wg        sync.WaitGroup
 
 	lastMail map[string]vrrp.State // keepalived's last_email_state
 	lastUp   map[string]bool       // last real server / quorum state acted on

@@ -71,7 +71,9 @@ func BenchmarkEmit(b *testing.B) {
 	go func() {
 		for {
 			select {
-			case <-n.queue:
+			case <-n.queue.Ready():
+				for _, ok := n.queue.Pop(); ok; _, ok = n.queue.Pop() {
+				}
 			case <-stop:
 				return
 			}

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/keepwatch/keepwatch/engine/boundq"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 )
@@ -39,7 +40,7 @@ type Options struct {
 type Sink struct {
 	log     *slog.Logger
 	spans   SpanSource
-	queue   chan queued
+	queue   *boundq.Queue[queued] // grows with a burst, not 1024 events up front
 	dropped atomic.Uint64
 
 	// scriptOK is each script's last result, owned by Run: a script that
@@ -59,7 +60,7 @@ func New(log *slog.Logger, opts Options) *Sink {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 1024
 	}
-	return &Sink{log: log, spans: opts.Spans, queue: make(chan queued, opts.QueueSize), scriptOK: map[string]bool{}}
+	return &Sink{log: log, spans: opts.Spans, queue: boundq.New[queued](opts.QueueSize), scriptOK: map[string]bool{}}
 }
 
 // logged reports whether events of kind k are written at all.
@@ -84,9 +85,7 @@ func (s *Sink) Emit(e event.Event) {
 		// number of recent events.
 		q.sc, _ = s.spans.SpanContext(e)
 	}
-	select {
-	case s.queue <- q:
-	default:
+	if !s.queue.Push(q) {
 		s.dropped.Add(1)
 	}
 }
@@ -95,7 +94,7 @@ func (s *Sink) Emit(e event.Event) {
 func (s *Sink) QueueName() string { return "log" }
 
 // QueueLen returns the number of events waiting to be written.
-func (s *Sink) QueueLen() int { return len(s.queue) }
+func (s *Sink) QueueLen() int { return s.queue.Len() }
 
 // QueueDropped returns the number of events dropped on a full queue.
 func (s *Sink) QueueDropped() uint64 { return s.dropped.Load() }
@@ -105,17 +104,15 @@ func (s *Sink) QueueDropped() uint64 { return s.dropped.Load() }
 func (s *Sink) Run(ctx context.Context) error {
 	for {
 		select {
-		case q := <-s.queue:
-			s.write(q)
-		case <-ctx.Done():
-			for {
-				select {
-				case q := <-s.queue:
-					s.write(q)
-				default:
-					return nil
-				}
+		case <-s.queue.Ready():
+			for q, ok := s.queue.Pop(); ok; q, ok = s.queue.Pop() {
+				s.write(q)
 			}
+		case <-ctx.Done():
+			for q, ok := s.queue.Pop(); ok; q, ok = s.queue.Pop() {
+				s.write(q)
+			}
+			return nil
 		}
 	}
 }

@@ -74,3 +74,19 @@ func BenchmarkStepMasterLowerPriority(b *testing.B) {
 		m.Step(at, in)
 	}
 }
+
+// TestActionBufferKeptSmall: a machine past its takeover keeps no more than
+// keptActs actions of buffer (an Action is ~330 bytes; 16 preallocated per
+// instance were 1.3 MiB at 250 instances, issue 12).
+func TestActionBufferKeptSmall(t *testing.T) {
+	mm := steadyMaster(t)
+	if c := cap(mm.acts); c > keptActs {
+		t.Errorf("master in steady state keeps %d actions of buffer, want at most %d", c, keptActs)
+	}
+	m, in := steadyBackup(t)
+	m.Step(2*time.Second, in)
+	m.Step(3*time.Second, in)
+	if c := cap(m.acts); c > keptActs {
+		t.Errorf("backup in steady state keeps %d actions of buffer, want at most %d", c, keptActs)
+	}
+}
