@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -314,5 +315,72 @@ func TestHandlerWithoutVRRPCollector(t *testing.T) {
 	}
 	if !strings.Contains(body, "keepwatch_real_server_up") {
 		t.Error("no bulk families")
+	}
+}
+
+// TestHandlerConcurrentScrapes: scrapes through Handler in every format at
+// once, while Gatherer gathers and events arrive: each Handler body has
+// the VRRP families once, each Gatherer result has them (the ticket never
+// goes to Gatherer); run with -race.
+func TestHandlerConcurrentScrapes(t *testing.T) {
+	m, reg := vrrpMetrics(t, 5)
+	h, g := m.Handler(reg), m.Gatherer(reg)
+	done := make(chan struct{})
+	errs := make(chan string, 100)
+	var wg sync.WaitGroup
+	for _, c := range []struct{ accept, enc string }{
+		{"text/plain;version=0.0.4", ""}, {"application/openmetrics-text;version=1.0.0", "gzip"}, {"application/openmetrics-text;version=1.0.0", ""},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				req.Header.Set("Accept", c.accept)
+				req.Header.Set("Accept-Encoding", c.enc)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				var body io.Reader = w.Body
+				if c.enc == "gzip" {
+					zr, err := gzip.NewReader(w.Body)
+					if err != nil {
+						errs <- err.Error()
+						return
+					}
+					body = zr
+				}
+				b, err := io.ReadAll(body)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if n := strings.Count(string(b), "# HELP keepwatch_vrrp_state "); n != 1 {
+					errs <- fmt.Sprintf("%s %s: %d keepwatch_vrrp_state families", c.accept, c.enc, n)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			mfs, err := g.Gather()
+			if err != nil || !slices.ContainsFunc(mfs, func(mf *dto.MetricFamily) bool { return mf.GetName() == "keepwatch_vrrp_state" }) {
+				errs <- fmt.Sprintf("Gatherer: no keepwatch_vrrp_state (err %v)", err)
+			}
+		}
+	}()
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			m.Emit(event.Event{Kind: event.KindAdvertSent, Instance: "VI_1", Duration: time.Duration(i) * time.Microsecond})
+			m.Emit(event.Event{Kind: event.KindTransition, Instance: fmt.Sprintf("VI_new%d", i%50), From: vrrp.StateInit, To: vrrp.StateBackup})
+		}
+	}()
+	wg.Wait()
+	<-done
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
