@@ -469,7 +469,7 @@ func (m *Metrics) Handler(g prometheus.Gatherer) http.Handler {
 	// What a scrape writes with is kept for the next one, outside
 	// sync.Pool (emptied by every other GC, that is before each scrape at
 	// a 15 s interval): the chunk buffer, the VRRP scratch and the gzip
-	// writer (about 1 MB of compressor state; see BenchmarkGzipWriter).
+	// writer (about 800 KB of compressor state; see BenchmarkGzipWriter).
 	free := make(chan *scrapeState, scrapeStates)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
