@@ -1,12 +1,16 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
+	gzip "github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -39,17 +43,18 @@ func BenchmarkEmit(b *testing.B) {
 	}
 }
 
-// scrapeRegistry is a registry the size DESIGN.md §9 names: 10,000 real
-// servers (declared, probed, and in the IPVS snapshot) behind 100 virtual
-// servers, and 250 VRRP instances.
-func scrapeRegistry(b *testing.B) (*Metrics, *prometheus.Registry) {
+// scrapeRegistry is a registry the size DESIGN.md §9 names: realServers
+// real servers (declared, probed, and in the IPVS snapshot) behind 100
+// virtual servers, and 250 VRRP instances, each with a VIP, a transition
+// (with an exemplar) and observations in its histograms.
+func scrapeRegistry(b *testing.B, realServers int) (*Metrics, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	var services []IPVSService
 	var d Declaration
-	for v := 0; v < 100; v++ {
+	for v := 0; v < 100 && realServers > 0; v++ {
 		vs := VirtualServer{Name: fmt.Sprintf("192.0.2.%d:80/tcp", v), Checkers: []string{"tcp"}}
 		svc := IPVSService{Name: vs.Name, Stats: IPVSStats{Connections: 1, PacketsIn: 2, PacketsOut: 3, BytesIn: 4, BytesOut: 5}}
-		for r := 0; r < 100; r++ {
+		for r := 0; r < realServers/100; r++ {
 			rs := fmt.Sprintf("198.51.100.%d:%d", r, 8000+v)
 			vs.RealServers = append(vs.RealServers, RealServer{Name: rs, Weight: 1, Up: true})
 			svc.Destinations = append(svc.Destinations, IPVSDestination{Name: rs, Weight: 1, ActiveConns: 3, Stats: svc.Stats})
@@ -58,20 +63,37 @@ func scrapeRegistry(b *testing.B) (*Metrics, *prometheus.Registry) {
 		services = append(services, svc)
 	}
 	for i := 0; i < 250; i++ {
-		d.Instances = append(d.Instances, Instance{Name: fmt.Sprintf("VI_%d", i), VRID: uint8(i), Interface: "eth0", Priority: 100, Interval: time.Second})
+		d.Instances = append(d.Instances, Instance{Name: fmt.Sprintf("VI_%d", i), VRID: uint8(i), Interface: "eth0", Priority: 100, Interval: time.Second,
+			VIPs: []netip.Addr{netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})}})
 	}
-	m, err := New(reg, Options{IPVS: IPVSFunc(func() ([]IPVSService, error) { return services, nil })})
+	opts := Options{Traces: fixedTraces{}}
+	if realServers > 0 {
+		opts.IPVS = IPVSFunc(func() ([]IPVSService, error) { return services, nil })
+	}
+	m, err := New(reg, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	m.Declare(d)
+	for _, in := range d.Instances {
+		m.Emit(event.Event{Kind: event.KindTransition, Instance: in.Name, From: vrrp.StateInit, To: vrrp.StateBackup, Reason: "startup"})
+		m.Emit(event.Event{Kind: event.KindAdvertSent, Instance: in.Name, Duration: time.Millisecond})
+	}
 	return m, reg
+}
+
+// fixedTraces gives every event the same trace id, so the transition
+// counters carry exemplars.
+type fixedTraces struct{}
+
+func (fixedTraces) TraceID(event.Event) (string, bool) {
+	return "4bf92f3577b34da6a3ce929d0e0e4736", true
 }
 
 // BenchmarkScrape gathers everything /metrics serves as dto families (the
 // path of protobuf scrapes and tests).
 func BenchmarkScrape(b *testing.B) {
-	m, r := scrapeRegistry(b)
+	m, r := scrapeRegistry(b, 10000)
 	reg := m.Gatherer(r)
 	b.ReportAllocs()
 	n := 0
@@ -87,30 +109,73 @@ func BenchmarkScrape(b *testing.B) {
 
 // BenchmarkScrapeHTTP is a whole /metrics request as the agent serves it
 // (Handler): gathering and encoding, in the text format, in OpenMetrics,
-// and gzipped as Prometheus asks; the budget is 100 ms.
+// and gzipped as Prometheus asks; the budget is 100 ms. vrrp250 is 250
+// instances alone (the memory figures of deploy/bench.d/FOOTPRINT.md),
+// rs10000 adds 10,000 real servers.
 func BenchmarkScrapeHTTP(b *testing.B) {
-	m, reg := scrapeRegistry(b)
-	h := m.Handler(reg)
-	for _, bc := range []struct{ name, accept, encoding string }{
-		{"text", "text/plain;version=0.0.4", ""},
-		{"openmetrics", "application/openmetrics-text;version=1.0.0", ""},
-		{"openmetrics_gzip", "application/openmetrics-text;version=1.0.0", "gzip"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			size := 0
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-				req.Header.Set("Accept", bc.accept)
-				req.Header.Set("Accept-Encoding", bc.encoding)
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					b.Fatalf("status %d", w.Code)
+	for _, size := range []struct {
+		name        string
+		realServers int
+	}{{"vrrp250", 0}, {"rs10000", 10000}} {
+		m, reg := scrapeRegistry(b, size.realServers)
+		h := m.Handler(reg)
+		for _, bc := range []struct{ name, accept, encoding string }{
+			{"text", "text/plain;version=0.0.4", ""},
+			{"openmetrics", "application/openmetrics-text;version=1.0.0", ""},
+			{"openmetrics_gzip", "application/openmetrics-text;version=1.0.0", "gzip"},
+		} {
+			b.Run(size.name+"/"+bc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				size := 0
+				for b.Loop() {
+					req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+					req.Header.Set("Accept", bc.accept)
+					req.Header.Set("Accept-Encoding", bc.encoding)
+					w := &countingWriter{h: http.Header{}}
+					h.ServeHTTP(w, req)
+					if w.code != 0 && w.code != http.StatusOK {
+						b.Fatalf("status %d", w.code)
+					}
+					size = w.n
 				}
-				size = w.Body.Len()
-			}
-			b.ReportMetric(float64(size), "bytes")
-		})
+				b.ReportMetric(float64(size), "bytes")
+			})
+		}
 	}
+}
+
+// countingWriter is a ResponseWriter that counts the body and keeps none
+// of it, so the benchmark measures the handler, not a recorder's copy.
+type countingWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *countingWriter) Header() http.Header         { return w.h }
+func (w *countingWriter) WriteHeader(code int)        { w.code = code }
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// BenchmarkGzipWriter is the cost Handler saves by keeping its gzip
+// writer: a new one per scrape (as a sync.Pool emptied by the GCs between
+// 15 s scrapes gives), against one Reset.
+func BenchmarkGzipWriter(b *testing.B) {
+	body := bytes.Repeat([]byte("keepwatch_vrrp_adverts_sent_total{family=\"ipv4\",interface=\"eth0\",vrid=\"51\",vrrp_instance=\"VI_1\"} 12345\n"), 1000)
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+		}
+	})
+	b.Run("reset", func(b *testing.B) {
+		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		b.ReportAllocs()
+		for b.Loop() {
+			zw.Reset(io.Discard)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+		}
+	})
 }

@@ -157,6 +157,11 @@ func sameMap(a, c map[serverKey]*realServer) bool {
 
 func (b *bulk) pairLabels(service, server string) string {
 	k := serverKey{service, server}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pair == nil {
+		b.pair = map[serverKey]string{}
+	}
 	if l, ok := b.pair[k]; ok {
 		return l
 	}
@@ -175,6 +180,11 @@ func (b *bulk) pairLabels(service, server string) string {
 }
 
 func (b *bulk) singleLabels(service string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.single == nil {
+		b.single = map[string]string{}
+	}
 	if l, ok := b.single[service]; ok {
 		return l
 	}
@@ -206,62 +216,59 @@ func escapeLabel(sb *strings.Builder, v string) {
 	}
 }
 
-// write appends the families of s in the text format, or OpenMetrics.
-func (b *bulk) write(buf []byte, s *snapshot, om bool) []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.pair == nil {
-		b.pair, b.single = map[serverKey]string{}, map[string]string{}
-	}
-	sample := func(buf []byte, f *bulkFamily, labels string, v float64) []byte {
-		buf = append(buf, f.name...)
-		buf = append(buf, labels...)
-		buf = append(buf, ' ')
-		return appendFloat(buf, v, om)
+// write writes the families of s to o in the text format, or OpenMetrics.
+// The label cache is locked per lookup, not across the write: o may wait
+// on a slow client.
+func (b *bulk) write(o *streamOut, s *snapshot, om bool) {
+	sample := func(f *bulkFamily, labels string, v float64) {
+		o.buf = append(o.buf, f.name...)
+		o.buf = append(o.buf, labels...)
+		o.buf = append(o.buf, ' ')
+		o.buf = appendFloat(o.buf, v, om)
+		o.spill()
 	}
 	if len(s.servers) > 0 {
 		for _, f := range []*bulkFamily{&famRSUp, &famRSWeight} {
-			buf = header(buf, f, om)
+			o.buf = header(o.buf, f, om)
 			for i, k := range s.servers {
 				v := s.vals[i].up.Get()
 				if f == &famRSWeight {
 					v = s.vals[i].weight.Get()
 				}
-				buf = sample(buf, f, b.pairLabels(k.service, k.server), v)
+				sample(f, b.pairLabels(k.service, k.server), v)
 			}
 		}
 	}
 	if !s.ipvs {
-		return buf
+		return
 	}
-	buf = header(buf, &famIPVSUp, om)
-	buf = sample(buf, &famIPVSUp, "", b2f(s.ipvsOK))
+	o.buf = header(o.buf, &famIPVSUp, om)
+	sample(&famIPVSUp, "", b2f(s.ipvsOK))
 	if !s.ipvsOK || len(s.services) == 0 {
-		return buf
+		return
 	}
 	order := sortedServices(s.services)
 	for i := range famVS {
 		f := &famVS[i]
-		buf = header(buf, f, om)
+		o.buf = header(o.buf, f, om)
 		for _, si := range order {
 			svc := &s.services[si]
-			buf = sample(buf, f, b.singleLabels(svc.Name), vsValue(&svc.Stats, i))
+			sample(f, b.singleLabels(svc.Name), vsValue(&svc.Stats, i))
 		}
 	}
 	dests := sortedDestinations(s.services, order)
 	if len(dests) == 0 {
-		return buf
+		return
 	}
 	for i := range famRS {
 		f := &famRS[i]
-		buf = header(buf, f, om)
+		o.buf = header(o.buf, f, om)
 		for _, d := range dests {
 			svc := &s.services[d[0]]
 			dst := &svc.Destinations[d[1]]
-			buf = sample(buf, f, b.pairLabels(svc.Name, dst.Name), rsValue(dst, i))
+			sample(f, b.pairLabels(svc.Name, dst.Name), rsValue(dst, i))
 		}
 	}
-	return buf
 }
 
 func sortedServices(services []IPVSService) []int {
@@ -288,25 +295,41 @@ func sortedDestinations(services []IPVSService, order []int) [][2]int {
 	return out
 }
 
-// header writes a family's HELP and TYPE lines; OpenMetrics names a
-// counter family without its _total suffix.
-func header(buf []byte, f *bulkFamily, om bool) []byte {
-	name, typ := f.name, "gauge"
-	if f.counter {
-		typ = "counter"
-		if om {
-			name = strings.TrimSuffix(name, "_total")
-		}
+// familyHeader writes a family's HELP and TYPE lines as expfmt does;
+// OpenMetrics names a counter family without its _total suffix and also
+// escapes quotes in the help text.
+func familyHeader(buf []byte, name, help, typ string, om bool) []byte {
+	if om && typ == "counter" {
+		name = strings.TrimSuffix(name, "_total")
 	}
 	buf = append(buf, "# HELP "...)
 	buf = append(buf, name...)
 	buf = append(buf, ' ')
-	buf = append(buf, f.help...)
+	for i := 0; i < len(help); i++ {
+		switch c := help[i]; {
+		case c == '\\':
+			buf = append(buf, `\\`...)
+		case c == '\n':
+			buf = append(buf, `\n`...)
+		case c == '"' && om:
+			buf = append(buf, `\"`...)
+		default:
+			buf = append(buf, c)
+		}
+	}
 	buf = append(buf, "\n# TYPE "...)
 	buf = append(buf, name...)
 	buf = append(buf, ' ')
 	buf = append(buf, typ...)
 	return append(buf, '\n')
+}
+
+func header(buf []byte, f *bulkFamily, om bool) []byte {
+	typ := "gauge"
+	if f.counter {
+		typ = "counter"
+	}
+	return familyHeader(buf, f.name, f.help, typ, om)
 }
 
 // appendFloat formats v as expfmt does for each format.
@@ -401,22 +424,53 @@ func (b *bulk) families(s *snapshot) []*dto.MetricFamily {
 // Gatherer returns g's families and the per-real-server families: what
 // /metrics serves, for tests and for callers that want dto families.
 func (m *Metrics) Gatherer(g prometheus.Gatherer) prometheus.Gatherer {
-	return prometheus.Gatherers{g, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+	return &gatherer{m: m, g: g, all: prometheus.Gatherers{g, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		s := m.bulk.take()
 		return m.bulk.families(&s), nil
-	})}
+	})}}
+}
+
+// gatherer is what Gatherer returns.
+type gatherer struct {
+	m   *Metrics
+	g   prometheus.Gatherer // the caller's
+	all prometheus.Gatherers
+}
+
+// Gather implements prometheus.Gatherer.
+func (g *gatherer) Gather() ([]*dto.MetricFamily, error) {
+	// Not while Handler holds the VRRP collector's ticket.
+	g.m.gatherMu.Lock()
+	defer g.m.gatherMu.Unlock()
+	return g.all.Gather()
 }
 
 // Handler serves /metrics: g's families (the registry New was given, and
-// whatever else the caller registered there) through expfmt, then the
-// per-real-server families written directly. The text format and
-// OpenMetrics (negotiated, for exemplars) take that path, gzipped when
-// asked; other formats (protobuf) go through promhttp and Gatherer.
+// whatever else the caller registered there) through expfmt, with the
+// per-instance VRRP families (vrrpstream.go) and the per-real-server
+// families (above) written directly, in the text format or OpenMetrics
+// (negotiated, for exemplars), gzipped when asked. The body goes out in
+// chunks of about flushAt bytes as it is written. Other formats (protobuf)
+// go through promhttp and Gatherer.
+//
+// Handler gathers g with the VRRP collector told to send nothing (a
+// one-shot ticket, under gatherMu); a Gather of the same registry made at
+// that moment by someone else than Handler or Gatherer may take the ticket
+// and miss the VRRP families (the agent gathers only through Handler), and
+// Handler then encodes the ones it gathered. g must not gather through
+// this Metrics' Gatherer other than as g itself.
 func (m *Metrics) Handler(g prometheus.Gatherer) http.Handler {
+	if mg, ok := g.(*gatherer); ok && mg.m == m {
+		// Handler adds the bulk families itself, and gathering through
+		// Gatherer under gatherMu would wait for ever.
+		g = mg.g
+	}
 	slow := promhttp.HandlerFor(m.Gatherer(g), promhttp.HandlerOpts{EnableOpenMetrics: true})
-	// Buffers and gzip writers are reused: a 10,000-real-server body is
-	// about 13 MB.
-	var bufs, zips sync.Pool
+	// What a scrape writes with is kept for the next one, outside
+	// sync.Pool (emptied by every other GC, that is before each scrape at
+	// a 15 s interval): the chunk buffer, the VRRP scratch and the gzip
+	// writer (about 800 KB of compressor state; see BenchmarkGzipWriter).
+	free := make(chan *scrapeState, scrapeStates)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 		om := format.FormatType() == expfmt.TypeOpenMetrics
@@ -424,65 +478,98 @@ func (m *Metrics) Handler(g prometheus.Gatherer) http.Handler {
 			slow.ServeHTTP(w, r)
 			return
 		}
+		c := m.f.vrrp
+		m.gatherMu.Lock()
+		c.skip.Store(true)
 		mfs, err := g.Gather()
+		// The ticket taken: the collector is in g and sent nothing.
+		stream := !c.skip.Swap(false)
+		m.gatherMu.Unlock()
 		if err != nil {
 			http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		s := m.bulk.take()
-		sb, _ := bufs.Get().(*scrapeBuf)
-		if sb == nil {
-			sb = &scrapeBuf{}
-		}
-		defer bufs.Put(sb)
-		sb.text.Reset()
-		enc := expfmt.NewEncoder(&sb.text, format)
 		for _, mf := range mfs {
-			if err := enc.Encode(mf); err != nil {
-				http.Error(w, "encoding metrics: "+err.Error(), http.StatusInternalServerError)
-				return
+			if stream && strings.HasPrefix(mf.GetName(), "keepwatch_vrrp_") && slices.Contains(c.names[:], mf.GetName()) {
+				stream = false // someone else's Gather took the ticket
 			}
 		}
-		sb.bulk = m.bulk.write(sb.bulk[:0], &s, om)
-		if c, ok := enc.(expfmt.Closer); ok {
-			// OpenMetrics ends with "# EOF", after every family: move it
-			// from the registry's part to the end.
-			_ = c.Close()
-			if text := sb.text.Bytes(); bytes.HasSuffix(text, eof) {
-				sb.text.Truncate(len(text) - len(eof))
-				sb.bulk = append(sb.bulk, eof...)
-			}
+		s := m.bulk.take()
+
+		var st *scrapeState
+		select {
+		case st = <-free:
+		default:
+			st = &scrapeState{}
 		}
+		defer func() {
+			select {
+			case free <- st:
+			default:
+			}
+		}()
 		w.Header().Set("Content-Type", string(format))
-		var out io.Writer = w
+		var zw *gzip.Writer
+		o := &st.out
+		o.reset(w)
 		if acceptsGzip(r) {
 			w.Header().Set("Content-Encoding", "gzip")
-			zw, _ := zips.Get().(*gzip.Writer)
-			if zw == nil {
-				zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+			if st.zip == nil {
+				st.zip, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
 			} else {
-				zw.Reset(w)
+				st.zip.Reset(w)
 			}
-			defer func() {
-				_ = zw.Close()
-				zips.Put(zw)
-			}()
-			out = zw
-		} else {
-			w.Header().Set("Content-Length", strconv.Itoa(sb.text.Len()+len(sb.bulk)))
+			zw = st.zip
+			o.reset(zw)
 		}
-		if _, err := out.Write(sb.text.Bytes()); err == nil {
-			_, _ = out.Write(sb.bulk)
+		enc := expfmt.NewEncoder(o, format)
+		var ins []*instance
+		if stream {
+			ins = c.instancesFor(&st.vrrp)
+		}
+		// The families in the registry's order: by name.
+		next := 0
+		streamUpTo := func(name string) {
+			for ; stream && next < len(vrrpOrder) && (name == "" || c.names[vrrpOrder[next]] < name); next++ {
+				c.writeFamily(o, &st.vrrp, vrrpOrder[next], ins, om)
+			}
+		}
+		for _, mf := range mfs {
+			streamUpTo(mf.GetName())
+			if err := enc.Encode(mf); err != nil && o.err == nil {
+				o.err = err
+			}
+		}
+		streamUpTo("")
+		clear(st.vrrp.ins)
+		m.bulk.write(o, &s, om)
+		if cl, ok := enc.(expfmt.Closer); ok {
+			_ = cl.Close() // OpenMetrics' "# EOF"
+		}
+		if zw == nil && !o.spilled {
+			w.Header().Set("Content-Length", strconv.Itoa(len(o.buf)))
+		}
+		o.flush()
+		if zw != nil {
+			_ = zw.Close()
+			zw.Reset(io.Discard) // not keep the ResponseWriter
+		}
+		o.reset(nil)
+		if cap(o.buf) > 4*flushAt {
+			o.buf = nil // one long label or help text grew it
 		}
 	})
 }
 
-var eof = []byte("# EOF\n")
+// scrapeStates is how many scrapes' buffers are kept: httpguard lets two
+// scrapes run at once.
+const scrapeStates = 2
 
-// scrapeBuf is one scrape's body: the registry's families, then the bulk.
-type scrapeBuf struct {
-	text bytes.Buffer
-	bulk []byte
+// scrapeState is what one scrape writes with.
+type scrapeState struct {
+	out  streamOut
+	vrrp vrrpScratch
+	zip  *gzip.Writer
 }
 
 // acceptsGzip reports whether the client takes gzip (Prometheus does).

@@ -64,6 +64,9 @@ type Metrics struct {
 	insecure                   [3]prometheus.Counter // track, notify, check
 
 	declMu sync.Mutex // serialises Declare
+	// gatherMu serialises Handler's and Gatherer's gathers of the
+	// registry, for the VRRP collector's ticket (vrrpstream.go).
+	gatherMu sync.Mutex
 }
 
 var _ event.Sink = (*Metrics)(nil)

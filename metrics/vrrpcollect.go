@@ -153,15 +153,75 @@ func (s *series) Write(d *dto.Metric) error {
 	return nil
 }
 
-// vrrpCollector writes the per-instance families of every instance.
-type vrrpCollector struct {
-	m *Metrics
+// The per-instance families, by index into vrrpFams and
+// vrrpCollector.descs.
+const (
+	famState = iota
+	famPriority
+	famEffPriority
+	famMasterPriority
+	famMasterTransitions
+	famLastTransition
+	famSent
+	famReceived
+	famDropped
+	famPrioZeroSent
+	famPrioZeroReceived
+	famMasterDown
+	famAdvertInterval
+	famGap
+	famGARPs
+	famNAs
+	famTransitions
+	famVIPPresent
+	famInstanceInfo
+	famAdvertLateness
+	nVRRPFams
+)
 
-	state, priority, effPriority, masterPriority        *prometheus.Desc
-	masterTransitions, lastTransition, sent, received   *prometheus.Desc
-	dropped, prioZeroSent, prioZeroReceived, masterDown *prometheus.Desc
-	advertInterval, gap, garps, nas, advertLateness     *prometheus.Desc
-	transitions, vipPresent, instanceInfo               *prometheus.Desc
+// vrrpFam is one per-instance family: its name (without the
+// keepwatch_vrrp_ prefix), help, kind and labels beyond the identity.
+type vrrpFam struct {
+	name, help string
+	kind       uint8 // seriesGauge, seriesCounter, seriesHistogram
+	extra      []string
+}
+
+var vrrpFams = [nVRRPFams]vrrpFam{
+	famState:             {"state", "Current VRRP state of the instance: 1 for the state it is in, 0 for the others.", seriesGauge, []string{lState}},
+	famPriority:          {"priority", "Configured (base) VRRP priority of the instance.", seriesGauge, nil},
+	famEffPriority:       {"effective_priority", "Effective VRRP priority: base priority adjusted by tracked scripts, interfaces and files.", seriesGauge, nil},
+	famMasterPriority:    {"master_priority", "Priority carried by the adverts of the master this instance last heard.", seriesGauge, nil},
+	famMasterTransitions: {"master_transitions_total", "Transitions to MASTER (RFC 8347 master-transitions).", seriesCounter, nil},
+	famLastTransition:    {"last_transition_timestamp_seconds", "Unix time of the last state transition of the instance.", seriesGauge, nil},
+	famSent:              {"adverts_sent_total", "VRRP advertisements sent (RFC 8347 advertisement-sent), once per advert whatever the number of unicast peers.", seriesCounter, nil},
+	famReceived:          {"adverts_received_total", "VRRP advertisements received and accepted (RFC 8347 advertisement-rcvd).", seriesCounter, nil},
+	famDropped:           {"adverts_dropped_total", "VRRP advertisements that failed a receive check, by reason; address_list adverts are counted here but still accepted.", seriesCounter, []string{lReason}},
+	famPrioZeroSent:      {"priority_zero_sent_total", "Adverts with priority 0 sent: the master resigning (RFC 8347 priority-zero-pkts-sent).", seriesCounter, nil},
+	famPrioZeroReceived:  {"priority_zero_received_total", "Adverts with priority 0 received: the peer master resigning (RFC 8347 priority-zero-pkts-rcvd).", seriesCounter, nil},
+	famMasterDown:        {"master_down_interval_seconds", "Master_Down_Interval in force: how long a backup waits without adverts before taking over (RFC 9568 section 6.1).", seriesGauge, nil},
+	famAdvertInterval:    {"advert_interval_seconds", "Advertisement interval in force: the configured one, or as a VRRPv3 backup the master's.", seriesGauge, nil},
+	famGap:               {"advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses.", seriesHistogram, nil},
+	famGARPs:             {"gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses.", seriesCounter, nil},
+	famNAs:               {"neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses.", seriesCounter, nil},
+	famTransitions:       {"transitions_total", "VRRP state transitions, by previous state, new state and reason.", seriesCounter, []string{lFrom, lTo, lReason}},
+	famVIPPresent:        {"vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", seriesGauge, []string{lAddress}},
+	famInstanceInfo:      {"instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", seriesGauge, []string{lSegment}},
+	famAdvertLateness:    {"advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap.", seriesHistogram, nil},
+}
+
+// vrrpCollector writes the per-instance families of every instance: to the
+// registry as series (Collect), or straight to a scrape's response
+// (vrrpstream.go).
+type vrrpCollector struct {
+	m     *Metrics
+	descs [nVRRPFams]*prometheus.Desc
+	names [nVRRPFams]string // full names
+
+	// skip is a one-shot ticket Handler sets around its Gather of the
+	// registry, so that Collect leaves the per-instance series to the
+	// streaming writer (vrrpstream.go).
+	skip atomic.Bool
 }
 
 // transitionSeries is one (from, to, reason) of an instance's transitions.
@@ -178,50 +238,36 @@ type vipSeries struct {
 }
 
 func newVRRPCollector() *vrrpCollector {
-	d := func(name, help string, extra ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "vrrp", name), help, with(identity, extra...), nil)
+	c := &vrrpCollector{}
+	for i, f := range vrrpFams {
+		c.names[i] = prometheus.BuildFQName(namespace, "vrrp", f.name)
+		c.descs[i] = prometheus.NewDesc(c.names[i], f.help, with(identity, f.extra...), nil)
 	}
-	return &vrrpCollector{
-		state:             d("state", "Current VRRP state of the instance: 1 for the state it is in, 0 for the others.", lState),
-		priority:          d("priority", "Configured (base) VRRP priority of the instance."),
-		effPriority:       d("effective_priority", "Effective VRRP priority: base priority adjusted by tracked scripts, interfaces and files."),
-		masterPriority:    d("master_priority", "Priority carried by the adverts of the master this instance last heard."),
-		masterTransitions: d("master_transitions_total", "Transitions to MASTER (RFC 8347 master-transitions)."),
-		lastTransition:    d("last_transition_timestamp_seconds", "Unix time of the last state transition of the instance."),
-		sent:              d("adverts_sent_total", "VRRP advertisements sent (RFC 8347 advertisement-sent), once per advert whatever the number of unicast peers."),
-		received:          d("adverts_received_total", "VRRP advertisements received and accepted (RFC 8347 advertisement-rcvd)."),
-		dropped:           d("adverts_dropped_total", "VRRP advertisements that failed a receive check, by reason; address_list adverts are counted here but still accepted.", lReason),
-		prioZeroSent:      d("priority_zero_sent_total", "Adverts with priority 0 sent: the master resigning (RFC 8347 priority-zero-pkts-sent)."),
-		prioZeroReceived:  d("priority_zero_received_total", "Adverts with priority 0 received: the peer master resigning (RFC 8347 priority-zero-pkts-rcvd)."),
-		masterDown:        d("master_down_interval_seconds", "Master_Down_Interval in force: how long a backup waits without adverts before taking over (RFC 9568 section 6.1)."),
-		advertInterval:    d("advert_interval_seconds", "Advertisement interval in force: the configured one, or as a VRRPv3 backup the master's."),
-		gap:               d("advert_gap_seconds", "Time between consecutive adverts heard while BACKUP; gaps near the master down interval are near misses."),
-		garps:             d("gratuitous_arps_sent_total", "Gratuitous ARPs sent for the instance's IPv4 virtual addresses."),
-		nas:               d("neighbor_adverts_sent_total", "Unsolicited neighbor advertisements sent for the instance's IPv6 virtual addresses."),
-		transitions:       d("transitions_total", "VRRP state transitions, by previous state, new state and reason.", lFrom, lTo, lReason),
-		vipPresent:        d("vip_present", "1 if the virtual address is configured on this host by the instance, else 0.", lAddress),
-		instanceInfo:      d("instance_info", "Always 1; segment names the network of the instance's virtual router, the same on every peer (the primary address's prefix, or unicast: and a digest of the peer set), as a VRID is unique only within one segment.", lSegment),
-		advertLateness:    d("advert_lateness_seconds", "How late each advert was sent against its schedule (Adver_Timer, RFC 9568 section 6.4.3): the agent's own starvation (CPU, GC, a stopped process), which its backups see as a gap."),
-	}
+	return c
 }
 
 // Describe implements prometheus.Collector.
 func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.priority, c.effPriority, c.masterPriority,
-		c.masterTransitions, c.lastTransition, c.sent, c.received, c.dropped, c.prioZeroSent,
-		c.prioZeroReceived, c.masterDown, c.advertInterval, c.gap, c.garps, c.nas, c.advertLateness,
-		c.transitions, c.vipPresent, c.instanceInfo} {
+	for _, d := range c.descs {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.m == nil {
+	if c.m == nil || c.skip.CompareAndSwap(true, false) {
 		return
 	}
 	for _, in := range c.m.instances.snapshot() {
-		in.collect(c, ch)
+		// One allocation for the instance's series; the registry holds
+		// them only until it has written them.
+		all := make([]series, 0, seriesPerInstance+8)
+		for f := range nVRRPFams {
+			all = in.appendSeries(c, all, f)
+		}
+		for i := range all {
+			ch <- &all[i]
+		}
 	}
 }
 
@@ -229,62 +275,87 @@ func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 // without other drop reasons.
 const seriesPerInstance = 18 + len(vrrp.States) + len(event.DropReasons)
 
-func (in *instance) collect(c *vrrpCollector, ch chan<- prometheus.Metric) {
-	id := in.pairs
-	others := in.otherDrops.snapshot()
-	trans := in.transitions.snapshot()
-	vips := in.vips.snapshot()
-	// One allocation for the instance's series; the registry holds them
-	// only until it has written them.
-	all := make([]series, 0, seriesPerInstance+len(others)+len(trans)+len(vips))
-	send := func(s series) {
-		all = append(all, s)
-		ch <- &all[len(all)-1]
-	}
-	gauge := func(d *prometheus.Desc, v float64) { send(series{desc: d, labels: id, v: v}) }
-	counter := func(d *prometheus.Desc, v float64) { send(series{desc: d, labels: id, kind: seriesCounter, v: v}) }
-	shown := in.shown.Load()
-	for i, s := range vrrp.States {
-		send(series{desc: c.state, labels: in.statePairs[i], v: b2f(uint32(s) == shown)})
-	}
-	gauge(c.priority, in.priority.Get())
-	gauge(c.effPriority, float64(in.effPrio.Load()))
-	gauge(c.masterPriority, in.masterPriority.Get())
-	gauge(c.lastTransition, in.lastTransition.Get())
-	iv := time.Duration(in.interval.Load())
-	gauge(c.advertInterval, iv.Seconds())
-	down := 0.0
-	if iv > 0 {
-		down = masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds()
-	}
-	gauge(c.masterDown, down)
-	counter(c.sent, in.sent.get())
-	counter(c.received, in.received.get())
-	counter(c.prioZeroSent, in.prioZeroSent.get())
-	counter(c.prioZeroReceived, in.prioZeroReceived.get())
-	counter(c.garps, in.garps.get())
-	counter(c.nas, in.nas.get())
-	send(series{desc: c.masterTransitions, labels: id, kind: seriesCounter, v: in.masterTransitions.get(), ex: in.masterExemplar.Load()})
-	for i, r := range event.DropReasons {
-		if r == event.DropVRIDUnknown {
-			// No instance can own an advert for an unknown VRID: those
-			// are counted in keepwatch_vrrp_global_adverts_dropped_total.
-			continue
+// appendSeries appends the instance's series of family f to dst.
+func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series {
+	id, d := in.pairs, c.descs[f]
+	switch vrrpFams[f].kind {
+	case seriesGauge, seriesCounter:
+		kind := vrrpFams[f].kind
+		one := func(v float64) []series { return append(dst, series{desc: d, labels: id, kind: kind, v: v}) }
+		switch f {
+		case famState:
+			shown := in.shown.Load()
+			for i, s := range vrrp.States {
+				dst = append(dst, series{desc: d, labels: in.statePairs[i], v: b2f(uint32(s) == shown)})
+			}
+			return dst
+		case famPriority:
+			return one(in.priority.Get())
+		case famEffPriority:
+			return one(float64(in.effPrio.Load()))
+		case famMasterPriority:
+			return one(in.masterPriority.Get())
+		case famLastTransition:
+			return one(in.lastTransition.Get())
+		case famAdvertInterval:
+			return one(time.Duration(in.interval.Load()).Seconds())
+		case famMasterDown:
+			iv := time.Duration(in.interval.Load())
+			down := 0.0
+			if iv > 0 {
+				down = masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds()
+			}
+			return one(down)
+		case famSent:
+			return one(in.sent.get())
+		case famReceived:
+			return one(in.received.get())
+		case famPrioZeroSent:
+			return one(in.prioZeroSent.get())
+		case famPrioZeroReceived:
+			return one(in.prioZeroReceived.get())
+		case famGARPs:
+			return one(in.garps.get())
+		case famNAs:
+			return one(in.nas.get())
+		case famMasterTransitions:
+			return append(dst, series{desc: d, labels: id, kind: seriesCounter, v: in.masterTransitions.get(), ex: in.masterExemplar.Load()})
+		case famDropped:
+			for i, r := range event.DropReasons {
+				if r == event.DropVRIDUnknown {
+					// No instance can own an advert for an unknown VRID:
+					// those are counted in
+					// keepwatch_vrrp_global_adverts_dropped_total.
+					continue
+				}
+				dst = append(dst, series{desc: d, labels: in.dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
+			}
+			for r, n := range in.otherDrops.snapshot() {
+				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
+			}
+			return dst
+		case famTransitions:
+			for _, t := range in.transitions.snapshot() {
+				dst = append(dst, series{desc: d, labels: t.labels, kind: seriesCounter, v: t.n.get(), ex: t.ex.Load()})
+			}
+			return dst
+		case famVIPPresent:
+			for _, v := range in.vips.snapshot() {
+				dst = append(dst, series{desc: d, labels: v.labels, v: v.v.Get()})
+			}
+			return dst
+		case famInstanceInfo:
+			if info := in.info.Load(); info != nil {
+				dst = append(dst, series{desc: d, labels: *info, v: 1})
+			}
+			return dst
 		}
-		send(series{desc: c.dropped, labels: in.dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
+	case seriesHistogram:
+		h := &in.gap
+		if f == famAdvertLateness {
+			h = &in.lateness
+		}
+		return append(dst, series{desc: d, labels: id, kind: seriesHistogram, hist: h})
 	}
-	for r, n := range others {
-		send(series{desc: c.dropped, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
-	}
-	for _, t := range trans {
-		send(series{desc: c.transitions, labels: t.labels, kind: seriesCounter, v: t.n.get(), ex: t.ex.Load()})
-	}
-	for _, v := range vips {
-		send(series{desc: c.vipPresent, labels: v.labels, v: v.v.Get()})
-	}
-	if info := in.info.Load(); info != nil {
-		send(series{desc: c.instanceInfo, labels: *info, v: 1})
-	}
-	send(series{desc: c.gap, labels: id, kind: seriesHistogram, hist: &in.gap})
-	send(series{desc: c.advertLateness, labels: id, kind: seriesHistogram, hist: &in.lateness})
+	return dst
 }

@@ -211,11 +211,11 @@ func runAgent(ctx context.Context, f runFlags) error {
 	a := agent.New(agent.Options{Path: f.file, ConfigID: f.configID, Log: log, Sink: sink, OnConfig: onConfig, OnGroup: nw.group, Balancer: bal, Platform: host, Trim: f.trim, Strict: f.strict})
 
 	mux := http.NewServeMux()
-	// m.Handler: the registry through expfmt, the per-real-server families
-	// written directly (100,000 series at 10,000 real servers).
-	// /metrics and /api/v1/status build their whole answer in memory:
-	// bounded in concurrency, so slow or many clients bound the memory
-	// too (httpguard documents the limits).
+	// m.Handler: the registry through expfmt, the per-instance VRRP and
+	// per-real-server families written directly (100,000 series at 10,000
+	// real servers), in 32 KiB chunks. /api/v1/status builds its whole
+	// answer in memory; both are bounded in concurrency, so slow or many
+	// clients bound the memory too (httpguard documents the limits).
 	mux.Handle("/metrics", httpguard.Limit(m.Handler(reg), httpguard.MetricsConcurrency, httpguard.QueueWait))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("healthy\n")) })
 	mux.Handle("/-/ready", a.ReadyHandler())
