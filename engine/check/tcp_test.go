@@ -1,7 +1,9 @@
 package check
 
 import (
+	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +39,32 @@ func TestTCP(t *testing.T) {
 		case <-accepted:
 		case <-time.After(time.Second):
 			t.Fatal("the server never saw the connection")
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		// The check closes with a reset, not a FIN (resetOnClose): the
+		// server still accepts the connection, and its first read fails
+		// with ECONNRESET rather than returning EOF.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		got := make(chan error, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				got <- err
+				return
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = c.Read(make([]byte, 1))
+			got <- err
+		}()
+		probe(t, ProbeTCP, tcpTarget(config.TCPCheck, addrOf(l.Addr()), time.Second), true, "")
+		if err := <-got; !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("server read after the check: %v, want ECONNRESET", err)
 		}
 	})
 	t.Run("up/ipv6", func(t *testing.T) {
