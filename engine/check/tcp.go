@@ -18,8 +18,10 @@ import (
 //
 // It is the probe 10,000 real servers run every second, so it skips the
 // net package's dialer (address parsing, keep-alive and no-delay options,
-// getsockname/getpeername, a context timer): a non-blocking socket, one
-// connect, a wait in the runtime's poller bounded by a deadline, SO_ERROR.
+// getsockname/getpeername, a context timer) and the runtime's poller: a
+// non-blocking socket, one connect, one registration with the epoll
+// instance all checks share (connPoll), a wait bounded by connect_timeout,
+// TCP_INFO, close.
 func ProbeTCP(ctx context.Context, t *Target) Result {
 	if err := connectTCP(ctx, t, deadline(ctx, t)); err != nil {
 		return failErr(ctx, err, ReasonConnect)
@@ -88,39 +90,18 @@ func connectTCP(ctx context.Context, t *Target, dl time.Time) error {
 		unix.Close(fd)
 		return os.NewSyscallError("connect", err)
 	}
-	// A nearby server has often answered already: then the poller (two
-	// epoll_ctl calls and an os.File) is not needed at all.
+	// A nearby server has often answered already (on loopback the
+	// handshake runs inside connect): then no wait is needed at all.
 	if done, err := connected(fd); done {
 		unix.Close(fd)
 		return err
 	}
-	// The runtime poller owns the fd from here; f.Close releases it.
-	f := os.NewFile(uintptr(fd), "tcp-check")
-	defer f.Close()
-	if err := f.SetWriteDeadline(dl); err != nil {
-		return err
+	p, err := theConnPoll()
+	if err == nil {
+		err = p.await(ctx, fd, dl)
 	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	// Each call looks at the socket itself rather than trusting a wakeup:
-	// RawConn.Write resets the poller's readiness first, so an event that
-	// came between registration and the wait would otherwise be lost.
-	var cerr error
-	werr := rc.Write(func(fd uintptr) bool {
-		done, err := connected(int(fd))
-		cerr = err
-		return done
-	})
-	if werr != nil {
-		return werr
-	}
-	return cerr
+	unix.Close(fd)
+	return err
 }
 
 // connected reports whether the non-blocking connect on fd has finished,
