@@ -22,6 +22,6 @@ echo "$line"
 # The line is: name, iterations, then value/unit pairs.
 echo "$line" | awk '{
 	for (i = 3; i < NF; i += 2) v[$(i+1)] = $i
-	printf "TCP_CHECK x 10,000 at 1 s: CPU %s%% of a core (sys %s%%; kernel rx %s%% besides), RSS %s MiB, %s probes/s, lateness p50 %s ms, p99 %s ms\n",
-		v["cpu_%_of_core"], v["sys_%_of_core"], v["rx_%_of_core"], v["rss_MiB"], v["probes/s"], v["lateness_p50_ms"], v["lateness_p99_ms"]
+	printf "TCP_CHECK x 10,000 at 1 s: CPU %s%% of a core (sys %s%%; kernel rx %s%% besides), %s us and %s waits per probe, RSS %s MiB, %s probes/s, lateness p50 %s ms, p99 %s ms\n",
+		v["cpu_%_of_core"], v["sys_%_of_core"], v["rx_%_of_core"], v["cpu_µs/probe"], v["waits/probe"], v["rss_MiB"], v["probes/s"], v["lateness_p50_ms"], v["lateness_p99_ms"]
 }'
