@@ -36,12 +36,12 @@ func ProbeTCP(ctx context.Context, t *Target) Result {
 // then sits in TIME_WAIT on the checker for 60 s. At 10,000 checks a
 // second that is 600,000 TIME_WAIT sockets, far above the usual
 // tcp_max_tw_buckets (the kernel then drops them early and logs "time wait
-// bucket table overflow"), and two more packets per check; a reset leaves
-// nothing behind and costs about a quarter less CPU per check
-// (BenchmarkTCPCheck1k). The real server's accept still returns the
-// connection, since the handshake completed; its first read or write then
-// fails with ECONNRESET instead of seeing EOF. A variable so the benchmark
-// can measure both.
+// bucket table overflow"). A check is 4 packets with a reset (SYN, SYN-ACK,
+// ACK, RST) against 6 or 7 with a FIN, and leaves nothing behind; in
+// BenchmarkTCPCheck1k the checker side's kernel receive work halves. The
+// real server's accept still returns the connection, since the handshake
+// completed; its first read or write then fails with ECONNRESET instead of
+// seeing EOF. A variable so the benchmark can measure both.
 var resetOnClose = true
 
 // connectTCP connects to t.Addr and closes the connection.
