@@ -18,8 +18,10 @@ const (
 	// exportTimeout bounds one export, as the SDK's batch processor does.
 	exportTimeout = 30 * time.Second
 	// pendingBatches is how many full batches may wait for an export in
-	// progress before new ones are dropped (and counted).
-	pendingBatches = 2
+	// progress before new ones are dropped (and counted): with the one
+	// being exported, 10,240 spans, 2 s of 250 instances at 0.05 s, held
+	// only while the collector is slow to answer.
+	pendingBatches = 4
 )
 
 // batcher is the span processor NewProvider installs in place of the SDK's

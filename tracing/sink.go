@@ -16,7 +16,8 @@ import (
 // SinkOptions tune a Sink.
 type SinkOptions struct {
 	// QueueSize bounds the events waiting for the span worker; when it is
-	// full, events are dropped and counted, never waited for. Default 4096.
+	// full, events are dropped and counted, never waited for. Default 4096,
+	// or DefaultAdvertQueueSize when adverts are sampled.
 	QueueSize int
 	// Causes bounds how many recent events are remembered as possible
 	// parents (by event ID, for Event.Cause). Rounded up to a power of two;
@@ -31,6 +32,13 @@ type SinkOptions struct {
 	// means the default, 1 (every probe).
 	ProbeSampleRatio float64
 }
+
+// DefaultAdvertQueueSize is the default QueueSize when adverts become
+// spans: 250 instances at 0.05 s are 5,000 a second, so 4,096 events are
+// under a second of them, less than the span worker can be held off the
+// CPU on a loaded host (issue 12 saw drops). 16,384 queued events are
+// about 5 MiB (328 bytes each), made only when advert tracing is on.
+const DefaultAdvertQueueSize = 16384
 
 // Sink is an event.Sink that turns events into spans: one per transition,
 // priority change, probe, IPVS reconcile, notify script and mail (and the
@@ -81,6 +89,9 @@ var _ event.Sink = (*Sink)(nil)
 func NewSink(p *Provider, opts SinkOptions) *Sink {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 4096
+		if opts.AdvertSampleRatio > 0 {
+			opts.QueueSize = DefaultAdvertQueueSize
+		}
 	}
 	n := 4096
 	if opts.Causes > 0 {
