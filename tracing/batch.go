@@ -46,12 +46,13 @@ type batcher struct {
 	// so that ForceFlush also waits for one the goroutine has taken.
 	queued sync.WaitGroup
 
-	// exportMu serialises ExportSpans: the SDK never calls an exporter
+	// exporting serialises ExportSpans (a semaphore, so a flush can give
+	// up waiting when its context ends): the SDK never calls an exporter
 	// concurrently, and the OTLP exporters are written for that.
-	exportMu sync.Mutex
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	exporting chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	once      sync.Once
 }
 
 var _ sdktrace.SpanProcessor = (*batcher)(nil)
@@ -68,6 +69,7 @@ func newBatcher(exp sdktrace.SpanExporter, max int, interval time.Duration) *bat
 		batch: make([]sdktrace.ReadOnlySpan, 0, max),
 		full:  make(chan []sdktrace.ReadOnlySpan, pendingBatches),
 		stop:  make(chan struct{}), done: make(chan struct{}),
+		exporting: make(chan struct{}, 1),
 	}
 	go b.run()
 	return b
@@ -138,8 +140,13 @@ func (b *batcher) export(ctx context.Context, v []sdktrace.ReadOnlySpan) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
-	b.exportMu.Lock()
-	defer b.exportMu.Unlock()
+	select {
+	case b.exporting <- struct{}{}:
+	case <-ctx.Done():
+		b.dropped.Add(uint64(len(v)))
+		return
+	}
+	defer func() { <-b.exporting }()
 	if err := b.exp.ExportSpans(ctx, v); err != nil {
 		otel.Handle(err)
 	}
@@ -181,6 +188,8 @@ func (b *batcher) Shutdown(ctx context.Context) error {
 		select {
 		case <-b.done:
 		case <-ctx.Done():
+			err = ctx.Err() // an export is stuck: leave it, and the rest
+			return
 		}
 		if err = b.flush(ctx); err == nil {
 			err = b.exp.Shutdown(ctx)

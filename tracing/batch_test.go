@@ -154,3 +154,31 @@ func TestBatcherStuckExporter(t *testing.T) {
 		t.Errorf("exported %d spans, want %d (%v)", total, want, exp.sizes())
 	}
 }
+
+// TestBatcherShutdownStuck: Shutdown and ForceFlush give up when their
+// context ends, even with an export stuck in the exporter (the agent's exit
+// waits 5 s for spans, not the 30 s export timeout).
+func TestBatcherShutdownStuck(t *testing.T) {
+	exp := &recordingExporter{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	t.Cleanup(func() { close(exp.gate) })
+	p, err := NewProvider(context.Background(), Config{Exporter: exp, ExportBatch: 2, ExportInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endSpans(p, 2)
+	select {
+	case <-exp.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("batch never reached the exporter")
+	}
+	endSpans(p, 1)
+	for _, f := range []func(context.Context) error{p.ForceFlush, p.Shutdown} {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		t0 := time.Now()
+		err := f(ctx)
+		cancel()
+		if err == nil || time.Since(t0) > 5*time.Second {
+			t.Errorf("with the exporter stuck: %v after %v, want the context's error at once", err, time.Since(t0))
+		}
+	}
+}
