@@ -123,7 +123,12 @@ func networkType(f vrrp.Family) attribute.KeyValue {
 // attributes builds a span's attributes from the fields meaningful for its
 // event's Kind (see event.Kind).
 func attributes(e *event.Event) []attribute.KeyValue {
-	a := make([]attribute.KeyValue, 0, 12)
+	return appendAttributes(make([]attribute.KeyValue, 0, 12), e)
+}
+
+// appendAttributes appends e's span attributes to a.
+func appendAttributes(a []attribute.KeyValue, e *event.Event) []attribute.KeyValue {
+	n := len(a)
 	if e.ID != 0 {
 		a = append(a, KeyEventID.Int64(int64(e.ID)))
 	}
@@ -200,7 +205,8 @@ func attributes(e *event.Event) []attribute.KeyValue {
 	if et := errorType(e); et != "" && e.Kind != event.KindAdvertDropped {
 		a = append(a, semconv.ErrorTypeKey.String(et))
 	}
-	for i, kv := range a {
+	for i, kv := range a[n:] {
+		i += n
 		if kv.Value.Type() == attribute.STRING && !utf8.ValidString(kv.Value.AsString()) {
 			a[i] = kv.Key.String(validUTF8(kv.Value.AsString()))
 		}

@@ -20,6 +20,23 @@ type ids struct {
 
 type idsKey struct{}
 
+// startCtx carries the ids of the span being started to the IDGenerator
+// (as *ids under idsKey). The Sink's worker keeps one and overwrites it per
+// span instead of allocating a context.WithValue (and boxing the ids) for
+// each: NewIDs reads it synchronously inside Start, and nothing keeps the
+// start context afterwards.
+type startCtx struct {
+	context.Context
+	ids ids
+}
+
+func (c *startCtx) Value(key any) any {
+	if key == (idsKey{}) {
+		return &c.ids
+	}
+	return c.Context.Value(key)
+}
+
 // IDGenerator returns the sdktrace.IDGenerator the Sink depends on: it
 // gives a span the ids the Sink chose for its event (carried in the start
 // context) and random ids otherwise. NewProvider installs it; a caller
@@ -29,14 +46,14 @@ func IDGenerator() sdktrace.IDGenerator { return idGenerator{} }
 type idGenerator struct{}
 
 func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
-	if v, ok := ctx.Value(idsKey{}).(ids); ok {
+	if v, ok := ctx.Value(idsKey{}).(*ids); ok {
 		return v.trace, v.span
 	}
 	return randomTraceID(), randomSpanID()
 }
 
 func (idGenerator) NewSpanID(ctx context.Context, traceID trace.TraceID) trace.SpanID {
-	if v, ok := ctx.Value(idsKey{}).(ids); ok && v.trace == traceID {
+	if v, ok := ctx.Value(idsKey{}).(*ids); ok && v.trace == traceID {
 		return v.span
 	}
 	return randomSpanID()

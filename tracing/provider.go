@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -64,15 +65,19 @@ type Config struct {
 	// Exporter, if set, is used instead of an OTLP exporter (tests, or a
 	// stdout exporter built by the caller); export is then always on.
 	Exporter sdktrace.SpanExporter
-	// BatchOptions tune the batch span processor (queue size, timeout).
-	BatchOptions []sdktrace.BatchSpanProcessorOption
+	// ExportBatch is the most spans sent in one export (default
+	// DefaultExportBatch); ExportInterval how long an ended span may wait
+	// for a batch to fill (default DefaultExportInterval).
+	ExportBatch    int
+	ExportInterval time.Duration
 }
 
 // Provider is the TracerProvider of the agent. Nothing here sets the global
 // provider: main hands the Provider (or its Tracer) to whoever traces.
 type Provider struct {
-	sdk *sdktrace.TracerProvider // nil when export is off
-	tp  trace.TracerProvider
+	sdk   *sdktrace.TracerProvider // nil when export is off
+	tp    trace.TracerProvider
+	batch *batcher
 }
 
 // NewProvider builds a Provider from cfg and the environment. With no
@@ -94,15 +99,16 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	batch := newBatcher(exp, cfg.ExportBatch, cfg.ExportInterval)
 	sdk := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp, cfg.BatchOptions...),
+		sdktrace.WithSpanProcessor(batch),
 		sdktrace.WithResource(res),
 		// Which events become spans is the Sink's decision (adverts are
 		// sampled there); everything it starts is recorded and exported.
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 		sdktrace.WithIDGenerator(IDGenerator()),
 	)
-	return &Provider{sdk: sdk, tp: sdk}, nil
+	return &Provider{sdk: sdk, tp: sdk, batch: batch}, nil
 }
 
 func exportConfigured(cfg Config) bool {
@@ -195,6 +201,15 @@ func newResource(ctx context.Context, cfg Config) (*sdkresource.Resource, error)
 	// A partial resource (say, a malformed OTEL_RESOURCE_ATTRIBUTES entry)
 	// is still worth exporting with.
 	return res, nil
+}
+
+// Dropped returns the number of ended spans dropped because the exporter
+// was too far behind.
+func (p *Provider) Dropped() uint64 {
+	if p.batch == nil {
+		return 0
+	}
+	return p.batch.Dropped()
 }
 
 // Enabled reports whether spans are exported.

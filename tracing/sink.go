@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -15,7 +16,8 @@ import (
 // SinkOptions tune a Sink.
 type SinkOptions struct {
 	// QueueSize bounds the events waiting for the span worker; when it is
-	// full, events are dropped and counted, never waited for. Default 4096.
+	// full, events are dropped and counted, never waited for. Default 4096,
+	// or DefaultAdvertQueueSize when adverts are sampled.
 	QueueSize int
 	// Causes bounds how many recent events are remembered as possible
 	// parents (by event ID, for Event.Cause). Rounded up to a power of two;
@@ -31,6 +33,13 @@ type SinkOptions struct {
 	ProbeSampleRatio float64
 }
 
+// DefaultAdvertQueueSize is the default QueueSize when adverts become
+// spans: 250 instances at 0.05 s are 5,000 a second, so 4,096 events are
+// under a second of them, less than the span worker can be held off the
+// CPU on a loaded host (issue 12 saw drops). 16,384 queued events are
+// about 5 MiB (328 bytes each), made only when advert tracing is on.
+const DefaultAdvertQueueSize = 16384
+
 // Sink is an event.Sink that turns events into spans: one per transition,
 // priority change, probe, IPVS reconcile, notify script and mail (and the
 // other non-advert events), adverts only when sampled. An event's Cause
@@ -41,10 +50,11 @@ type SinkOptions struct {
 // never waits for span building or export (DESIGN.md §3). Run builds the
 // spans.
 type Sink struct {
-	tracer  trace.Tracer
-	enabled bool
-	queue   chan queued
-	dropped atomic.Uint64
+	provider *Provider
+	tracer   trace.Tracer
+	enabled  bool
+	queue    chan queued
+	dropped  atomic.Uint64
 
 	advertThreshold uint64 // sample when mix(ID) < threshold
 	probeThreshold  uint64
@@ -54,6 +64,9 @@ type Sink struct {
 	mu    sync.Mutex
 	slots []slot // direct-mapped by event ID: a bounded map of recent spans
 	mask  uint64
+
+	attrs []attribute.KeyValue // the worker's attribute buffer, reused
+	start startCtx             // the worker's start context, reused
 }
 
 // slot remembers the span ids of one recent event.
@@ -76,6 +89,9 @@ var _ event.Sink = (*Sink)(nil)
 func NewSink(p *Provider, opts SinkOptions) *Sink {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 4096
+		if opts.AdvertSampleRatio > 0 {
+			opts.QueueSize = DefaultAdvertQueueSize
+		}
 	}
 	n := 4096
 	if opts.Causes > 0 {
@@ -87,7 +103,7 @@ func NewSink(p *Provider, opts SinkOptions) *Sink {
 	if opts.ProbeSampleRatio == 0 {
 		opts.ProbeSampleRatio = 1
 	}
-	s := &Sink{tracer: p.Tracer(), enabled: p.Enabled()}
+	s := &Sink{provider: p, tracer: p.Tracer(), enabled: p.Enabled(), start: startCtx{Context: context.Background()}}
 	if !s.enabled {
 		// Export off: Emit and TraceID return before touching the queue or
 		// the slots, so none are made. Together they are about 1.6 MiB of
@@ -200,33 +216,63 @@ func (s *Sink) QueueName() string { return "tracing" }
 // QueueLen returns the number of events waiting for the span worker.
 func (s *Sink) QueueLen() int { return len(s.queue) }
 
-// QueueDropped returns the number of events dropped on a full queue.
-func (s *Sink) QueueDropped() uint64 { return s.dropped.Load() }
+// QueueDropped returns the number of events dropped on a full queue, plus
+// the spans the provider dropped because its exporter was behind: either
+// way an event that never reached the collector.
+func (s *Sink) QueueDropped() uint64 { return s.dropped.Load() + s.provider.Dropped() }
 
 // Run builds and ends the spans of queued events until ctx is cancelled,
 // then builds those still queued and returns. Spans go to the Provider's
 // batch processor; call Provider.Shutdown after Run returns to flush them.
+//
+// The worker does not wake for every event: after a wake it builds what is
+// queued, then waits runPause before looking again, so at thousands of
+// traced adverts a second it wakes about 1/runPause times a second and
+// builds the spans in runs, instead of being woken by each Emit (a wake-up
+// and its scheduler work cost about as much as building the span, issue
+// 12). A queue of QueueSize events covers runPause at up to QueueSize /
+// runPause events a second; at rest, an event still wakes it at once.
 func (s *Sink) Run(ctx context.Context) error {
+	pause := time.NewTimer(runPause)
+	defer pause.Stop()
 	for {
 		select {
 		case q := <-s.queue:
-			s.span(q)
+			s.span(&q)
 		case <-ctx.Done():
-			for {
-				select {
-				case q := <-s.queue:
-					s.span(q)
-				default:
-					return nil
-				}
-			}
+			s.drain()
+			return nil
+		}
+		s.drain()
+		pause.Reset(runPause)
+		select {
+		case <-pause.C:
+		case <-ctx.Done():
+			s.drain()
+			return nil
+		}
+	}
+}
+
+// runPause is how long Run waits between runs of span building: spans wait
+// for an export batch for up to a second anyway (DefaultExportInterval).
+const runPause = 20 * time.Millisecond
+
+// drain builds the spans of the events queued now.
+func (s *Sink) drain() {
+	for {
+		select {
+		case q := <-s.queue:
+			s.span(&q)
+		default:
+			return
 		}
 	}
 }
 
 // span builds the span of one event. Its start is the event's time less
 // its duration (a probe, a script), its end the event's time.
-func (s *Sink) span(q queued) {
+func (s *Sink) span(q *queued) {
 	e := &q.e
 	end := e.Time
 	if end.IsZero() {
@@ -234,7 +280,8 @@ func (s *Sink) span(q queued) {
 	}
 	start := end.Add(-e.Duration)
 
-	ctx := context.WithValue(context.Background(), idsKey{}, q.ids)
+	s.start.ids = q.ids
+	var ctx context.Context = &s.start
 	if q.parent.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
 			TraceID:    q.ids.trace,
@@ -243,11 +290,13 @@ func (s *Sink) span(q queued) {
 		}))
 	}
 	name, kind := spanName(e)
-	_, sp := s.tracer.Start(ctx, name,
-		trace.WithTimestamp(start),
-		trace.WithSpanKind(kind),
-		trace.WithAttributes(attributes(e)...),
-	)
+	_, sp := s.tracer.Start(ctx, name, trace.WithTimestamp(start), trace.WithSpanKind(kind))
+	// Set after Start rather than trace.WithAttributes, which copies them
+	// into the start config first; the SDK copies them into the span
+	// either way, so the worker's buffer is reused. The sampler (always
+	// sample, provider.go) does not look at attributes.
+	s.attrs = appendAttributes(s.attrs[:0], e)
+	sp.SetAttributes(s.attrs...)
 	setStatus(sp, e)
 	sp.End(trace.WithTimestamp(end))
 }

@@ -26,6 +26,23 @@ type span struct {
 
 func startReceiver(t testing.TB, n *nskit.Node) *receiver {
 	t.Helper()
+	return serveReceiver(t, n, tracingtest.NewReceiver())
+}
+
+// startCounter is startReceiver for benchmarks: it counts the spans
+// (receiver.count) and keeps none, so it answers each export as fast as a
+// collector would, whatever the rate (tracingtest.NewCounter). It runs in
+// the test process: its CPU is not counted as the agent's.
+func startCounter(t testing.TB, n *nskit.Node) *receiver {
+	t.Helper()
+	return serveReceiver(t, n, tracingtest.NewCounter())
+}
+
+// count returns the number of spans received so far.
+func (r *receiver) count() int { return r.r.Count() }
+
+func serveReceiver(t testing.TB, n *nskit.Node, tr *tracingtest.Receiver) *receiver {
+	t.Helper()
 	var lis net.Listener
 	if err := n.Do(func() error {
 		var err error
@@ -34,7 +51,7 @@ func startReceiver(t testing.TB, n *nskit.Node) *receiver {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{URL: "http://" + lis.Addr().String(), r: tracingtest.NewReceiver()}
+	r := &receiver{URL: "http://" + lis.Addr().String(), r: tr}
 	// The agent is configured with the bare URL; its exporter must add the
 	// OTLP path itself, so only that path is accepted.
 	mux := http.NewServeMux()
