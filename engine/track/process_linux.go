@@ -164,7 +164,11 @@ func (p *Process) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
+			// Not the tick's own time: a tick waits in the channel while
+			// the goroutine is slow to run (a loaded host), and a delay
+			// counted from it would end early.
+			now := time.Now()
 			cur := p.scan()
 			delay := p.TerminateDelay
 			if len(cur) > len(prev) {
