@@ -63,7 +63,7 @@ func TestScriptRiseFall(t *testing.T) {
 	go func() { s.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	if got := st.next(t, 2*time.Second); !got.Known || !got.Up {
+	if got := st.next(t, 10*time.Second); !got.Known || !got.Up {
 		t.Fatalf("first change = %+v, want up", got)
 	}
 	if n := len(rec.Of(event.KindScriptRun)); n < 2 {
@@ -71,7 +71,7 @@ func TestScriptRiseFall(t *testing.T) {
 	}
 	before := len(rec.Of(event.KindScriptRun))
 	os.WriteFile(codeFile, []byte("1"), 0o644)
-	if got := st.next(t, 2*time.Second); got.Up {
+	if got := st.next(t, 10*time.Second); got.Up {
 		t.Fatalf("want down, got %+v", got)
 	}
 	runs := rec.Of(event.KindScriptRun)[before:]
@@ -89,7 +89,7 @@ func TestScriptRiseFall(t *testing.T) {
 	}
 	// A hanging script times out and counts as failed.
 	os.WriteFile(codeFile, []byte("0"), 0o644)
-	if got := st.next(t, 2*time.Second); !got.Up {
+	if got := st.next(t, 10*time.Second); !got.Up {
 		t.Fatalf("want up again, got %+v", got)
 	}
 	os.WriteFile(filepath.Join(dir, "hang"), nil, 0o644)
@@ -187,12 +187,12 @@ func TestProcessTracker(t *testing.T) {
 			c.Wait()
 		}
 	}()
-	if got := st.next(t, 2*time.Second); !got.Up {
+	if got := st.next(t, 10*time.Second); !got.Up {
 		t.Fatalf("two processes, quorum 2: %+v", got)
 	}
 	cmds[0].Process.Kill()
 	cmds[0].Wait()
-	if got := st.next(t, 2*time.Second); got.Up {
+	if got := st.next(t, 10*time.Second); got.Up {
 		t.Fatalf("one process left, quorum 2: %+v", got)
 	}
 }
