@@ -349,3 +349,91 @@ func TestIPv4AH(t *testing.T) {
 		t.Errorf("an IPv6 AH socket: %v, want ErrFamily", err)
 	}
 }
+
+// TestBatch: datagrams queued before the reader wakes are taken several
+// at a time (recvmmsg); each still reaches its handler once, in order,
+// with its own source, destination and hop limit from its own slot's
+// address and control messages.
+func TestBatch(t *testing.T) {
+	t.Parallel()
+	l := nskittest.New(t, "rawbt", 2)
+	a, b := l.Node(1), l.Node(2)
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ipv4", true: "ipv6"}[v6], func(t *testing.T) {
+			ca := listen(t, a, v6, netif.Config{})
+			var cb *netif.Conn
+			if err := b.Do(func() (err error) {
+				if v6 {
+					cb, err = netif.ListenIPv6(b.Link, netif.Config{})
+				} else {
+					cb, err = netif.ListenIPv4(b.Link, netif.Config{})
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer cb.Close()
+			onB := newCollector()
+			cb.Handle(42, onB)
+			// More than two full batches and a short one, queued on the
+			// socket before its reader runs; multicast and unicast mixed so
+			// that each slot's destination differs from its neighbours'.
+			const n = 27
+			src, uni, group, vip := a.IPv4.Addr(), b.IPv4.Addr(), netif.GroupIPv4, netip.MustParseAddr("192.0.2.100")
+			if v6 {
+				src, uni, group, vip = a.LinkLocal, b.LinkLocal, netif.GroupIPv6, netip.MustParseAddr("2001:db8::100")
+			}
+			var want []got
+			for k := range n {
+				dst := group
+				if k%3 == 1 {
+					dst = uni
+				}
+				msg := vrrp3(42, uint8(k+1), src, dst, vip)
+				var err error
+				if v6 {
+					sent := bytes.Clone(msg)
+					sent[6], sent[7] = 0, 0
+					err = ca.WriteIPv6(sent, netip.Addr{}, dst, 255)
+				} else {
+					err = ca.WriteIPv4(ip4(src, dst, uint16(k+1), msg))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, got{Src: src, Dst: dst, TTL: 255, TOS: 0xc0, VRRP: msg})
+			}
+			time.Sleep(100 * time.Millisecond) // all queued on b's socket
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- cb.Run(ctx) }()
+			for k := range n {
+				if diff := cmp.Diff(want[k], onB.next(t), cmpAddr); diff != "" {
+					t.Fatalf("datagram %d (-want +got):\n%s", k, diff)
+				}
+			}
+			// And one sent once the reader waits again still arrives.
+			msg := vrrp3(42, 200, src, group, vip)
+			if v6 {
+				sent := bytes.Clone(msg)
+				sent[6], sent[7] = 0, 0
+				if err := ca.WriteIPv6(sent, netip.Addr{}, group, 255); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := ca.WriteIPv4(ip4(src, group, 99, msg)); err != nil {
+				t.Fatal(err)
+			}
+			if g := onB.next(t); g.VRRP[2] != 200 {
+				t.Fatalf("after the batches: priority %d, want 200", g.VRRP[2])
+			}
+			onB.none(t, 50*time.Millisecond)
+			if s := cb.Stats(); s.Received != n+1 {
+				t.Errorf("Received = %d, want %d", s.Received, n+1)
+			}
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+}
