@@ -94,14 +94,24 @@ func growth(b *testing.B, instances int, interval time.Duration, rounds int) []s
 	p := lab.Params{Instances: instances, Interval: interval}
 	got := map[string][]usage{}
 	impls := []string{"keepwatch", "keepalived"}
+	// KEEPWATCH_BENCH_BASE_BIN, if set, is an earlier keepwatch build
+	// measured in the same rounds (as in BenchmarkMemory): on a loaded
+	// machine only a before/after taken side by side means anything.
+	base := os.Getenv(baseBinEnv)
+	if base != "" {
+		impls = append(impls, "keepwatch-base")
+	}
 	var loads []string
 	for r := range rounds {
 		for i := range impls {
 			impl := impls[(i+r)%len(impls)]
 			o := lab.Options{Nodes: 2, Params: p}
 			name := "bgkw"
-			if impl == "keepalived" {
+			switch impl {
+			case "keepalived":
 				o.Keepalived, name = []int{1, 2}, "bgka"
+			case "keepwatch-base":
+				o.Binary, name = base, "bgkb"
 			}
 			func() {
 				c := newCluster(b, name, o)
@@ -161,6 +171,12 @@ func growth(b *testing.B, instances int, interval time.Duration, rounds int) []s
 		b.Logf("%d instances at %g s, %s, median of %d: keepwatch cpu %.2f%% %v rss %.1f MiB; keepalived cpu %.2f%% %v rss %.1f MiB; ratio cpu %s rss %.2f; load %s",
 			instances, interval.Seconds(), role, len(got["keepwatch-"+role]), k.cpu, cpus(got["keepwatch-"+role]), k.rss/(1<<20),
 			a.cpu, cpus(got["keepalived-"+role]), a.rss/(1<<20), cpuRatio, k.rss/a.rss, strings.Join(loads, ", "))
+		if base != "" && a.cpu > 0 {
+			kb := medianUsage(got["keepwatch-base-"+role])
+			b.ReportMetric(kb.cpu/a.cpu, "cpu-ratio-base-"+role)
+			b.Logf("%d instances at %g s, %s, base build: cpu %.2f%% %v rss %.1f MiB; ratio cpu %.2f (this build %s)",
+				instances, interval.Seconds(), role, kb.cpu, cpus(got["keepwatch-base-"+role]), kb.rss/(1<<20), kb.cpu/a.cpu, cpuRatio)
+		}
 	}
 	return rows
 }
