@@ -98,7 +98,7 @@ func memory(b *testing.B, instances int, interval time.Duration, rounds int) {
 				// a scraped agent runs (keepalived has nothing alike).
 				for range 3 {
 					for i := range 2 {
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 						_, err := c.Node(i+1).Fetch(ctx, "/metrics")
 						cancel()
 						if err != nil {
