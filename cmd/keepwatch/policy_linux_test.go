@@ -61,6 +61,9 @@ var policyRules = []string{
 	"tunnel-id 7/0xff table 116 priority 135",
 	"not fwmark 9 l3mdev realms 3 priority 132",
 	"l3mdev suppress_prefixlength 0 priority 136",
+	// No action: keepalived 2.2.7 skips the rule ("No action specified
+	// for rule - ignoring") where `ip rule add` would look up main.
+	"from 192.0.2.32 priority 137",
 }
 
 // policyRoutes are static_routes lines with the options keepwatch installs.

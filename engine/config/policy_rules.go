@@ -260,9 +260,11 @@ func (r *Rule) Spec(t *RTTables, fam int) (RuleSpec, error) {
 		}
 	}
 	if s.Action == "" && s.Table == 0 && !s.L3mdev {
-		// `ip rule add` without an action looks up main (iproute2's
-		// default); keepalived does the same.
-		s.Table = 254
+		// `ip rule add` would look up main, but keepalived 2.2.7 skips a
+		// rule without table, goto, nop, l3mdev or a type ("No action
+		// specified for rule - ignoring", vrrp_iprule.c alloc_rule), so
+		// keepwatch installs nothing for it either.
+		return s, fieldErr("table", "no action given (table, goto, nop, l3mdev, blackhole, prohibit or unreachable): keepalived ignores the rule")
 	}
 	return s, nil
 }

@@ -81,8 +81,6 @@ func TestRuleSpec(t *testing.T) {
 	}{
 		{"from, named table", Rule{From: p("192.0.2.1/32"), Table: "vips", Priority: 10},
 			0, with(func(s *RuleSpec) { s.From, s.Table, s.Priority, s.HasPriority = p("192.0.2.1/32"), 100, 10, true })},
-		{"no table looks up main", Rule{To: p("2001:db8::/32")},
-			0, with(func(s *RuleSpec) { s.To, s.Table, s.Family = p("2001:db8::/32"), 254, 6 })},
 		{"fwmark without mask", Rule{FWMark: "0x10", Table: "1"},
 			6, with(func(s *RuleSpec) { s.FwMark, s.FwMask, s.HasFwMark, s.Table, s.Family = 16, 0xffffffff, true, 1, 6 })},
 		{"fwmark/mask, iif, oif", Rule{FWMark: "5/0xff", IIf: "a", OIf: "b", Table: "isp2"},
@@ -153,10 +151,11 @@ func TestRuleSpec(t *testing.T) {
 		{Rule{Rest: []string{"tun_id", "3"}}, "tun_id", false}, // nor tun_id
 		{Rule{Rest: []string{"type", "unicast"}}, "type", false},
 		{Rule{From: p("192.0.2.1/32"), To: p("2001:db8::1/128")}, "from", false},
-		{Rule{Rest: []string{"sport", "53"}}, "sport", true},
-		{Rule{Rest: []string{"uidrange", "5"}}, "uidrange", true},
-		{Rule{Rest: []string{"protocol", "static"}}, "protocol", true},
-		{Rule{Rest: []string{"protocol", "4"}}, "protocol", true}, // tracked: reset to keepalived's
+		{Rule{To: p("2001:db8::/32")}, "table", false}, // keepalived: "No action specified for rule - ignoring"
+		{Rule{Table: "1", Rest: []string{"sport", "53"}}, "sport", true},
+		{Rule{Table: "1", Rest: []string{"uidrange", "5"}}, "uidrange", true},
+		{Rule{Table: "1", Rest: []string{"protocol", "static"}}, "protocol", true},
+		{Rule{Table: "1", Rest: []string{"protocol", "4"}}, "protocol", true}, // tracked: reset to keepalived's
 	} {
 		s, err := tt.r.Spec(testTables(), 0)
 		if tt.dropped {

@@ -55,7 +55,8 @@ func keywordContexts() []blockContext {
 // block, as its one entry) until one is accepted.
 var probeArgs = []string{"", "7", "192.0.2.9", "x", "192.0.2.9 80", "off", "tcp 7", "/bin/true", "00:11:22:33:44:55",
 	"192.0.2.0/24 dev eth0", "all", "UDP", "A", "MASTER", "AH", "rr", "DR", "inet6", "224.0.0.99", "ff02::99", "3", "1.1",
-	"partial", "200-299", "0123456789abcdef0123456789abcdef", "VI_1", "VS"}
+	"partial", "200-299", "0123456789abcdef0123456789abcdef", "VI_1", "VS",
+	"from 192.0.2.9 table 7"}
 
 // relative are keywords whose only effect is to undo another: in a block
 // without that other keyword they change nothing.
