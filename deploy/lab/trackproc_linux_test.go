@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,26 +113,33 @@ type tpSide struct {
 	// keepalived
 	link   netlink.Link
 	initH  *netlink.Handle
-	log    *tpLog
+	log    *lockedBuffer
 	logOff int
 }
 
-// tpLog keeps keepalived's output for the test to read.
-type tpLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *tpLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *tpLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// privateCopy copies the program prog to dir under a unique name
+// (kwtpNNNNNN, within comm's 15 characters), so the processes a test runs
+// from it are the only ones on the machine that match.
+func privateCopy(t *testing.T, dir, prog string) (name, bin string) {
+	t.Helper()
+	n, err := rand.Int(rand.Reader, big.NewInt(900000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name = fmt.Sprintf("kwtp%06d", n.Int64()+100000)
+	path, err := exec.LookPath(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, name)
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return name, bin
 }
 
 var kaEntering = regexp.MustCompile(`\((VI_\d)\) Entering (\w+) STATE`)
@@ -315,7 +321,7 @@ func syncGroupTrackProcess(t *testing.T, kaTracks, weighted, delay bool) {
 	start("ARG_WEIGHT")
 	start("ARG_MEMBER")
 
-	ka := &tpSide{impl: lab.Keepalived, link: kaLink, initH: initH, log: &tpLog{}}
+	ka := &tpSide{impl: lab.Keepalived, link: kaLink, initH: initH, log: &lockedBuffer{}}
 	kw := &tpSide{impl: lab.Keepwatch, node: node}
 	kaConf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(kaConf, []byte(render(lab.Keepalived)), 0o644); err != nil {
@@ -519,7 +525,7 @@ func tpVeth(t *testing.T, c *lab.Cluster, node *lab.Node) (netlink.Link, *netlin
 // startKeepalivedInit runs keepalived's VRRP side in the initial network
 // namespace with every runtime file in dir, and stops exactly that process
 // (by pid) when the test ends.
-func startKeepalivedInit(t *testing.T, dir, conf string, log *tpLog) {
+func startKeepalivedInit(t *testing.T, dir, conf string, log *lockedBuffer) {
 	t.Helper()
 	b, err := os.ReadFile(conf)
 	if err != nil {
@@ -600,23 +606,7 @@ func TestTrackProcessMatching(t *testing.T) {
 	c := newCluster(t, "tpm", lab.Options{Nodes: 1, TemplateText: "# unused\n", Stopped: []int{1}})
 	dir := t.TempDir()
 	link, _ := tpVeth(t, c, c.Node(1))
-	n, err := rand.Int(rand.Reader, big.NewInt(900000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("kwtp%06d", n.Int64()+100000)
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(sleep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, name)
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	name, bin := privateCopy(t, dir, "sleep")
 	// A name over comm's 15 characters: comm holds its first 15.
 	longName := name + "longname"
 	long := filepath.Join(dir, longName)
@@ -681,7 +671,7 @@ func TestTrackProcessMatching(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := &tpLog{}
+	log := &lockedBuffer{}
 	startKeepalivedInit(t, dir, path, log)
 	// keepalived scans /proc at start and logs each lowered priority
 	// before "Startup complete"; a moment more for a loaded machine.
@@ -718,23 +708,7 @@ func TestTrackProcessForkDelay(t *testing.T) {
 	c := newCluster(t, "tpf", lab.Options{Nodes: 1, TemplateText: "# unused\n", Stopped: []int{1}})
 	dir := t.TempDir()
 	link, _ := tpVeth(t, c, c.Node(1))
-	n, err := rand.Int(rand.Reader, big.NewInt(900000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("kwtp%06d", n.Int64()+100000)
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(sh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, name)
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	name, bin := privateCopy(t, dir, "sh")
 	// The shell reads a line, then forks a subshell (same name, no exec)
 	// that waits for the next line (on fd 3: an asynchronous list's
 	// stdin is /dev/null).
@@ -785,7 +759,7 @@ vrrp_instance VI_1 {
 	if tp.ForkDelay != forkDelay {
 		t.Fatalf("fork_delay parsed as %v", tp.ForkDelay)
 	}
-	log := &tpLog{}
+	log := &lockedBuffer{}
 	startKeepalivedInit(t, dir, path, log)
 	if !strings.Contains(log.String(), "(VI_1) Changing effective priority from 150 to 140") {
 		t.Fatalf("keepalived did not start below quorum (one process):\n%s", log.String())
@@ -863,23 +837,7 @@ func TestTrackProcessQuorum(t *testing.T) {
 	c := newCluster(t, "tpq", lab.Options{Nodes: 1, TemplateText: "# unused\n", Stopped: []int{1}})
 	dir := t.TempDir()
 	link, _ := tpVeth(t, c, c.Node(1))
-	n, err := rand.Int(rand.Reader, big.NewInt(900000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("kwtp%06d", n.Int64()+100000)
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(sleep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, name)
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	name, bin := privateCopy(t, dir, "sleep")
 	for range 3 {
 		cmd := exec.Command(bin, "1000")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -913,7 +871,7 @@ func TestTrackProcessQuorum(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := &tpLog{}
+	log := &lockedBuffer{}
 	startKeepalivedInit(t, dir, path, log)
 	time.Sleep(2 * time.Second)
 	text := log.String()
