@@ -7,7 +7,7 @@
 # three, printed as a table (BenchmarkFootprint); start-up to the first
 # advert and reload time for 1,000 instances (BenchmarkLifecycle). Each
 # prints the medians and the keepwatch/keepalived ratio
-# (deploy/lab/bench_linux_test.go, growth_linux_test.go); about 25 minutes.
+# (deploy/lab/bench_linux_test.go, growth_linux_test.go); about 30 minutes.
 # KEEPWATCH_BENCH_SIZES=1,250 and KEEPWATCH_BENCH_ROUNDS=1 shorten it.
 # The agent's own takeover latency
 # (engine/vrrp/router BenchmarkTakeover) runs in make bench's micro pass.
