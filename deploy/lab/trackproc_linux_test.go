@@ -117,6 +117,15 @@ type tpSide struct {
 	logOff int
 }
 
+// noDeathSig: the tracked processes are started without Pdeathsig. The
+// kernel sends that signal when the THREAD that forked the child exits,
+// not the process, and Go ends an OS thread whenever a goroutine that
+// locked it to enter a namespace returns (nskit, tpVeth): a tracked
+// process started from such a thread died mid-test, a real loss to both
+// trackers (TestSyncGroupTrackProcess failed once in CI with the group in
+// FAULT for 10 s). t.Cleanup kills each process; their lifetimes are
+// bounded for a test binary that dies before it.
+//
 // privateCopy copies the program prog to dir under a unique name
 // (kwtpNNNNNN, within comm's 15 characters), so the processes a test runs
 // from it are the only ones on the machine that match.
@@ -252,7 +261,9 @@ func syncGroupTrackProcess(t *testing.T, kaTracks, weighted, delay bool) {
 		t.Fatal(err)
 	}
 	uniq := fmt.Sprintf("%06d", n.Int64()+100000)
-	args := map[string]string{"ARG_BUSY": "86400." + uniq, "ARG_WEIGHT": "86401." + uniq, "ARG_MEMBER": "86402." + uniq}
+	// Bounded (15 min) so a test binary that dies before its cleanup
+	// leaves nothing for long; see noDeathSig.
+	args := map[string]string{"ARG_BUSY": "900." + uniq, "ARG_WEIGHT": "901." + uniq, "ARG_MEMBER": "902." + uniq}
 
 	kaLink, initH := tpVeth(t, c, node)
 	kwLink := "kw" + c.Lab.ID + "kb"
@@ -298,8 +309,7 @@ func syncGroupTrackProcess(t *testing.T, kaTracks, weighted, delay bool) {
 	procs := map[string][]*exec.Cmd{}
 	start := func(key string) {
 		t.Helper()
-		cmd := exec.Command("sleep", args[key])
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd := exec.Command("sleep", args[key]) // no Pdeathsig: see noDeathSig
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -620,7 +630,7 @@ func TestTrackProcessMatching(t *testing.T) {
 		if strings.Contains(argv[0], "longname") {
 			path = long
 		}
-		cmd := &exec.Cmd{Path: path, Args: argv, SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
+		cmd := &exec.Cmd{Path: path, Args: argv} // no Pdeathsig: see noDeathSig
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -712,8 +722,7 @@ func TestTrackProcessForkDelay(t *testing.T) {
 	// The shell reads a line, then forks a subshell (same name, no exec)
 	// that waits for the next line (on fd 3: an asynchronous list's
 	// stdin is /dev/null).
-	cmd := exec.Command(bin, "-c", "exec 3<&0; read x; (read y <&3) & wait")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd := exec.Command(bin, "-c", "exec 3<&0; read x; (read y <&3) & wait") // no Pdeathsig: see noDeathSig
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -839,8 +848,7 @@ func TestTrackProcessQuorum(t *testing.T) {
 	link, _ := tpVeth(t, c, c.Node(1))
 	name, bin := privateCopy(t, dir, "sleep")
 	for range 3 {
-		cmd := exec.Command(bin, "1000")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd := exec.Command(bin, "1000") // no Pdeathsig: see noDeathSig
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
