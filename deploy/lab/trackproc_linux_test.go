@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/keepwatch/keepwatch/deploy/lab"
+	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/config/kaconf"
 	"github.com/keepwatch/keepwatch/engine/track"
 )
@@ -115,6 +116,39 @@ type tpSide struct {
 	initH  *netlink.Handle
 	log    *lockedBuffer
 	logOff int
+}
+
+// keepalivedTracks runs keepalived in the initial namespace with one
+// vrrp_track_process per block (weight -10) and one BACKUP instance
+// tracking each (VRIDs from vrid, VIPs 198.51.100.vip+i), and returns its
+// log once it has scanned /proc, with keepwatch's parse of the same file.
+// Instance i's "Changing effective priority" line says keepalived found
+// its processes missing.
+func keepalivedTracks(t *testing.T, dir, routerID, link string, blocks []string, vrid, vip int) (string, *config.Config) {
+	t.Helper()
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "global_defs {\n  router_id %s\n}\n", routerID)
+	for i, b := range blocks {
+		fmt.Fprintf(&conf, "vrrp_track_process p%d {\n  %s\n  weight -10\n}\n", i, b)
+	}
+	for i := range blocks {
+		fmt.Fprintf(&conf, "vrrp_instance VI_%d {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority 150\n  advert_int 1\n"+
+			"  track_process {\n    p%d\n  }\n  virtual_ipaddress {\n    198.51.100.%d/24\n  }\n}\n", i, link, vrid+i, i, vip+i)
+	}
+	path := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := &lockedBuffer{}
+	startKeepalivedInit(t, dir, path, log)
+	// keepalived scans /proc at start and logs each lowered priority
+	// before "Startup complete"; a moment more for a loaded machine.
+	time.Sleep(2 * time.Second)
+	cfg, ds := kaconf.Load(path, kaconf.LoadOptions{})
+	if cfg == nil || len(cfg.TrackProcesses) != len(blocks) {
+		t.Fatalf("keepwatch's parser: %v", ds)
+	}
+	return log.String(), cfg
 }
 
 // noDeathSig: the tracked processes are started without Pdeathsig. The
@@ -668,29 +702,11 @@ func TestTrackProcessMatching(t *testing.T) {
 		{"LONGNAME 86406", "", true},
 	}
 	r := strings.NewReplacer("LONGNAME", longName, "NAME", name, "BIN", bin)
-	var conf strings.Builder
-	conf.WriteString("global_defs {\n  router_id tpmatch\n}\n")
+	blocks := make([]string, len(cases))
 	for i, tc := range cases {
-		fmt.Fprintf(&conf, "vrrp_track_process p%d {\n  process %s\n  %s\n  weight -10\n}\n", i, r.Replace(tc.process), tc.opt)
+		blocks[i] = "process " + r.Replace(tc.process) + "\n  " + tc.opt
 	}
-	for i := range cases {
-		fmt.Fprintf(&conf, "vrrp_instance VI_%d {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority 150\n  advert_int 1\n"+
-			"  track_process {\n    p%d\n  }\n  virtual_ipaddress {\n    198.51.100.%d/24\n  }\n}\n", i, link.Attrs().Name, 100+i, i, 150+i)
-	}
-	path := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log := &lockedBuffer{}
-	startKeepalivedInit(t, dir, path, log)
-	// keepalived scans /proc at start and logs each lowered priority
-	// before "Startup complete"; a moment more for a loaded machine.
-	time.Sleep(2 * time.Second)
-	text := log.String()
-	cfg, ds := kaconf.Load(path, kaconf.LoadOptions{})
-	if cfg == nil || len(cfg.TrackProcesses) != len(cases) {
-		t.Fatalf("keepwatch's parser: %v", ds)
-	}
+	text, cfg := keepalivedTracks(t, dir, "tpmatch", link.Attrs().Name, blocks, 100, 150)
 	for i, tc := range cases {
 		ka := !strings.Contains(text, fmt.Sprintf("(VI_%d) Changing effective priority", i))
 		tp := cfg.TrackProcesses[i]
@@ -705,7 +721,8 @@ func TestTrackProcessMatching(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("keepalived config:\n%s\nlog:\n%s", conf.String(), text)
+		b, _ := os.ReadFile(filepath.Join(dir, "keepalived.conf"))
+		t.Logf("keepalived config:\n%s\nlog:\n%s", b, text)
 	}
 }
 
@@ -866,27 +883,11 @@ func TestTrackProcessQuorum(t *testing.T) {
 		{"quorum 3\n  quorum_max 2", true}, // "quorum_max is less than quorum - ignoring"
 		{"quorum 4\n  quorum_max 2", false},
 	}
-	var conf strings.Builder
-	conf.WriteString("global_defs {\n  router_id tpquorum\n}\n")
+	blocks := make([]string, len(cases))
 	for i, tc := range cases {
-		fmt.Fprintf(&conf, "vrrp_track_process p%d {\n  process %s\n  %s\n  weight -10\n}\n", i, name, tc.opts)
+		blocks[i] = "process " + name + "\n  " + tc.opts
 	}
-	for i := range cases {
-		fmt.Fprintf(&conf, "vrrp_instance VI_%d {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority 150\n  advert_int 1\n"+
-			"  track_process {\n    p%d\n  }\n  virtual_ipaddress {\n    198.51.100.%d/24\n  }\n}\n", i, link.Attrs().Name, 130+i, i, 180+i)
-	}
-	path := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log := &lockedBuffer{}
-	startKeepalivedInit(t, dir, path, log)
-	time.Sleep(2 * time.Second)
-	text := log.String()
-	cfg, ds := kaconf.Load(path, kaconf.LoadOptions{})
-	if cfg == nil || len(cfg.TrackProcesses) != len(cases) {
-		t.Fatalf("keepwatch's parser: %v", ds)
-	}
+	text, cfg := keepalivedTracks(t, dir, "tpquorum", link.Attrs().Name, blocks, 130, 180)
 	for i, tc := range cases {
 		ka := !strings.Contains(text, fmt.Sprintf("(VI_%d) Changing effective priority", i))
 		tp := cfg.TrackProcesses[i]
@@ -904,6 +905,7 @@ func TestTrackProcessQuorum(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("keepalived config:\n%s\nlog:\n%s", conf.String(), text)
+		b, _ := os.ReadFile(filepath.Join(dir, "keepalived.conf"))
+		t.Logf("keepalived config:\n%s\nlog:\n%s", b, text)
 	}
 }
