@@ -78,22 +78,7 @@ func (c *Conn) WriteIPv6(msg []byte, src, dst netip.Addr, hopLimit int) error {
 		c.wname.Scope_id = uint32(c.ifindex)
 	}
 	oob := unsafe.Slice((*byte)(unsafe.Pointer(&c.woob[0])), len(c.woob)*8)
-	clear(oob)
-	// IPV6_PKTINFO picks the source address and the interface.
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
-	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-	info := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
-	info.Addr = src.As16()
-	info.Ifindex = uint32(c.ifindex)
-	n := unix.CmsgSpace(unix.SizeofInet6Pktinfo)
-	if hopLimit > 0 {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[n]))
-		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT
-		h.SetLen(unix.CmsgLen(4))
-		*(*int32)(unsafe.Pointer(&oob[n+unix.CmsgLen(0)])) = int32(min(hopLimit, 255))
-		n += unix.CmsgSpace(4)
-	}
+	n := control6(oob, src, c.ifindex, hopLimit)
 	c.wiov.Base = &msg[0]
 	c.wiov.SetLen(len(msg))
 	c.wmsg = unix.Msghdr{
