@@ -89,6 +89,9 @@ type Deps struct {
 	Announcer Announcer
 	Sink      event.Sink
 	Log       *slog.Logger
+	// Sched keeps the instance's deadlines with those of the other
+	// instances on its socket (Scheduler); nil gives it one of its own.
+	Sched *Scheduler
 }
 
 // Snapshot is what the status API shows of an instance.
@@ -155,10 +158,26 @@ type Instance struct {
 
 	// mu guards every step and all that follows below, and the machines.
 	mu      sync.Mutex
-	running bool // between the start and the shutdown steps
-	timer   *time.Timer
-	due     time.Duration // the deadline timer is armed for, when armed
+	running bool          // between the start and the shutdown steps
+	due     time.Duration // the deadline the scheduler is set for, when armed
 	armed   bool
+	// floor is the least the clock may read (now): a MASTER's advert sent
+	// early by the scheduler (coalesce) steps the machines at its due
+	// time, and their time must not go back afterwards.
+	floor time.Duration
+	// inline is the scheduler stepping this instance on its own goroutine
+	// (tickInline), whose batch the adverts go into; nil otherwise.
+	inline *Scheduler
+
+	// The scheduler's part: tick wakes Run when a deadline is due; offset
+	// is origin on the scheduler's clock (set in Run). wakeAt, window and
+	// slot are the scheduler's, under its mu.
+	sched  *Scheduler
+	tick   chan struct{}
+	offset time.Duration
+	wakeAt time.Duration
+	window time.Duration
+	slot   int
 
 	// onTick, set only by this package's takeover benchmark before Run, is
 	// told when a timer step was due and when the timer fired, before the
@@ -272,6 +291,11 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 		kick:   make(chan struct{}, 1),
 		upd:    make(chan *updateReq),
 		exited: make(chan struct{}),
+		tick:   make(chan struct{}, 1),
+		sched:  deps.Sched,
+	}
+	if inst.sched == nil {
+		inst.sched = NewScheduler()
 	}
 	var machines []*fsm.Machine
 	for idx, mb := range members {
@@ -424,7 +448,8 @@ func (me *member) enqueue(p *netif.Packet) {
 	}
 }
 
-func (i *Instance) now() time.Duration { return time.Since(i.origin) }
+// now is the instance's clock; mu held.
+func (i *Instance) now() time.Duration { return max(time.Since(i.origin), i.floor) }
 
 func (i *Instance) nextDeadline() (time.Duration, bool) {
 	if i.group != nil {
@@ -433,15 +458,14 @@ func (i *Instance) nextDeadline() (time.Duration, bool) {
 	return i.m.NextDeadline()
 }
 
-// arm sets the timer to the machines' next deadline; force after the timer
-// fired (it is no longer armed). Called with mu held, from any goroutine:
-// time.Timer.Reset is safe concurrently with a receive on C, and since Go
-// 1.23 no stale tick arrives after Reset returns.
+// arm sets the scheduler to the machines' next deadline; force after the
+// scheduler fired (it is no longer set). Called with mu held, from any
+// goroutine. A BACKUP's refresh only moves a number (Scheduler.set).
 func (i *Instance) arm(force bool) {
 	at, ok := i.nextDeadline()
 	if !ok {
 		if i.armed {
-			i.timer.Stop()
+			i.sched.set(i, never, 0)
 			i.armed = false
 		}
 		return
@@ -450,14 +474,68 @@ func (i *Instance) arm(force bool) {
 		return
 	}
 	i.due, i.armed = at, true
-	d := at - i.now()
+	wake, window := at, time.Duration(0)
 	if i.takeoverPending() {
 		// Go's network poller sleeps in whole milliseconds, so a timer
 		// fires up to 1 ms late (golang/go#44343). A backup's deadline is
 		// its takeover: wake a little early and wait out the rest (Run).
-		d -= earlyWake
+		wake -= earlyWake
+	} else if i.allMaster() {
+		window = i.coalesceWindow()
 	}
-	i.timer.Reset(max(d, 0))
+	i.sched.set(i, wake, window)
+}
+
+// allMaster reports whether every member is MASTER; mu held.
+func (i *Instance) allMaster() bool {
+	for _, me := range i.ms {
+		if me.m.State() != vrrp.StateMaster {
+			return false
+		}
+	}
+	return true
+}
+
+// coalesceWindow is how early the scheduler may step the instance's
+// adverts (coalesce): for the shortest of its members' intervals; mu held.
+func (i *Instance) coalesceWindow() time.Duration {
+	w := never
+	for _, me := range i.ms {
+		w = min(w, coalesce(me.cfg.FSM.AdvertInterval))
+	}
+	return w
+}
+
+// tickInline steps a MASTER's due adverts on the scheduler's goroutine,
+// their packets going into its batch: the routine master tick, which
+// before woke the instance's goroutine for each advert. It reports false,
+// leaving the tick to Run, for anything else: a member not MASTER (a
+// takeover, a sync group in transition), adverts waiting in rx, the lock
+// held (the goroutine is busy; never wait for it here).
+func (i *Instance) tickInline(s *Scheduler) bool {
+	if !i.mu.TryLock() {
+		return false
+	}
+	defer i.mu.Unlock()
+	if !i.running || !i.armed || i.queued.Load() != 0 || !i.allMaster() {
+		return false
+	}
+	now := i.now()
+	if early := i.due - now; early > 0 {
+		if early > i.coalesceWindow() {
+			i.arm(true) // moved since the scheduler took it
+			return true
+		}
+		i.floor, now = i.due, i.due
+	}
+	i.cause = 0
+	i.late = max(now-i.due, 0)
+	i.inline = s
+	i.step(now, -1, fsm.Input{Kind: fsm.InputTick})
+	i.inline = nil
+	i.late = 0
+	i.arm(true)
+	return true
 }
 
 // earlyWake is how much earlier than a backup's deadline its timer is armed.
@@ -481,15 +559,15 @@ func (i *Instance) Run(ctx context.Context) error {
 	defer close(i.exited)
 	i.mu.Lock()
 	i.origin = time.Now()
-	i.timer = time.NewTimer(time.Hour)
+	i.offset = i.origin.Sub(i.sched.epoch)
 	i.armed = false
-	i.timer.Stop()
 	i.mu.Unlock()
+	i.sched.add(i)
+	defer i.sched.remove(i)
 	for _, me := range i.ms {
 		me.conn.Handle(me.cfg.FSM.VRID, me)
 		defer me.conn.Handle(me.cfg.FSM.VRID, nil)
 	}
-	defer i.timer.Stop()
 	i.mu.Lock()
 	for k := range i.ms {
 		i.step(i.now(), k, fsm.Input{Kind: fsm.InputStart})
@@ -512,13 +590,13 @@ func (i *Instance) Run(ctx context.Context) error {
 			}
 			i.mu.Unlock()
 			return nil
-		case <-i.timer.C:
+		case <-i.tick:
 			i.mu.Lock()
 			now := i.now()
 			if i.armed && now < i.due {
 				if i.due-now > earlyWake || !i.takeoverPending() {
-					// A socket goroutine moved the deadline after this tick
-					// was sent; Reset has armed the timer for the new one.
+					// A socket goroutine moved the deadline after the
+					// scheduler took this one.
 					i.arm(true)
 					i.mu.Unlock()
 					continue
@@ -528,7 +606,7 @@ func (i *Instance) Run(ctx context.Context) error {
 				// that arrives meanwhile still counts.
 				due := i.due
 				i.mu.Unlock()
-				for i.now() < due {
+				for time.Since(i.origin) < due {
 					runtime.Gosched()
 				}
 				i.mu.Lock()
@@ -683,6 +761,13 @@ func (me *member) noteTransition(e event.Event) {
 
 // emit stamps identity, time, ID and cause on e and sends it.
 func (me *member) emit(e event.Event) uint64 {
+	me.stamp(&e)
+	me.inst.deps.Sink.Emit(e)
+	return e.ID
+}
+
+// stamp sets e's identity, time, ID and cause; mu held.
+func (me *member) stamp(e *event.Event) {
 	i := me.inst
 	e.ID = event.NewID()
 	if e.Cause == 0 {
@@ -695,8 +780,6 @@ func (me *member) emit(e event.Event) uint64 {
 		e.Interface = me.cfg.FSM.Interface
 	}
 	e.Family = me.cfg.FSM.Family
-	i.deps.Sink.Emit(e)
-	return e.ID
 }
 
 func (me *member) sendAdvert(prio int) {
@@ -709,23 +792,29 @@ func (me *member) sendAdvert(prio int) {
 		me.ahSeq++
 	}
 	for _, dst := range me.cfg.Dsts {
+		// One advert, one lateness: unicast copies after the first say 0.
+		ev := event.Event{Kind: event.KindAdvertSent, Priority: prio, Addr: dst, Duration: late}
+		var queued bool
 		var err error
 		if me.cfg.FSM.Family == vrrp.IPv4 {
-			err = me.sendIPv4(dst)
+			queued, err = me.sendIPv4(dst, &ev)
 		} else {
-			err = me.sendIPv6(dst)
+			queued, err = me.sendIPv6(dst, &ev)
 		}
 		if err != nil {
 			me.log.Warn("sending advert", "dst", dst, "err", err)
 			continue
 		}
-		// One advert, one lateness: unicast copies after the first say 0.
-		me.emit(event.Event{Kind: event.KindAdvertSent, Priority: prio, Addr: dst, Duration: late})
+		if !queued {
+			me.emit(ev)
+		}
 		late = 0
 	}
 }
 
-func (me *member) sendIPv4(dst netip.Addr) error {
+// sendIPv4 sends the advert to dst, or queues it in the scheduler's batch
+// (queued: ev, stamped now, is emitted once the kernel took it).
+func (me *member) sendIPv4(dst netip.Addr, ev *event.Event) (queued bool, err error) {
 	// keepalived's IP ID counts from 1 per instance and is never 0 (reference §2.1).
 	me.ipID++
 	if me.ipID == 0 {
@@ -742,7 +831,7 @@ func (me *member) sendIPv4(dst netip.Addr) error {
 	}
 	b, err := h.AppendBinary(me.out[:0])
 	if err != nil {
-		return err
+		return false, err
 	}
 	if ah {
 		a := vrrp.NewAH(me.cfg.Src.As4(), me.ahSeq)
@@ -750,22 +839,28 @@ func (me *member) sendIPv4(dst netip.Addr) error {
 	}
 	b, err = me.adv.AppendWithChecksum(b, me.cfg.Src, dst, me.cfg.Checksum)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if ah {
 		if err := vrrp.SealAH(me.cfg.AuthData, b, vrrp.IPv4HeaderLen, len(me.cfg.Receive.Peers) > 0); err != nil {
-			return err
+			return false, err
 		}
 	}
 	me.out = b
-	return me.conn.WriteIPv4(b)
+	if s := me.inst.inline; s != nil {
+		if queued, err := s.batch(me, dst, b, netip.Addr{}, 0, ev); queued || err != nil {
+			return queued, err
+		}
+	}
+	return false, me.conn.WriteIPv4(b)
 }
 
-func (me *member) sendIPv6(dst netip.Addr) error {
+// sendIPv6 is sendIPv4 for IPv6.
+func (me *member) sendIPv6(dst netip.Addr, ev *event.Event) (queued bool, err error) {
 	// The kernel computes the IPv6 checksum (IPV6_CHECKSUM, reference §2.1).
 	b, err := me.adv.AppendBinary(me.out[:0])
 	if err != nil {
-		return err
+		return false, err
 	}
 	me.out = b
 	// Multicast leaves from the link-local address (RFC 9568 §5.1.2.1);
@@ -775,7 +870,12 @@ func (me *member) sendIPv6(dst netip.Addr) error {
 	if !dst.IsMulticast() {
 		src, hop = me.cfg.Src, me.cfg.HopLimit
 	}
-	return me.conn.WriteIPv6(b, src, dst, hop)
+	if s := me.inst.inline; s != nil {
+		if queued, err := s.batch(me, dst, b, src, hop, ev); queued || err != nil {
+			return queued, err
+		}
+	}
+	return false, me.conn.WriteIPv6(b, src, dst, hop)
 }
 
 func (me *member) addVIPs() {
