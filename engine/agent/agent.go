@@ -116,7 +116,10 @@ type sockKey struct {
 }
 
 type sock struct {
-	conn  netif.Socket
+	conn netif.Socket
+	// sched keeps the deadlines of the units whose first member sends on
+	// this socket, and batches their adverts (router.Scheduler).
+	sched *router.Scheduler
 	task  *task
 	users int
 }

@@ -27,7 +27,7 @@ func (a *Agent) socket(k sockKey, group netip.Addr) (*sock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VRRP socket on %s (%v): %w", k.ifname, k.family, err)
 	}
-	s := &sock{conn: conn, users: 1}
+	s := &sock{conn: conn, sched: router.NewScheduler(), users: 1}
 	s.task = goTask(a.log, fmt.Sprintf("socket %s %v", k.ifname, k.family), func(ctx context.Context) error {
 		// Close ends the read loop at once (cancelling alone may wait for
 		// a packet on a quiet link), and the socket is closed when the
@@ -56,6 +56,16 @@ func sockKeys(p *plan) []sockKey {
 	ah := k
 	ah.ah = true
 	return []sockKey{ah, k}
+}
+
+// scheduler is the router.Scheduler of an open socket (nil if it is not).
+func (a *Agent) scheduler(k sockKey) *router.Scheduler {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s, ok := a.socks[k]; ok {
+		return s.sched
+	}
+	return nil
 }
 
 // instanceConn opens the sockets of sockKeys(p) and returns what the

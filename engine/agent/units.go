@@ -331,7 +331,13 @@ func (a *Agent) startUnit(up *unitPlan) error {
 		rc.FSM.StartupDelay = max(time.Until(a.startupDelayEnd), 0)
 		members = append(members, router.Member{Config: rc, Conn: conn})
 	}
-	inst, err := router.NewGroup(up.name, members, router.Deps{Addrs: a.addrs, Announcer: a.plat, Sink: a.sink, Log: a.log})
+	// The scheduler of the socket the first member sends on: a sync
+	// group's members on other sockets send there directly.
+	var sched *router.Scheduler
+	if len(up.plans) > 0 {
+		sched = a.scheduler(sockKeys(up.plans[0])[0])
+	}
+	inst, err := router.NewGroup(up.name, members, router.Deps{Addrs: a.addrs, Announcer: a.plat, Sink: a.sink, Log: a.log, Sched: sched})
 	if err != nil {
 		undo()
 		return err
