@@ -42,6 +42,9 @@ type Scheduler struct {
 	conn  Conn // the socket batch sends on
 	nb    *netif.Batch
 	sent  []sentAdvert
+	// flushes and flushed count the batches sent and their adverts, for
+	// this package's tests (how much one wake-up coalesced).
+	flushes, flushed int
 }
 
 // sentAdvert is one advert in the batch: its KindAdvertSent event, emitted
@@ -185,7 +188,9 @@ func (s *Scheduler) flush() {
 	if s.nb == nil || s.nb.Len() == 0 {
 		return
 	}
-	s.nb.Flush()
+	n, _ := s.nb.Flush()
+	s.flushes++
+	s.flushed += n
 	for k := range s.sent {
 		a := &s.sent[k]
 		if err := s.nb.Err(k); err != nil {
