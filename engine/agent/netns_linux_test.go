@@ -133,7 +133,7 @@ vrrp_instance VI_1 {
 	waitAddr(t, peer, vip, false, 5*time.Second, "keepalived still backup")
 }
 
-func writeFile(t *testing.T, path, body string) {
+func writeFile(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
