@@ -34,10 +34,10 @@ type instance struct {
 	decl   Instance
 	labels []string // identity label values
 
-	// The series' label pairs, made once (vrrpcollect.go): the identity
-	// pairs in name order, and with each state and each drop reason.
-	pairs                 []*dto.LabelPair
-	statePairs, dropPairs [][]*dto.LabelPair
+	// The identity label pairs in name order, made once (vrrpcollect.go);
+	// the state and drop reason series add a shared pair when written
+	// (series.extra).
+	pairs []*dto.LabelPair
 
 	shown                                    atomic.Uint32 // vrrp.State the state series show
 	priority, masterPriority, lastTransition value
@@ -75,12 +75,6 @@ func (m *Metrics) newInstance(d Instance) *instance {
 		lateness: newAtomicHistogram(latenessBuckets),
 		// Sorted by label name, as the registry wants them.
 		pairs: []*dto.LabelPair{pair(lFamily, lv[3]), pair(lInterface, lv[2]), pair(lVRID, lv[1]), pair(lInstance, lv[0])},
-	}
-	for _, p := range statePairs {
-		in.statePairs = append(in.statePairs, withPair(in.pairs, p))
-	}
-	for _, p := range dropPairs {
-		in.dropPairs = append(in.dropPairs, withPair(in.pairs, p))
 	}
 	in.setSegment(d.Segment)
 	in.vips.update(func(vm map[netip.Addr]*vipSeries) {

@@ -83,7 +83,7 @@ func newExemplar(traceID string, at time.Time) *dto.Exemplar {
 
 // Label pairs shared by every instance's series: a state and a drop reason
 // are the same pair whatever the instance (dto label pairs are only read
-// once made).
+// once made); series.extra carries them.
 var (
 	statePairs = func() []*dto.LabelPair {
 		out := make([]*dto.LabelPair, len(vrrp.States))
@@ -124,10 +124,33 @@ func withPair(id []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
 type series struct {
 	desc   *prometheus.Desc
 	labels []*dto.LabelPair
-	kind   uint8 // seriesGauge, seriesCounter, seriesHistogram
-	v      float64
-	ex     *dto.Exemplar
-	hist   *atomicHistogram
+	// extra, if set, is one more pair (a state, a drop reason) that goes
+	// into labels in name order when the series is written: shared by
+	// every instance, so an instance keeps no copy of its identity pairs
+	// per state and per drop reason (19 slices, ~1.4 KiB an instance).
+	extra *dto.LabelPair
+	kind  uint8 // seriesGauge, seriesCounter, seriesHistogram
+	v     float64
+	ex    *dto.Exemplar
+	hist  *atomicHistogram
+}
+
+// pairs returns the series' label pairs in name order: labels, or, with
+// extra, labels and extra merged into *buf's storage, which it keeps for
+// the next call (never into labels, which the instance owns).
+func (s *series) pairs(buf *[]*dto.LabelPair) []*dto.LabelPair {
+	if s.extra == nil {
+		return s.labels
+	}
+	dst := (*buf)[:0]
+	i := 0
+	for ; i < len(s.labels) && s.labels[i].GetName() < s.extra.GetName(); i++ {
+		dst = append(dst, s.labels[i])
+	}
+	dst = append(dst, s.extra)
+	dst = append(dst, s.labels[i:]...)
+	*buf = dst
+	return dst
 }
 
 const (
@@ -141,7 +164,10 @@ func (s *series) Desc() *prometheus.Desc { return s.desc }
 
 // Write implements prometheus.Metric.
 func (s *series) Write(d *dto.Metric) error {
-	d.Label = s.labels
+	// The registry keeps d until it has encoded the whole family: a
+	// merged slice of its own (only the protobuf format comes this way).
+	var own []*dto.LabelPair
+	d.Label = s.pairs(&own)
 	switch s.kind {
 	case seriesGauge:
 		d.Gauge = &dto.Gauge{Value: &s.v}
@@ -286,7 +312,7 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 		case famState:
 			shown := in.shown.Load()
 			for i, s := range vrrp.States {
-				dst = append(dst, series{desc: d, labels: in.statePairs[i], v: b2f(uint32(s) == shown)})
+				dst = append(dst, series{desc: d, labels: id, extra: statePairs[i], v: b2f(uint32(s) == shown)})
 			}
 			return dst
 		case famPriority:
@@ -328,7 +354,7 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 					// keepwatch_vrrp_global_adverts_dropped_total.
 					continue
 				}
-				dst = append(dst, series{desc: d, labels: in.dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
+				dst = append(dst, series{desc: d, labels: id, extra: dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
 			}
 			for r, n := range in.otherDrops.snapshot() {
 				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})

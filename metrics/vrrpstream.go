@@ -106,6 +106,8 @@ type vrrpScratch struct {
 	m       dto.Metric
 	metrics [1]*dto.Metric
 	counter dto.Counter
+	// A series' merged label pairs (series.pairs), and two for the sort.
+	lab, la, lb []*dto.LabelPair
 }
 
 var typeCounter = dto.MetricType_COUNTER
@@ -134,7 +136,9 @@ func (c *vrrpCollector) writeFamily(o *streamOut, sc *vrrpScratch, f int, ins []
 	}
 	// The registry's order within a family: by label values, the labels
 	// being in name order (client_golang internal.NormalizeMetricFamilies).
-	slices.SortFunc(sc.entries, func(a, b series) int { return compareLabels(a.labels, b.labels) })
+	slices.SortFunc(sc.entries, func(a, b series) int {
+		return compareLabels(a.pairs(&sc.la), b.pairs(&sc.lb))
+	})
 	fam := &vrrpFams[f]
 	typ := "gauge"
 	switch fam.kind {
@@ -153,7 +157,7 @@ func (c *vrrpCollector) writeFamily(o *streamOut, sc *vrrpScratch, f int, ins []
 			c.writeExemplar(o, sc, f, s)
 		default:
 			o.buf = append(o.buf, c.names[f]...)
-			o.buf = appendLabelPairs(o.buf, s.labels)
+			o.buf = appendLabelPairs(o.buf, s.pairs(&sc.lab))
 			o.buf = append(o.buf, ' ')
 			o.buf = appendFloat(o.buf, s.v, om)
 		}
@@ -168,7 +172,7 @@ func (c *vrrpCollector) writeFamily(o *streamOut, sc *vrrpScratch, f int, ins []
 func (c *vrrpCollector) writeExemplar(o *streamOut, sc *vrrpScratch, f int, s *series) {
 	m := &sc.m
 	sc.counter.Value, sc.counter.Exemplar = &s.v, s.ex
-	m.Label, m.Counter = s.labels, &sc.counter
+	m.Label, m.Counter = s.pairs(&sc.lab), &sc.counter
 	sc.metrics[0] = m
 	sc.mf.Name, sc.mf.Help, sc.mf.Type, sc.mf.Metric = &c.names[f], nil, &typeCounter, sc.metrics[:]
 	sc.tmp.Reset()

@@ -97,32 +97,51 @@ const (
 	retrimGrowthKiB = 2048
 )
 
-// releaseAfterStart returns the start-up's garbage to the kernel once the
-// agent is ready: parsing the config and building every instance, its
-// sockets and series leaves a heap peak that is garbage afterwards, and
-// the runtime would otherwise hand those pages back only slowly. One forced
-// collection, once, before the steady state; with it, the executable's
-// pages that start-up touched leave the page tables (agent.ReleaseMemory),
-// and are trimmed again at a low rate when they grow back (retrimEvery).
-func releaseAfterStart(ctx context.Context, ready func() bool, log *slog.Logger) {
-	t := time.NewTicker(100 * time.Millisecond)
+// releaseAfterStart returns the start-up's garbage to the kernel once
+// start-up's transitions have settled (agent.StartupSettled): parsing the
+// config and building every instance, its sockets and series leaves a heap
+// peak that is garbage afterwards, and the runtime would otherwise hand
+// those pages back only slowly. One forced collection, once, before the
+// steady state; with it, the executable's pages that start-up touched leave
+// the page tables (agent.ReleaseMemory), and are trimmed again at a low rate
+// when they grow back (retrimEvery).
+//
+// Not at a fixed time after ready: at 1 s adverts the first takeover comes
+// after Master_Down_Interval (~3.6 s), and its code and garbage arrived
+// after a release made at 2 s (issue 12). The wait is bounded by
+// releaseWaitMax, for a start-up that never settles (a BACKUP whose
+// Master_Down_Interval is minutes).
+func releaseAfterStart(ctx context.Context, settled func() bool, log *slog.Logger) {
+	t := time.NewTicker(releasePoll)
 	defer t.Stop()
-	for !ready() {
+	limit := time.After(releaseWaitMax)
+wait:
+	for !settled() {
 		select {
 		case <-ctx.Done():
 			return
+		case <-limit:
+			break wait
 		case <-t.C:
 		}
 	}
-	// Let the first transitions' events (logs, metrics, notify) drain.
+	// Let the takeover's events (logs, metrics, notify) and its first
+	// gratuitous ARP burst drain.
 	select {
 	case <-ctx.Done():
 		return
-	case <-time.After(2 * time.Second):
+	case <-time.After(releaseDrain):
 	}
 	agent.ReleaseMemory(log, "start")
 	retrim(ctx, log, retrimEvery, retrimGrowthKiB)
 }
+
+// The start-up release's timing (releaseAfterStart).
+const (
+	releasePoll    = 100 * time.Millisecond
+	releaseDrain   = time.Second
+	releaseWaitMax = time.Minute
+)
 
 // retrim trims the executable's pages again whenever RssFile has grown by
 // more than growthKiB since the last trim, checking every period.

@@ -259,7 +259,7 @@ func runAgent(ctx context.Context, f runFlags) error {
 		f.started(ctx, a)
 	}
 	go notifyWhenReady(ctx, a.Ready)
-	go releaseAfterStart(ctx, a.Ready, log)
+	go releaseAfterStart(ctx, a.StartupSettled, log)
 	log.Info("starting", "config", f.file, "version", version, "listen", f.listen)
 	if ctx.Err() != nil {
 		// TERM during the set-up above: nothing has started, nothing to undo.

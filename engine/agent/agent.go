@@ -89,6 +89,7 @@ type Agent struct {
 	// startupDelayEnd ends global_defs vrrp_startup_delay, fixed by the
 	// first apply; instances started before it wait the rest (startUnit).
 	startupDelayEnd time.Time
+	readyAt         time.Time  // when the first config was applied (StartupSettled)
 	promoted        promotions // promote_secondaries, per interface
 
 	ready  atomic.Bool
@@ -283,6 +284,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Parsing and building left garbage that a steady state, which
 	// allocates almost nothing, would keep for a long time.
 	debug.FreeOSMemory()
+	a.mu.Lock()
+	a.readyAt = time.Now()
+	a.mu.Unlock()
 	a.ready.Store(true)
 
 	tick := time.NewTicker(a.opts.RetryInterval)

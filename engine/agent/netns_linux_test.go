@@ -102,6 +102,11 @@ vrrp_instance VI_1 {
 	if st := a.Status(); len(st) != 1 || !strings.EqualFold(st[0].State.String(), "MASTER") {
 		t.Errorf("status %+v, want one MASTER instance", st)
 	}
+	// The takeover is done: the start-up memory release may run now
+	// (cmd/keepwatch releaseAfterStart waits for this).
+	if !a.StartupSettled() {
+		t.Error("StartupSettled false with the only instance MASTER")
+	}
 	// Nothing of it in the test's own namespace.
 	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4); err == nil {
 		for _, ad := range addrs {
@@ -128,7 +133,7 @@ vrrp_instance VI_1 {
 	waitAddr(t, peer, vip, false, 5*time.Second, "keepalived still backup")
 }
 
-func writeFile(t *testing.T, path, body string) {
+func writeFile(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
