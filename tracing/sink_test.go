@@ -449,3 +449,28 @@ func TestEmitAdvertAllocs(t *testing.T) {
 		t.Errorf("unsampled adverts queued: %d", s.QueueLen())
 	}
 }
+
+func TestAddrCache(t *testing.T) {
+	var c addrCache
+	addrs := []netip.Addr{
+		netip.MustParseAddr("224.0.0.18"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("ff02::12"),
+		netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::1%eth1"), netip.MustParseAddr("::ffff:192.0.2.1"),
+	}
+	for i := range 300 { // more than the cache holds: entries are replaced
+		addrs = append(addrs, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+	}
+	for range 2 {
+		for _, a := range addrs {
+			if got, want := c.text(a), a.String(); got != want {
+				t.Errorf("text(%v) = %q, want %q", a, got, want)
+			}
+		}
+	}
+	a := netip.MustParseAddr("203.0.113.9")
+	if n := testing.AllocsPerRun(100, func() { _ = c.text(a) }); n != 0 {
+		t.Errorf("a cached address allocates %.0f times", n)
+	}
+	if got := (*addrCache)(nil).text(a); got != "203.0.113.9" {
+		t.Errorf("nil cache: %q", got)
+	}
+}
