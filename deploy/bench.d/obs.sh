@@ -15,7 +15,10 @@ go test -run '^$' -bench '^BenchmarkEmit' -benchmem -count=1 ./metrics ./tracing
 
 echo "-- advert spans end to end (Emit, span worker, batching, OTLP/HTTP), 250 x 0.05 s: process CPU per span"
 go test -run '^$' -bench '^BenchmarkSpanPipeline$' -benchtime 3x -count=1 ./tracing |
-	grep -E '^Benchmark' | awk '{printf "  %-36s %8.1f us/span (dropped %d)\n", $1, $5 / 1000, $7}'
+	grep -E '^Benchmark' | awk '{
+		for (i = 3; i < NF; i++) v[$(i+1)] = $i
+		printf "  %-36s %8.1f us/span, %.1f allocs/span, %.0f B/span (dropped %d)\n", $1, v["cpu-ns/span"] / 1000, v["allocs/span"], v["B/span"], v["dropped"]
+	}'
 
 echo "-- /metrics: 250 instances, 10,000 real servers (budget 100 ms)"
 go test -run '^$' -bench '^BenchmarkScrape' -benchmem -benchtime 10x -count=1 ./metrics |
