@@ -179,3 +179,24 @@ func BenchmarkGzipWriter(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEmitInstances is BenchmarkEmit's advert sent with 250 declared
+// instances taking turns, as a master's adverts come: the instance lookup
+// is over all of them.
+func BenchmarkEmitInstances(b *testing.B) {
+	m, _ := newTestMetrics(b)
+	var d Declaration
+	events := make([]event.Event, 250)
+	for i := range events {
+		name := fmt.Sprintf("VI_%d", i+1)
+		d.Instances = append(d.Instances, Instance{Name: name, VRID: uint8(i + 1), Interface: "eth0", Family: vrrp.IPv4, Priority: 200, Interval: 50 * time.Millisecond})
+		events[i] = event.Event{Kind: event.KindAdvertSent, Instance: name, VRID: uint8(i + 1), Interface: "eth0", Family: vrrp.IPv4, Priority: 200}
+	}
+	m.Declare(d)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		e := &events[i%len(events)]
+		e.ID = uint64(i)
+		m.Emit(*e)
+	}
+}

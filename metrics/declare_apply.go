@@ -35,6 +35,9 @@ func (m *Metrics) Declare(d Declaration) {
 			cur[k] = v
 		}
 	})
+	// After the map: an event between the two finds a replaced instance
+	// by its old entry, as it could by a map read just before the update.
+	m.byVRID.Store(indexInstances(next))
 
 	// Tracked scripts.
 	oldScripts := m.scripts.snapshot()

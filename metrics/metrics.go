@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +49,7 @@ type Metrics struct {
 	bulk   *bulk // per-real-server and IPVS families, outside the registry
 
 	instances cowMap[string, *instance]
+	byVRID    atomic.Pointer[vridIndex] // the declared instances, for Emit
 	scripts   cowMap[string, *script]
 	probes    cowMap[probeKey, *probe]
 	servers   cowMap[serverKey, *realServer]

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -592,4 +593,56 @@ func gathered(t testing.TB, g prometheus.Gatherer, name string, lv ...string) *d
 	}
 	t.Fatalf("%s%q: no such series", name, lv)
 	return nil
+}
+
+// TestEmitSharedVRID: instances that share a VRID (another family, another
+// interface) each count their own adverts, before and after a reload that
+// moves one of them, whether Emit finds them by VRID or by name.
+func TestEmitSharedVRID(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := New(reg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insts := []Instance{
+		{Name: "VI_a", VRID: 5, Interface: "eth0", Family: vrrp.IPv4, Priority: 100, Interval: time.Second},
+		{Name: "VI_b", VRID: 5, Interface: "eth0", Family: vrrp.IPv6, Priority: 100, Interval: time.Second},
+		{Name: "VI_c", VRID: 5, Interface: "eth1", Family: vrrp.IPv4, Priority: 100, Interval: time.Second},
+		{Name: "VI_d", VRID: 6, Interface: "eth1", Priority: 100, Interval: time.Second}, // no family declared
+	}
+	emit := func(want map[string]float64) {
+		t.Helper()
+		for _, in := range insts {
+			fam := in.Family
+			if fam == 0 {
+				fam = vrrp.IPv4
+			}
+			for range int(want[in.Name]) {
+				m.Emit(event.Event{Kind: event.KindAdvertSent, Instance: in.Name, VRID: in.VRID, Interface: in.Interface, Family: fam, Priority: 100})
+			}
+		}
+	}
+	check := func(want map[string]float64) {
+		t.Helper()
+		for _, in := range insts {
+			fam := "ipv4"
+			if in.Family == vrrp.IPv6 {
+				fam = "ipv6"
+			}
+			got := gathered(t, reg, "keepwatch_vrrp_adverts_sent_total", in.Name, strconv.Itoa(int(in.VRID)), in.Interface, fam).GetCounter().GetValue()
+			if got != want[in.Name] {
+				t.Errorf("%s adverts sent = %v, want %v", in.Name, got, want[in.Name])
+			}
+		}
+	}
+	m.Declare(Declaration{Instances: insts})
+	want := map[string]float64{"VI_a": 1, "VI_b": 2, "VI_c": 3, "VI_d": 4}
+	emit(want)
+	check(want)
+
+	// VI_a moves to eth2: a new instance, with new series at 0.
+	insts[0].Interface = "eth2"
+	m.Declare(Declaration{Instances: insts})
+	emit(map[string]float64{"VI_a": 5, "VI_c": 1})
+	check(map[string]float64{"VI_a": 5, "VI_b": 2, "VI_c": 4, "VI_d": 4})
 }

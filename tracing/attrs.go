@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -123,13 +124,20 @@ func networkType(f vrrp.Family) attribute.KeyValue {
 // attributes builds a span's attributes from the fields meaningful for its
 // event's Kind (see event.Kind).
 func attributes(e *event.Event) []attribute.KeyValue {
-	return appendAttributes(make([]attribute.KeyValue, 0, 12), e)
+	return appendAttributes(make([]attribute.KeyValue, 0, 12), e, nil)
 }
 
-// appendAttributes appends e's span attributes to a.
-func appendAttributes(a []attribute.KeyValue, e *event.Event) []attribute.KeyValue {
+// appendAttributes appends e's span attributes to a. addrs, if not nil,
+// spells the addresses.
+func appendAttributes(a []attribute.KeyValue, e *event.Event, addrs *addrCache) []attribute.KeyValue {
 	n := len(a)
-	if e.ID != 0 {
+	// Sent and received adverts, thousands of spans a second when every
+	// advert is traced, leave out two common attributes that say nothing
+	// there: the event id (no log record, exemplar or other span refers to
+	// an advert's) and network.type (network.peer.address says it). Each
+	// attribute is an eighth of an advert span's export cost (issue 12).
+	lean := (e.Kind == event.KindAdvertSent || e.Kind == event.KindAdvertReceived) && e.Addr.IsValid()
+	if e.ID != 0 && !lean {
 		a = append(a, KeyEventID.Int64(int64(e.ID)))
 	}
 	if e.Instance != "" {
@@ -141,7 +149,7 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event) []attribute.KeyVal
 	if e.Interface != "" {
 		a = append(a, semconv.NetworkInterfaceName(e.Interface))
 	}
-	if e.Family != 0 {
+	if e.Family != 0 && !lean {
 		a = append(a, networkType(e.Family))
 	}
 	switch e.Kind {
@@ -150,14 +158,14 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event) []attribute.KeyVal
 			KeyReason.String(string(e.Reason)), KeyPriority.Int(e.Priority))
 	case event.KindAdvertSent:
 		a = append(a, KeyDirection.String("sent"), KeyPriority.Int(e.Priority))
-		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr)
+		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
 	case event.KindAdvertReceived:
 		a = append(a, KeyDirection.String("received"), KeyPriority.Int(e.Priority),
 			KeyAdvertInterval.Float64(e.Interval.Seconds()))
-		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr)
+		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
 	case event.KindAdvertDropped:
 		a = append(a, KeyDirection.String("received"), semconv.ErrorTypeKey.String(string(e.Reason)))
-		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr)
+		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
 	case event.KindPriorityChanged:
 		a = append(a, KeyPriority.Int(e.Priority), KeyBasePriority.Int(e.BasePriority),
 			KeyTracker.String(e.Tracker), KeyTrackerValue.Int64(e.Value))
@@ -167,12 +175,12 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event) []attribute.KeyVal
 			action = "remove"
 		}
 		a = append(a, KeyVIPAction.String(action))
-		a = appendAddr(a, KeyVIP, e.Addr)
+		a = appendAddr(a, KeyVIP, e.Addr, addrs)
 	case event.KindGratuitousSent:
-		a = appendAddr(a, KeyVIP, e.Addr)
+		a = appendAddr(a, KeyVIP, e.Addr, addrs)
 	case event.KindPeerMaster:
 		a = append(a, KeyPriority.Int(e.Priority))
-		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr)
+		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
 	case event.KindScriptRun:
 		a = append(a, KeyScript.String(e.Name), KeyUp.Bool(e.OK), semconv.ProcessExitCode(e.ExitCode))
 	case event.KindInterfaceChanged:
@@ -230,11 +238,38 @@ func result(ok bool) string {
 	return "failure"
 }
 
-func appendAddr(a []attribute.KeyValue, k attribute.Key, addr netip.Addr) []attribute.KeyValue {
+func appendAddr(a []attribute.KeyValue, k attribute.Key, addr netip.Addr, addrs *addrCache) []attribute.KeyValue {
 	if addr.IsValid() {
-		a = append(a, k.String(addr.String()))
+		a = append(a, k.String(addrs.text(addr)))
 	}
 	return a
+}
+
+// addrCache remembers how recent addresses are spelled. An advert span's
+// network.peer.address is one of a few (the multicast group or the unicast
+// peers an advert goes to, the masters heard), and netip.Addr.String
+// allocates a new string for every span (issue 12: with every advert a
+// span, each allocation is GC work at thousands a second). Direct-mapped,
+// so it stays this size whatever the addresses; only the span worker uses
+// it.
+type addrCache [64]struct {
+	addr netip.Addr
+	text string
+}
+
+// text returns addr.String(), from the cache when it is there. A nil cache
+// spells every address anew.
+func (c *addrCache) text(addr netip.Addr) string {
+	if c == nil {
+		return addr.String()
+	}
+	b := addr.As16()
+	h := mix(binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:]))
+	sl := &c[h%uint64(len(c))]
+	if sl.addr != addr || sl.text == "" {
+		sl.addr, sl.text = addr, addr.String()
+	}
+	return sl.text
 }
 
 // appendTarget splits a probe target "ip:port" into server.address and

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -87,7 +88,8 @@ func BenchmarkEmitTraced(b *testing.B) {
 // discards each request. It reports the process's CPU time per span
 // (getrusage: every goroutine, including the GC and the discarding server,
 // whose share is small and the same before and after a change), which a
-// loaded machine inflates far less than wall time.
+// loaded machine inflates far less than wall time, and the heap
+// allocations per span, which the agent's GC pays for.
 func BenchmarkSpanPipeline(b *testing.B) {
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +99,7 @@ func BenchmarkSpanPipeline(b *testing.B) {
 	}))
 	b.Cleanup(srv.Close)
 	const instances, ticks = 250, 80 // 4 s of adverts: 20,000 spans
-	var cpu, spans, dropped float64
+	var cpu, spans, dropped, mallocs, bytes float64
 	for b.Loop() {
 		p, err := NewProvider(context.Background(), Config{Endpoint: srv.URL})
 		if err != nil {
@@ -112,6 +114,8 @@ func BenchmarkSpanPipeline(b *testing.B) {
 			names[i] = "VI_" + strconv.Itoa(i+1)
 		}
 		cpu0 := cpuTime(b)
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
 		tick := time.NewTicker(50 * time.Millisecond)
 		id := uint64(0)
 		for range ticks {
@@ -129,10 +133,18 @@ func BenchmarkSpanPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		cpu += float64(cpuTime(b) - cpu0)
+		var ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms1)
+		mallocs += float64(ms1.Mallocs - ms0.Mallocs)
+		bytes += float64(ms1.TotalAlloc - ms0.TotalAlloc)
 		spans += float64(id - s.QueueDropped())
 		dropped += float64(s.QueueDropped())
 	}
 	b.ReportMetric(cpu/spans, "cpu-ns/span")
+	// Heap allocations per span, the GC's work: the process's, so the
+	// discarding server's are in them too (a few per export request).
+	b.ReportMetric(mallocs/spans, "allocs/span")
+	b.ReportMetric(bytes/spans, "B/span")
 	b.ReportMetric(dropped, "dropped")
 	if got.Load() == 0 {
 		b.Fatal("nothing exported")

@@ -65,9 +65,24 @@ type Sink struct {
 	slots []slot // direct-mapped by event ID: a bounded map of recent spans
 	mask  uint64
 
-	attrs []attribute.KeyValue // the worker's attribute buffer, reused
-	start startCtx             // the worker's start context, reused
+	// The span worker's buffers, reused for every span: each would
+	// otherwise be a heap allocation per span, which at thousands of
+	// advert spans a second is GC work (issue 12).
+	attrs     []attribute.KeyValue     // attributes
+	start     startCtx                 // the start context
+	startOpts [2]trace.SpanStartOption // timestamp, kind
+	endOpts   [1]trace.SpanEndOption   // timestamp
+	addrs     addrCache                // addresses as attribute text
 }
+
+// kindOptions are the span kinds as start options, made once: a
+// trace.WithSpanKind made per span is an allocation.
+var kindOptions = func() (o [trace.SpanKindConsumer + 1]trace.SpanStartOption) {
+	for k := range o {
+		o[k] = trace.WithSpanKind(trace.SpanKind(k))
+	}
+	return o
+}()
 
 // slot remembers the span ids of one recent event.
 type slot struct {
@@ -290,15 +305,24 @@ func (s *Sink) span(q *queued) {
 		}))
 	}
 	name, kind := spanName(e)
-	_, sp := s.tracer.Start(ctx, name, trace.WithTimestamp(start), trace.WithSpanKind(kind))
+	// The options go in the worker's arrays, not in a variadic slice made
+	// per call; the SDK reads them inside Start and End and keeps none.
+	// One timestamp option serves as start and end when the event has no
+	// duration (a timestamp is boxed, an allocation, each time).
+	ts := trace.WithTimestamp(end)
+	s.startOpts[0], s.startOpts[1], s.endOpts[0] = ts, kindOptions[kind], ts
+	if e.Duration != 0 {
+		s.startOpts[0] = trace.WithTimestamp(start)
+	}
+	_, sp := s.tracer.Start(ctx, name, s.startOpts[:]...)
 	// Set after Start rather than trace.WithAttributes, which copies them
 	// into the start config first; the SDK copies them into the span
 	// either way, so the worker's buffer is reused. The sampler (always
 	// sample, provider.go) does not look at attributes.
-	s.attrs = appendAttributes(s.attrs[:0], e)
+	s.attrs = appendAttributes(s.attrs[:0], e, &s.addrs)
 	sp.SetAttributes(s.attrs...)
 	setStatus(sp, e)
-	sp.End(trace.WithTimestamp(end))
+	sp.End(s.endOpts[:]...)
 }
 
 // SpanContext returns the trace and span ids e's span has (or will have),

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -447,5 +449,68 @@ func TestEmitAdvertAllocs(t *testing.T) {
 	}
 	if s.QueueLen() != 0 {
 		t.Errorf("unsampled adverts queued: %d", s.QueueLen())
+	}
+}
+
+func TestAddrCache(t *testing.T) {
+	var c addrCache
+	addrs := []netip.Addr{
+		netip.MustParseAddr("224.0.0.18"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("ff02::12"),
+		netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::1%eth1"), netip.MustParseAddr("::ffff:192.0.2.1"),
+	}
+	for i := range 300 { // more than the cache holds: entries are replaced
+		addrs = append(addrs, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+	}
+	for range 2 {
+		for _, a := range addrs {
+			if got, want := c.text(a), a.String(); got != want {
+				t.Errorf("text(%v) = %q, want %q", a, got, want)
+			}
+		}
+	}
+	a := netip.MustParseAddr("203.0.113.9")
+	if n := testing.AllocsPerRun(100, func() { _ = c.text(a) }); n != 0 {
+		t.Errorf("a cached address allocates %.0f times", n)
+	}
+	if got := (*addrCache)(nil).text(a); got != "203.0.113.9" {
+		t.Errorf("nil cache: %q", got)
+	}
+}
+
+// TestAdvertAttributes: sent and received adverts carry what the README
+// promises for vrrp.advert less the event id and network.type; a dropped
+// advert keeps them.
+func TestAdvertAttributes(t *testing.T) {
+	base := event.Event{ID: 9, Instance: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv6,
+		Priority: 200, Interval: 50 * time.Millisecond, Addr: netip.MustParseAddr("fe80::1")}
+	for _, c := range []struct {
+		kind event.Kind
+		want []string
+	}{
+		{event.KindAdvertSent, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+			"vrrp.advert.direction=sent", "vrrp.priority=200", "network.peer.address=fe80::1"}},
+		{event.KindAdvertReceived, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+			"vrrp.advert.direction=received", "vrrp.priority=200", "vrrp.advert.interval=0.05", "network.peer.address=fe80::1"}},
+		{event.KindAdvertDropped, []string{"keepwatch.event.id=9", "vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+			"network.type=ipv6", "vrrp.advert.direction=received", "error.type=auth", "network.peer.address=fe80::1"}},
+	} {
+		e := base
+		e.Kind = c.kind
+		if c.kind == event.KindAdvertDropped {
+			e.Reason = event.DropAuth
+		}
+		var got []string
+		for _, kv := range attributes(&e) {
+			got = append(got, string(kv.Key)+"="+kv.Value.String())
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%v: attributes %q, want %q", c.kind, got, c.want)
+		}
+	}
+	// Without a peer address, network.type stays.
+	e := base
+	e.Kind, e.Addr = event.KindAdvertSent, netip.Addr{}
+	if got := attributes(&e); !slices.ContainsFunc(got, func(kv attribute.KeyValue) bool { return kv.Key == "network.type" }) {
+		t.Errorf("advert without an address: no network.type in %v", got)
 	}
 }

@@ -15,7 +15,10 @@ go test -run '^$' -bench '^BenchmarkEmit' -benchmem -count=1 ./metrics ./tracing
 
 echo "-- advert spans end to end (Emit, span worker, batching, OTLP/HTTP), 250 x 0.05 s: process CPU per span"
 go test -run '^$' -bench '^BenchmarkSpanPipeline$' -benchtime 3x -count=1 ./tracing |
-	grep -E '^Benchmark' | awk '{printf "  %-36s %8.1f us/span (dropped %d)\n", $1, $5 / 1000, $7}'
+	grep -E '^Benchmark' | awk '{
+		for (i = 3; i < NF; i++) v[$(i+1)] = $i
+		printf "  %-36s %8.1f us/span, %.1f allocs/span, %.0f B/span (dropped %d)\n", $1, v["cpu-ns/span"] / 1000, v["allocs/span"], v["B/span"], v["dropped"]
+	}'
 
 echo "-- /metrics: 250 instances, 10,000 real servers (budget 100 ms)"
 go test -run '^$' -bench '^BenchmarkScrape' -benchmem -benchtime 10x -count=1 ./metrics |
@@ -27,19 +30,66 @@ go test -run '^$' -bench '^BenchmarkScrape' -benchmem -benchtime 10x -count=1 ./
 		printf "  %-36s %8.1f ms %s %s\n", $1, ms, bytes, verdict
 	}'
 
-echo "-- agents: 250 instances x 0.05 s, master + backup per mode, side by side"
-out=$(KEEPWATCH_OBS_BENCH=1 go test -run '^$' -bench '^BenchmarkAgentCPU$' -benchtime 1x -count=1 -timeout 10m ./deploy/obs 2>&1) || {
+runs=${KEEPWATCH_OBS_RUNS:-5}
+echo "-- agents: 250 instances x 0.05 s, master + backup per mode, side by side; $runs runs, 4 interleaved rounds per mode and lab (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+# Each run prints its median ratios and logs every round's ("rounds
+# MODE/off: X Y ..."); the budgets are judged on the median of the
+# runs' ratios (issue 12: at least five interleaved runs). With
+# KEEPWATCH_BENCH_BASE_BIN set, an earlier build runs metrics+spans in the
+# same rounds ("base:metrics+spans").
+out=$(KEEPWATCH_OBS_BENCH=1 go test -run '^$' -bench '^BenchmarkAgentCPU$' -benchtime 1x -count="$runs" -timeout 60m ./deploy/obs 2>&1) || {
 	echo "$out" | tail -40
 	exit 1
 }
-echo "$out" | grep -E '^BenchmarkAgentCPU' | tr '\t' '\n' | awk '
-	NF == 2 { v[$2] = $1 }
+echo "$out" | awk -v runs="$runs" '
+	function med(a, n,   i, j, t, c) {
+		for (i = 1; i <= n; i++) c[i] = a[i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && c[j-1] > c[j]; j--) { t = c[j]; c[j] = c[j-1]; c[j-1] = t }
+		return n % 2 ? c[(n+1)/2] : (c[n/2] + c[n/2+1]) / 2
+	}
+	/ rounds [^ ]+\/off:/ {
+		m = $0; sub(/.* rounds /, "", m); sub(/\/off:.*/, "", m); modes[m] = 1
+		r = ++seen[m]
+		for (i = 1; i <= NF; i++) if ($i ~ /\/off:$/) break
+		for (i++; i <= NF; i++) {
+			if (!((r, m) in lo) || $i + 0 < lo[r, m]) lo[r, m] = $i + 0
+			if (!((r, m) in hi) || $i + 0 > hi[r, m]) hi[r, m] = $i + 0
+			rounds[r, m] = rounds[r, m] sprintf(" %.2f", $i)
+		}
+	}
+	/^BenchmarkAgentCPU/ {
+		n++
+		k = split($0, f, "\t")
+		for (i = 2; i <= k; i++) {
+			split(f[i], p, " ")
+			if (p[2] != "") v[n, p[2]] = p[1]
+			units[p[2]] = 1
+		}
+	}
 	END {
-		for (m in v) if (m ~ /_cpu_%$/) printf "  %-34s %6.2f %% CPU\n", m, v[m]
-		r = v["metrics/off_cpu_ratio"]; rm = v["metrics/off_cpu_ratio_of_medians"]
-		printf "  metrics / off CPU ratio             %6.3f (of medians %.3f) %s\n", r, rm, (r <= 1.05 ? "ok" : "OVER +5%")
-		rs = v["metrics+spans/off_cpu_ratio"]
-		printf "  metrics+spans / off CPU ratio       %6.3f (of medians %.3f) %s\n", rs, v["metrics+spans/off_cpu_ratio_of_medians"], (rs <= 1.25 ? "ok" : "OVER +25%")
-		printf "  spans received by the OTLP receiver %6.0f /s (span queue drops: %d)\n", v["spans_received/s"], v["span_queue_dropped"]
-		printf "  agent /metrics (250 instances)      %6.1f ms median, %.2f MB\n", v["scrape_ms_median"], v["scrape_bytes"] / 1e6
-	}' | sort
+		if (n == 0) { print "  no benchmark result"; exit 1 }
+		nm = split("metrics metrics+spans base:metrics+spans", order, " ")
+		for (i = 1; i <= n; i++) {
+			line = sprintf("  run %d:", i)
+			for (j = 1; j <= nm; j++) if ((m = order[j]) in modes) line = line sprintf("  %s/off %.3f (rounds %.2f-%.2f)", m, v[i, m "/off_cpu_ratio"], lo[i, m], hi[i, m])
+			print line
+			for (j = 1; j <= nm; j++) if ((m = order[j]) in modes) printf "    %-22s rounds:%s\n", m "/off", rounds[i, m]
+		}
+		for (j = 0; j <= nm; j++) for (role = 1; role <= 2; role++) {
+			u = (j ? order[j] : "off") (role == 1 ? "_master" : "_backup") "_cpu_%"
+			if (!(u in units)) continue
+			for (i = 1; i <= n; i++) a[i] = v[i, u]
+			printf "  %-36s %6.2f %% CPU (median of runs)\n", u, med(a, n)
+		}
+		for (j = 1; j <= nm; j++) {
+			if (!((m = order[j]) in modes)) continue
+			for (i = 1; i <= n; i++) { a[i] = v[i, m "/off_cpu_ratio"]; b[i] = v[i, m "/off_cpu_ratio_of_medians"] }
+			r = med(a, n)
+			budget = (m == "metrics" ? 1.05 : 1.25)
+			printf "  %-18s / off CPU ratio, median of %d runs %6.3f (of medians %.3f) %s\n", m, n, r, med(b, n),
+				(m ~ /^base:/ ? "(the earlier build)" : r <= budget ? "ok" : sprintf("OVER +%d%%", (budget - 1) * 100 + 0.5))
+		}
+		for (i = 1; i <= n; i++) { a[i] = v[i, "spans_received/s"]; b[i] = v[i, "span_queue_dropped"] + 0; c[i] = v[i, "scrape_ms_median"] }
+		printf "  spans received by the OTLP receiver %6.0f /s (span queue drops, median: %d)\n", med(a, n), med(b, n)
+		printf "  agent /metrics (250 instances)      %6.1f ms median, %.2f MB\n", med(c, n), v[n, "scrape_bytes"] / 1e6
+	}'

@@ -67,6 +67,7 @@ type agentOpts struct {
 	webConfig string // --web.config.file
 	advert    float64
 	extra     []string
+	bin       string // the keepwatch binary; empty: agentBin
 }
 
 const listenPort = "9759"
@@ -91,7 +92,11 @@ func startAgent(t testing.TB, n *nskit.Node, dir, conf string, o agentOpts) *age
 		args = append(args, "--trace.advert-ratio", strconv.FormatFloat(o.advert, 'g', -1, 64))
 	}
 	args = append(args, o.extra...)
-	cmd := n.Command(agentBin, args...)
+	bin := agentBin
+	if o.bin != "" {
+		bin = o.bin
+	}
+	cmd := n.Command(bin, args...)
 	// The environment must not point spans anywhere else.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	a := &agent{t: t, node: n, scheme: "http", addr: addr}
