@@ -109,36 +109,42 @@ func (l *tcpLoop) stop() {
 // Scheduler.probe) and the epoll instance.
 func (l *tcpLoop) run(ctx context.Context) {
 	defer l.close()
-	for {
-		timeout := -1
-		if len(l.held) > 0 {
-			// At MaxConcurrent: look again when a probe may have ended.
-			timeout = 1
-		} else if len(l.q) > 0 {
-			// epoll_wait counts in milliseconds: round up, so the loop
-			// never wakes before the job is due and spins.
-			d := l.q[0].tkey - time.Since(l.base)
-			timeout = 0
-			if d > 0 {
-				timeout = int((d + time.Millisecond - 1) / time.Millisecond)
-			}
-		}
-		n, err := unix.EpollWait(l.epfd, l.evs, timeout)
-		if err != nil && err != unix.EINTR {
-			// Cannot happen with a valid epoll fd and buffer; do not spin.
-			time.Sleep(time.Millisecond)
-		}
-		for i := 0; i < n; i++ {
-			ev := &l.evs[i]
-			if ev.Fd != stopData {
-				l.event(ctx, ev.Fd, ev.Events)
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		l.turn(ctx)
+	for ctx.Err() == nil {
+		l.once(ctx)
 	}
+}
+
+// once is one turn of the loop: wait until a probe ends or the next is
+// due, handle what ended, time out and start what is due.
+func (l *tcpLoop) once(ctx context.Context) {
+	timeout := -1
+	if len(l.held) > 0 {
+		// At MaxConcurrent: look again when a probe may have ended.
+		timeout = 1
+	} else if len(l.q) > 0 {
+		// epoll_wait counts in milliseconds: round up, so the loop never
+		// wakes before the job is due and spins.
+		d := l.q[0].tkey - time.Since(l.base)
+		timeout = 0
+		if d > 0 {
+			timeout = int((d + time.Millisecond - 1) / time.Millisecond)
+		}
+	}
+	n, err := unix.EpollWait(l.epfd, l.evs, timeout)
+	if err != nil && err != unix.EINTR {
+		// Cannot happen with a valid epoll fd and buffer; do not spin.
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < n; i++ {
+		ev := &l.evs[i]
+		if ev.Fd != stopData {
+			l.event(ctx, ev.Fd, ev.Events)
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	l.turn(ctx)
 }
 
 // event handles epoll's report mask on the socket in slot.
