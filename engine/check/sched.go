@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/keepwatch/keepwatch/engine/config"
 	"github.com/keepwatch/keepwatch/engine/event"
 	"github.com/keepwatch/keepwatch/engine/track"
@@ -140,6 +142,19 @@ type job struct {
 	last    Result
 	lastAt  time.Time
 	lastD   time.Duration
+
+	// The TCP_CHECK loop's state (tcpLoop), when it runs j: async says
+	// it does; tkey is the due time or, while probing (tslot >= 0, the
+	// socket's slot), the deadline, as time since the loop's base; tstart
+	// when the probe started; tindex the place in its queue; sa and family
+	// the address, converted on first use.
+	async  bool
+	tkey   time.Duration
+	tstart time.Duration
+	tindex int
+	tslot  int32
+	sa     unix.Sockaddr
+	family int
 }
 
 // New returns a scheduler for servers. Run starts it.
@@ -160,7 +175,10 @@ func New(servers []RealServer, opts Options) *Scheduler {
 			if p == nil {
 				p = Probers[c.Type]
 			}
-			j := &job{srv: srv, c: c, probe: p, index: -1, up: !c.Alpha}
+			j := &job{srv: srv, c: c, probe: p, index: -1, up: !c.Alpha, tindex: -1, tslot: -1,
+				// TCP_CHECK with its own prober runs on the scheduler's
+				// connect loop rather than a worker (tcpLoop).
+				async: c.Type == config.TCPCheck && opts.Probers[config.TCPCheck] == nil}
 			if !j.up {
 				srv.failed++
 			}
@@ -246,6 +264,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 	}
+	var loop *tcpLoop
+	if s.hasAsync() {
+		var err error
+		if loop, err = newTCPLoop(s); err != nil {
+			if s.opts.Log != nil {
+				s.opts.Log.Error("TCP_CHECK: connect loop not started, probing on workers", "err", err)
+			}
+			for _, srv := range s.servers {
+				for _, j := range srv.checkers {
+					j.async = false
+				}
+			}
+		}
+	}
 	now := time.Now()
 	s.mu.Lock()
 	for _, srv := range s.servers {
@@ -259,7 +291,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 					j.due = now.Add(rand.N(j.c.Warmup))
 				}
 			}
-			heap.Push(&s.q, j)
+			if j.async {
+				loop.add(j, j.due)
+			} else {
+				heap.Push(&s.q, j)
+			}
 		}
 		srv.mu.Lock()
 		srv.announced = true
@@ -268,6 +304,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		srv.mu.Unlock()
 	}
 	s.mu.Unlock()
+	if loop != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			loop.run(ctx)
+		}()
+	}
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -293,12 +336,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
+			if loop != nil {
+				loop.stop()
+			}
 			s.wg.Wait()
 			return ctx.Err()
 		case <-timer.C:
 		case <-s.wake:
 		}
 	}
+}
+
+// hasAsync reports whether a checker runs on the connect loop.
+func (s *Scheduler) hasAsync() bool {
+	for _, srv := range s.servers {
+		for _, j := range srv.checkers {
+			if j.async {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // worker probes jobs from ready, in FIFO order, until ctx is cancelled. It

@@ -54,32 +54,9 @@ func connectTCP(ctx context.Context, t *Target, dl time.Time) error {
 	if err != nil {
 		return os.NewSyscallError("socket", err)
 	}
-	if err := sockopts(fd, t); err != nil {
+	if err := prepare(fd, fam, t); err != nil {
 		unix.Close(fd)
 		return err
-	}
-	if resetOnClose {
-		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-			unix.Close(fd)
-			return os.NewSyscallError("setsockopt", err)
-		}
-	}
-	if t.Bind.Addr().IsValid() || t.Bind.Port() != 0 {
-		b := t.Bind
-		if !b.Addr().IsValid() {
-			b = netip.AddrPortFrom(netip.IPv6Unspecified(), b.Port())
-			if fam == unix.AF_INET {
-				b = netip.AddrPortFrom(netip.IPv4Unspecified(), b.Port())
-			}
-		}
-		bsa, _, err := sockaddr(b)
-		if err == nil {
-			err = unix.Bind(fd, bsa)
-		}
-		if err != nil {
-			unix.Close(fd)
-			return os.NewSyscallError("bind", err)
-		}
 	}
 	switch err := unix.Connect(fd, sa); err {
 	case nil:
@@ -99,6 +76,36 @@ func connectTCP(ctx context.Context, t *Target, dl time.Time) error {
 	}
 	unix.Close(fd)
 	return err
+}
+
+// prepare sets up a new socket of family fam for a probe of t: bind_if
+// and fwmark, the reset close (resetOnClose), bindto and bind_port.
+func prepare(fd, fam int, t *Target) error {
+	if err := sockopts(fd, t); err != nil {
+		return err
+	}
+	if resetOnClose {
+		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if t.Bind.Addr().IsValid() || t.Bind.Port() != 0 {
+		b := t.Bind
+		if !b.Addr().IsValid() {
+			b = netip.AddrPortFrom(netip.IPv6Unspecified(), b.Port())
+			if fam == unix.AF_INET {
+				b = netip.AddrPortFrom(netip.IPv4Unspecified(), b.Port())
+			}
+		}
+		bsa, _, err := sockaddr(b)
+		if err == nil {
+			err = unix.Bind(fd, bsa)
+		}
+		if err != nil {
+			return os.NewSyscallError("bind", err)
+		}
+	}
+	return nil
 }
 
 // connected reports whether the non-blocking connect on fd has finished,
