@@ -121,10 +121,13 @@ type Snapshot struct {
 // (HandleVRRP) and re-arms the timer from there: waking the instance's
 // goroutine for every advert cost more CPU than the step itself (a futex
 // wake and a timer re-arm per advert; 250 instances at 0.05 s are 5000 a
-// second). Everything else (timer, control, shutdown, and adverts that can
-// lead to netlink or gratuitous work) runs on the instance's goroutine, and
-// the socket goroutine never waits for it: it only TryLocks and queues the
-// advert when the lock is held.
+// second). Likewise a MASTER's routine advert is stepped on its socket's
+// Scheduler goroutine, batched with the other masters' (tickInline).
+// Everything else (takeovers and other timer steps, control, shutdown, and
+// adverts that can lead to netlink or gratuitous work) runs on the
+// instance's goroutine, and neither the socket's nor the scheduler's
+// goroutine ever waits for it: they only TryLock, and queue the advert or
+// hand the tick over when the lock is held.
 type Instance struct {
 	deps Deps
 	log  *slog.Logger
