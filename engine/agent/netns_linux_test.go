@@ -102,10 +102,14 @@ vrrp_instance VI_1 {
 	if st := a.Status(); len(st) != 1 || !strings.EqualFold(st[0].State.String(), "MASTER") {
 		t.Errorf("status %+v, want one MASTER instance", st)
 	}
-	// The takeover is done: the start-up memory release may run now
-	// (cmd/keepwatch releaseAfterStart waits for this).
-	if !a.StartupSettled() {
-		t.Error("StartupSettled false with the only instance MASTER")
+	// The takeover is done: once it has been quiet for a second, the
+	// start-up memory release may run (cmd/keepwatch releaseAfterStart
+	// waits for this).
+	for deadline := time.Now().Add(5 * time.Second); !a.StartupSettled(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("StartupSettled still false 5 s after the only instance became MASTER")
+			break
+		}
 	}
 	// Nothing of it in the test's own namespace.
 	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4); err == nil {

@@ -8,12 +8,13 @@ import (
 )
 
 // StartupSettled reports whether start-up's VRRP transitions are over:
-// every running instance has left INIT and is MASTER or FAULT, or BACKUP
-// following a master it has heard; or, for a BACKUP that heard none (a
-// peer that is down, a sync group held back by a member), the longest
-// Master_Down_Interval has passed since the agent was ready and since
-// vrrp_startup_delay ended, by which time it would have taken over (RFC
-// 9568 §6.4.2, RFC 3768 §6.4.2). It is false until the agent is ready.
+// no instance has changed state for settleQuiet, and every one has left
+// INIT and is MASTER or FAULT, or BACKUP following a master it has heard;
+// a BACKUP that heard none (a peer that is down, a sync group held back by
+// a member) counts once the longest Master_Down_Interval has passed since
+// the agent was ready and vrrp_startup_delay ended, by which time it would
+// have taken over (RFC 9568 §6.4.2, RFC 3768 §6.4.2). It is false until
+// the agent is ready.
 //
 // Why: the memory start-up used is released (ReleaseMemory) once, and what
 // runs after the release pages code back in and leaves garbage. At 1 s
@@ -34,7 +35,7 @@ func (a *Agent) StartupSettled() bool {
 	if a.startupDelayEnd.After(from) {
 		from = a.startupDelayEnd
 	}
-	return startupSettled(snaps, time.Since(from))
+	return startupSettled(snaps, time.Since(from), time.Now())
 }
 
 // settleSlack is added to the longest Master_Down_Interval before a BACKUP
@@ -42,12 +43,22 @@ func (a *Agent) StartupSettled() bool {
 // on a loaded machine a little late.
 const settleSlack = 500 * time.Millisecond
 
+// settleQuiet is how long no instance may have changed state before
+// start-up counts as settled: on a loaded machine a 0.05 s instance can
+// flap (a late advert, a takeover, a yield) for a while after it first
+// looked settled, and each flap runs the transition code again.
+const settleQuiet = time.Second
+
 // startupSettled is StartupSettled's decision on the instances' snapshots,
-// elapsed after the agent was ready and vrrp_startup_delay over.
-func startupSettled(snaps []router.Snapshot, elapsed time.Duration) bool {
+// elapsed after the agent was ready and vrrp_startup_delay over, at now.
+func startupSettled(snaps []router.Snapshot, elapsed time.Duration, now time.Time) bool {
 	var longest time.Duration
 	waiting := false
 	for _, s := range snaps {
+		if now.Sub(s.LastTransition) < settleQuiet {
+			// Not bounded here: releaseAfterStart waits at most a minute.
+			return false
+		}
 		down := s.MasterDown
 		if down <= 0 {
 			// Not stepped yet: the longest it can be, v2's skew of up

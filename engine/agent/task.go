@@ -26,14 +26,12 @@ func goTask(log *slog.Logger, name string, run func(ctx context.Context) error) 
 }
 
 // run is the task's goroutine. Its frame stays under every instance's
-// stack while the instance waits, so it is kept small: the error log, whose
-// variadic arguments made the frame 216 bytes, is in failed, not inlined.
-// With it, an instance goroutine parked in its select used 2,072 bytes of
-// stack by the runtime's count (frames plus the 800-byte nosplit reserve),
-// just over a quarter of 8 KiB, so the GC could never shrink its stack to
-// 4 KiB (runtime shrinkstack halves a stack only when less than a quarter is
-// in use): 250 instances kept ~1 MiB of stack they did not use (issue 12).
-// TestInstanceStackShrinks holds it.
+// stack while the instance waits, so it is kept small (64 bytes; it was 216
+// with the error log's variadic arguments inlined, now in failed). The GC
+// halves a parked goroutine's stack only while less than a quarter of it is
+// in use, counting an 800-byte nosplit reserve (runtime shrinkstack): every
+// byte under router.Instance.Run's select decides whether 250 instances
+// keep 8 KiB of stack each or 4 KiB (issue 12; BenchmarkInstanceStack).
 func (t *task) run(ctx context.Context, log *slog.Logger, run func(context.Context) error) {
 	defer close(t.done)
 	if err := run(ctx); err != nil {
