@@ -36,7 +36,8 @@ echo "-- agents: 250 instances x 0.05 s, master + backup per mode, side by side;
 # MODE/off: X Y ..."); the budgets are judged on the median of the
 # runs' ratios (issue 12: at least five interleaved runs). With
 # KEEPWATCH_BENCH_BASE_BIN set, an earlier build runs metrics+spans in the
-# same rounds ("base:metrics+spans").
+# same rounds ("base:metrics+spans"), or metrics only with
+# KEEPWATCH_OBS_BASE_MODE=metrics ("base:metrics").
 out=$(KEEPWATCH_OBS_BENCH=1 go test -run '^$' -bench '^BenchmarkAgentCPU$' -benchtime 1x -count="$runs" -timeout 60m ./deploy/obs 2>&1) || {
 	echo "$out" | tail -40
 	exit 1
@@ -68,7 +69,7 @@ echo "$out" | awk -v runs="$runs" '
 	}
 	END {
 		if (n == 0) { print "  no benchmark result"; exit 1 }
-		nm = split("metrics metrics+spans base:metrics+spans", order, " ")
+		nm = split("metrics metrics+spans base:metrics base:metrics+spans", order, " ")
 		for (i = 1; i <= n; i++) {
 			line = sprintf("  run %d:", i)
 			for (j = 1; j <= nm; j++) if ((m = order[j]) in modes) line = line sprintf("  %s/off %.3f (rounds %.2f-%.2f)", m, v[i, m "/off_cpu_ratio"], lo[i, m], hi[i, m])

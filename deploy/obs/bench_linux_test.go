@@ -13,8 +13,12 @@ import (
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 )
 
-// baseBinEnv names an earlier keepwatch build to measure beside this one.
-const baseBinEnv = "KEEPWATCH_BENCH_BASE_BIN"
+// baseBinEnv names an earlier keepwatch build to measure beside this one,
+// with metrics and spans, or with metrics only if baseModeEnv is "metrics".
+const (
+	baseBinEnv  = "KEEPWATCH_BENCH_BASE_BIN"
+	baseModeEnv = "KEEPWATCH_OBS_BASE_MODE"
+)
 
 // benchEnv gates the agent benchmarks: each runs real agents for tens of
 // seconds, so `go test -bench=.` over the module leaves them to
@@ -92,7 +96,8 @@ type benchMode struct {
 // With KEEPWATCH_BENCH_BASE_BIN set to an earlier keepwatch build, a fourth
 // lab runs that build with metrics and spans ("base:metrics+spans") in the
 // same rounds, so a change to the span path is measured against the build
-// before it under the same load.
+// before it under the same load; with KEEPWATCH_OBS_BASE_MODE=metrics, the
+// earlier build runs metrics only ("base:metrics").
 func BenchmarkAgentCPU(b *testing.B) {
 	if os.Getenv(benchEnv) == "" {
 		b.Skip("runs real agents for about a minute; deploy/bench.d/obs.sh sets " + benchEnv + "=1")
@@ -110,7 +115,11 @@ func BenchmarkAgentCPU(b *testing.B) {
 		{"metrics+spans", agentOpts{advert: 1}},
 	}
 	if base := os.Getenv(baseBinEnv); base != "" {
-		modes = append(modes, benchMode{"base:metrics+spans", agentOpts{advert: 1, bin: base}})
+		m := benchMode{"base:metrics+spans", agentOpts{advert: 1, bin: base}}
+		if os.Getenv(baseModeEnv) == "metrics" {
+			m = benchMode{"base:metrics", agentOpts{bin: base}}
+		}
+		modes = append(modes, m)
 	}
 	type benchLab struct {
 		lab  *nskit.Lab
