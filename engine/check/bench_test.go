@@ -44,6 +44,9 @@ const (
 	// finEnv set to 1 makes the checker close normally (FIN) instead of
 	// with a reset, to measure the difference.
 	finEnv = "KEEPWATCH_CHECK_FIN"
+	// floorEnv set to 1 runs testdata/tcpfloor.c as the checker: the same
+	// probes with only their system calls, the floor of the cost.
+	floorEnv = "KEEPWATCH_CHECK_FLOOR"
 )
 
 func TestMain(m *testing.M) {
@@ -236,6 +239,25 @@ func benchTCPCheck(b *testing.B, n int) {
 
 	ccmd := exec.Command(os.Args[0], "-test.run=^$")
 	ccmd.Env = append(os.Environ(), checkerEnv+"="+strconv.Itoa(int(total/time.Second)))
+	if os.Getenv(floorEnv) == "1" {
+		// The floor: the same probes from a C loop doing only their
+		// system calls (testdata/tcpfloor.c), on the checker's CPUs.
+		bin := b.TempDir() + "/tcpfloor"
+		if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/tcpfloor.c").CombinedOutput(); err != nil {
+			b.Fatalf("cc tcpfloor.c: %v: %s", err, out)
+		}
+		args := []string{bin, strconv.Itoa(int(total / time.Second))}
+		if cpus, _ := benchCPUs(); cpus != nil {
+			var list []string
+			for i := range len(cpus) * 64 {
+				if cpus.IsSet(i) {
+					list = append(list, strconv.Itoa(i))
+				}
+			}
+			args = append([]string{"taskset", "-c", strings.Join(list, ",")}, args...)
+		}
+		ccmd = exec.Command(args[0], args[1:]...)
+	}
 	ccmd.Stdin = strings.NewReader(string(addrs))
 	cout, _ := ccmd.StdoutPipe()
 	ccmd.Stderr = os.Stderr
