@@ -533,3 +533,43 @@ func BenchmarkProbeTCP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTCPLoopQueue is the connect loop's schedule at 10,000
+// checkers: one probe's pop of the earliest due job and push of its next
+// due time, in the due-time heap (keys in the array) and in the deadline
+// heap's layout (keys in the jobs, reached through pointers).
+func BenchmarkTCPLoopQueue(b *testing.B) {
+	const n = 10000
+	jobs := make([]*job, n)
+	for i := range jobs {
+		jobs[i] = &job{tindex: -1}
+	}
+	step := time.Second / n
+	b.Run("due", func(b *testing.B) {
+		var q dueQueue
+		for i, j := range jobs {
+			q.push(time.Duration((i*7919)%n)*step, j)
+		}
+		now := time.Duration(0)
+		for b.Loop() {
+			j := q.pop()
+			now += step
+			q.push(now+time.Second, j)
+		}
+	})
+	b.Run("pointer", func(b *testing.B) {
+		var q tcpQueue
+		for i, j := range jobs {
+			j.tkey = time.Duration((i*7919)%n) * step
+			q.push(j)
+		}
+		now := time.Duration(0)
+		for b.Loop() {
+			j := q[0]
+			q.remove(0)
+			now += step
+			j.tkey = now + time.Second
+			q.push(j)
+		}
+	})
+}
