@@ -5,7 +5,12 @@
 # lateness (scheduled start -> actual start). The checker and the listeners
 # are processes in separate network namespaces whose veths receive in
 # threaded NAPI, so the CPU is the checker's own (syscalls, packets sent);
-# the kernel's receive work on its side is reported apart (rx). Needs root.
+# the kernel's receive work on its side is reported apart (rx). The NAPI
+# threads run SCHED_FIFO (as a NIC's softirq preempts processes), and they
+# and the listeners run on the last CPU, the checker on the others
+# (KEEPWATCH_CHECK_NOPIN=1 to measure unpinned). KEEPWATCH_CHECK_FLOOR=1
+# runs testdata/tcpfloor.c as the checker instead: the same probes with
+# only their system calls, the kernel's floor on this host. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(go test -run '^$' -bench '^BenchmarkTCPCheck10k$' -benchtime 1x ./engine/check 2>&1) || {

@@ -44,6 +44,9 @@ const (
 	// finEnv set to 1 makes the checker close normally (FIN) instead of
 	// with a reset, to measure the difference.
 	finEnv = "KEEPWATCH_CHECK_FIN"
+	// floorEnv set to 1 runs testdata/tcpfloor.c as the checker: the same
+	// probes with only their system calls, the floor of the cost.
+	floorEnv = "KEEPWATCH_CHECK_FLOOR"
 )
 
 func TestMain(m *testing.M) {
@@ -236,6 +239,25 @@ func benchTCPCheck(b *testing.B, n int) {
 
 	ccmd := exec.Command(os.Args[0], "-test.run=^$")
 	ccmd.Env = append(os.Environ(), checkerEnv+"="+strconv.Itoa(int(total/time.Second)))
+	if os.Getenv(floorEnv) == "1" {
+		// The floor: the same probes from a C loop doing only their
+		// system calls (testdata/tcpfloor.c), on the checker's CPUs.
+		bin := b.TempDir() + "/tcpfloor"
+		if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/tcpfloor.c").CombinedOutput(); err != nil {
+			b.Fatalf("cc tcpfloor.c: %v: %s", err, out)
+		}
+		args := []string{bin, strconv.Itoa(int(total / time.Second))}
+		if cpus, _ := benchCPUs(); cpus != nil {
+			var list []string
+			for i := range len(cpus) * 64 {
+				if cpus.IsSet(i) {
+					list = append(list, strconv.Itoa(i))
+				}
+			}
+			args = append([]string{"taskset", "-c", strings.Join(list, ",")}, args...)
+		}
+		ccmd = exec.Command(args[0], args[1:]...)
+	}
 	ccmd.Stdin = strings.NewReader(string(addrs))
 	cout, _ := ccmd.StdoutPipe()
 	ccmd.Stderr = os.Stderr
@@ -510,4 +532,44 @@ func BenchmarkProbeTCP(b *testing.B) {
 			b.Fatal(r.Err)
 		}
 	}
+}
+
+// BenchmarkTCPLoopQueue is the connect loop's schedule at 10,000
+// checkers: one probe's pop of the earliest due job and push of its next
+// due time, in the due-time heap (keys in the array) and in the deadline
+// heap's layout (keys in the jobs, reached through pointers).
+func BenchmarkTCPLoopQueue(b *testing.B) {
+	const n = 10000
+	jobs := make([]*job, n)
+	for i := range jobs {
+		jobs[i] = &job{tindex: -1}
+	}
+	step := time.Second / n
+	b.Run("due", func(b *testing.B) {
+		var q dueQueue
+		for i, j := range jobs {
+			q.push(time.Duration((i*7919)%n)*step, j)
+		}
+		now := time.Duration(0)
+		for b.Loop() {
+			j := q.pop()
+			now += step
+			q.push(now+time.Second, j)
+		}
+	})
+	b.Run("pointer", func(b *testing.B) {
+		var q tcpQueue
+		for i, j := range jobs {
+			j.tkey = time.Duration((i*7919)%n) * step
+			q.push(j)
+		}
+		now := time.Duration(0)
+		for b.Loop() {
+			j := q[0]
+			q.remove(0)
+			now += step
+			j.tkey = now + time.Second
+			q.push(j)
+		}
+	})
 }

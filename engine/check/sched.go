@@ -146,8 +146,8 @@ type job struct {
 	// The TCP_CHECK loop's state (tcpLoop), when it runs j: async says
 	// it does; tkey is the due time or, while probing (tslot >= 0, the
 	// socket's slot), the deadline, as time since the loop's base; tstart
-	// when the probe started; tindex the place in its queue; sa and family
-	// the address, converted on first use.
+	// when the probe started; tindex the place in the deadline queue; sa
+	// and family the address, converted on first use.
 	async  bool
 	tkey   time.Duration
 	tstart time.Duration

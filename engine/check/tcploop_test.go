@@ -263,3 +263,50 @@ func TestTCPLoopAllocs(t *testing.T) {
 		t.Errorf("%d sockets for one checker probing in turn, want 1 (reused)", len(loop.socks))
 	}
 }
+
+// TestTCPLoopMaxConcurrent: at Options.MaxConcurrent probes in flight the
+// loop holds due probes back until one ends, and the held ones still take
+// their turns (none starves): two checkers against servers that never
+// answer, at most one probe at a time, time out one after the other.
+func TestTCPLoopMaxConcurrent(t *testing.T) {
+	var servers []RealServer
+	for _, name := range []string{"a", "b"} {
+		servers = append(servers, RealServer{Service: "s", Target: name, Checkers: []Checker{{
+			Target:    Target{Type: config.TCPCheck, Addr: fullListener(t), Timeout: 150 * time.Millisecond},
+			DelayLoop: 10 * time.Millisecond}}})
+	}
+	rec := &eventtest.Recorder{}
+	s := New(servers, Options{Sink: rec, MaxConcurrent: 1})
+	loop, err := newTCPLoop(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, srv := range s.servers {
+		loop.add(srv.checkers[0], now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1100*time.Millisecond)
+	defer cancel()
+	loop.run(ctx)
+	per := map[string]int{}
+	evs := rec.Of(event.KindProbe)
+	for _, e := range evs {
+		if e.OK || e.Reason != ReasonTimeout {
+			t.Errorf("%s: ok %v reason %s, want a timeout", e.Target, e.OK, e.Reason)
+		}
+		per[e.Target]++
+	}
+	// One at a time, 150 ms each: about 7 in 1.1 s (14 if both ran at once).
+	if len(evs) < 4 || len(evs) > 8 {
+		t.Errorf("%d probes ended, want 4 to 8 (one in flight at a time)", len(evs))
+	}
+	if per["a"] < 2 || per["b"] < 2 {
+		t.Errorf("probes per checker %v: one starved", per)
+	}
+	// Ends in sequence: no two within one connect_timeout of each other.
+	for i := 1; i < len(evs); i++ {
+		if d := evs[i].Time.Sub(evs[i-1].Time); d < 120*time.Millisecond {
+			t.Errorf("probes %d and %d ended %v apart: ran at once", i-1, i, d)
+		}
+	}
+}
