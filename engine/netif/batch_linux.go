@@ -76,18 +76,9 @@ func (b *Batch) AddIPv4(pkt []byte) error {
 // to dst, as WriteIPv6 would send it.
 func (b *Batch) AddIPv6(msg []byte, src, dst netip.Addr, hopLimit int) error {
 	c := b.c
-	if !c.v6 || !dst.Is6() || dst.Is4In6() {
-		return ErrFamily
-	}
-	if len(msg) == 0 {
-		return fmt.Errorf("netif: send on %q: empty message", c.ifname)
-	}
-	if !src.IsValid() {
-		ll, err := c.LinkLocal()
-		if err != nil {
-			return err
-		}
-		src = ll
+	src, err := c.checkIPv6(msg, src, dst)
+	if err != nil {
+		return err
 	}
 	name := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
 	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {

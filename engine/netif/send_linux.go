@@ -55,18 +55,9 @@ func (c *Conn) send4(fd uintptr) bool {
 // multicast, the kernel default for unicast (keepalived sets a unicast hop
 // limit only when unicast_ttl is configured, reference §2.1).
 func (c *Conn) WriteIPv6(msg []byte, src, dst netip.Addr, hopLimit int) error {
-	if !c.v6 || !dst.Is6() || dst.Is4In6() {
-		return ErrFamily
-	}
-	if len(msg) == 0 {
-		return fmt.Errorf("netif: send on %q: empty message", c.ifname)
-	}
-	if !src.IsValid() {
-		ll, err := c.LinkLocal()
-		if err != nil {
-			return err
-		}
-		src = ll
+	src, err := c.checkIPv6(msg, src, dst)
+	if err != nil {
+		return err
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -89,7 +80,7 @@ func (c *Conn) WriteIPv6(msg []byte, src, dst netip.Addr, hopLimit int) error {
 		Control: &oob[0],
 	}
 	c.wmsg.SetControllen(n)
-	err := c.rc.Write(c.write6)
+	err = c.rc.Write(c.write6)
 	c.wiov.Base = nil
 	if err != nil {
 		return ErrClosed
@@ -110,4 +101,20 @@ func (c *Conn) send6(fd uintptr) bool {
 		c.werr = e
 	}
 	return true
+}
+
+// checkIPv6 is what WriteIPv6 and Batch.AddIPv6 check before they send: the
+// socket's family, a message, and the source, the link-local address when
+// src is invalid.
+func (c *Conn) checkIPv6(msg []byte, src, dst netip.Addr) (netip.Addr, error) {
+	if !c.v6 || !dst.Is6() || dst.Is4In6() {
+		return src, ErrFamily
+	}
+	if len(msg) == 0 {
+		return src, fmt.Errorf("netif: send on %q: empty message", c.ifname)
+	}
+	if src.IsValid() {
+		return src, nil
+	}
+	return c.LinkLocal()
 }
