@@ -558,18 +558,49 @@ func (i *Instance) takeoverPending() bool {
 
 // Run starts the instance and blocks until ctx is cancelled. On the way out
 // a master sends its priority-0 advert and removes its VIPs (reference §2.4).
+//
+// Run's own frame is kept small on purpose: an instance spends its life
+// parked in this select, and the runtime halves a parked goroutine's stack
+// at a collection only while under a quarter of it is in use (issue 12).
+// With the case bodies inline Run's frame was 0x2d0 bytes and every
+// instance kept an 8 KiB stack; so each case, and the start and the
+// shutdown, is a non-inlined method whose frame is gone while Run waits
+// (BenchmarkInstanceStack and TestInstanceStack in engine/agent).
 func (i *Instance) Run(ctx context.Context) error {
 	defer close(i.exited)
+	i.start()
+	defer i.stop()
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			i.shutdown()
+			return nil
+		case <-i.tick:
+			i.onDeadline()
+		case b := <-i.rx:
+			i.onAdvert(b)
+		case <-i.kick:
+			i.applyPending()
+		case r := <-i.upd:
+			i.onUpdate(r)
+		}
+	}
+}
+
+// start joins the scheduler, takes the members' VRIDs on their sockets
+// and steps every machine with its start input (Run).
+//
+//go:noinline
+func (i *Instance) start() {
 	i.mu.Lock()
 	i.origin = time.Now()
 	i.offset = i.origin.Sub(i.sched.epoch)
 	i.armed = false
 	i.mu.Unlock()
 	i.sched.add(i)
-	defer i.sched.remove(i)
 	for _, me := range i.ms {
 		me.conn.Handle(me.cfg.FSM.VRID, me)
-		defer me.conn.Handle(me.cfg.FSM.VRID, nil)
 	}
 	i.mu.Lock()
 	for k := range i.ms {
@@ -578,70 +609,94 @@ func (i *Instance) Run(ctx context.Context) error {
 	i.running = true
 	i.arm(true)
 	i.mu.Unlock()
-	for {
-		select {
-		case <-ctx.Done():
-			i.mu.Lock()
-			i.running = false
-			i.cause = 0
-			for k, me := range i.ms {
-				i.step(i.now(), k, fsm.Input{Kind: fsm.InputShutdown})
-				if me.held {
-					me.removeVIPs()
-				}
-				me.stopBursts()
-			}
-			i.mu.Unlock()
-			return nil
-		case <-i.tick:
-			i.mu.Lock()
-			now := i.now()
-			if i.armed && now < i.due {
-				if i.due-now > earlyWake || !i.takeoverPending() {
-					// A socket goroutine moved the deadline after the
-					// scheduler took this one.
-					i.arm(true)
-					i.mu.Unlock()
-					continue
-				}
-				// Woken early on purpose (arm): wait out the last
-				// fraction of a millisecond without the lock, so an advert
-				// that arrives meanwhile still counts.
-				due := i.due
-				i.mu.Unlock()
-				for time.Since(i.origin) < due {
-					runtime.Gosched()
-				}
-				i.mu.Lock()
-				if !i.armed || i.due != due {
-					i.arm(true)
-					i.mu.Unlock()
-					continue
-				}
-				now = i.now()
-			}
-			if i.onTick != nil {
-				i.onTick(i.origin.Add(i.due), time.Now())
-			}
-			i.cause = 0
-			i.late = max(now-i.due, 0)
-			i.step(now, -1, fsm.Input{Kind: fsm.InputTick})
-			i.late = 0
-			i.arm(true)
-			i.mu.Unlock()
-		case b := <-i.rx:
-			i.mu.Lock()
-			i.ms[b.member].receive(b.b[:b.n], b.ip, i.now())
-			i.queued.Add(-1)
-			i.arm(false)
-			i.mu.Unlock()
-			i.free <- b
-		case <-i.kick:
-			i.applyPending()
-		case r := <-i.upd:
-			r.err <- i.update(r.cfgs)
-		}
+}
+
+// stop undoes start's registrations, in reverse order (Run's deferred
+// exit, so also after a panic).
+//
+//go:noinline
+func (i *Instance) stop() {
+	for k := len(i.ms) - 1; k >= 0; k-- {
+		me := i.ms[k]
+		me.conn.Handle(me.cfg.FSM.VRID, nil)
 	}
+	i.sched.remove(i)
+}
+
+// shutdown steps every machine with its shutdown input: a master sends
+// its priority-0 advert and removes its VIPs (reference §2.4).
+//
+//go:noinline
+func (i *Instance) shutdown() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.running = false
+	i.cause = 0
+	for k, me := range i.ms {
+		i.step(i.now(), k, fsm.Input{Kind: fsm.InputShutdown})
+		if me.held {
+			me.removeVIPs()
+		}
+		me.stopBursts()
+	}
+}
+
+// onDeadline runs a deadline the scheduler handed to the goroutine.
+//
+//go:noinline
+func (i *Instance) onDeadline() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	now := i.now()
+	if i.armed && now < i.due {
+		if i.due-now > earlyWake || !i.takeoverPending() {
+			// A socket goroutine moved the deadline after the
+			// scheduler took this one.
+			i.arm(true)
+			return
+		}
+		// Woken early on purpose (arm): wait out the last fraction of a
+		// millisecond without the lock, so an advert that arrives
+		// meanwhile still counts.
+		due := i.due
+		i.mu.Unlock()
+		for time.Since(i.origin) < due {
+			runtime.Gosched()
+		}
+		i.mu.Lock()
+		if !i.armed || i.due != due {
+			i.arm(true)
+			return
+		}
+		now = i.now()
+	}
+	if i.onTick != nil {
+		i.onTick(i.origin.Add(i.due), time.Now())
+	}
+	i.cause = 0
+	i.late = max(now-i.due, 0)
+	i.step(now, -1, fsm.Input{Kind: fsm.InputTick})
+	i.late = 0
+	i.arm(true)
+}
+
+// onAdvert steps the machine with one queued advert and frees its buffer.
+//
+//go:noinline
+func (i *Instance) onAdvert(b *rxBuf) {
+	i.mu.Lock()
+	i.ms[b.member].receive(b.b[:b.n], b.ip, i.now())
+	i.queued.Add(-1)
+	i.arm(false)
+	i.mu.Unlock()
+	i.free <- b
+}
+
+// onUpdate applies a reload's new configuration and answers it.
+//
+//go:noinline
+func (i *Instance) onUpdate(r *updateReq) {
+	r.err <- i.update(r.cfgs)
 }
 
 // receive validates one advert and steps the machine with it; mu held.
