@@ -76,25 +76,7 @@ vrrp_instance VI_1 {
 `, ns, x.Link, vip)
 	}
 	writeFile(t, kwConf, body(x.NS))
-	host, err := netif.OpenHost()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := agent.New(agent.Options{Path: kwConf, Platform: host, RetryInterval: time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("agent did not stop")
-		}
-	})
+	a, _ := startAgent(t, kwConf)
 
 	// The election, against keepalived: keepwatch's priority 200 preempts.
 	waitAddr(t, x, vip, true, 30*time.Second, "keepwatch master in namespace X")
@@ -125,7 +107,7 @@ vrrp_instance VI_1 {
 
 	// net_namespace cannot change on reload: refused, the old one runs.
 	writeFile(t, kwConf, body(peer.NS))
-	err = a.Reload()
+	err := a.Reload()
 	if !errors.Is(err, config.ErrRefused) || !strings.Contains(fmt.Sprint(err), "net_namespace") {
 		t.Errorf("reload moving net_namespace: %v, want refused naming net_namespace", err)
 	}
@@ -135,6 +117,43 @@ vrrp_instance VI_1 {
 	time.Sleep(time.Second)
 	waitAddr(t, x, vip, true, 5*time.Second, "keepwatch still master in X after the refused reload")
 	waitAddr(t, peer, vip, false, 5*time.Second, "keepalived still backup")
+}
+
+// startAgent runs an agent on the config at path, on the host's platform,
+// until the test ends: the cleanup cancels it, waits up to 30 s for Run to
+// return and fails the test if it does not, or if Run failed with an error
+// the test did not take from the returned channel itself (a test that
+// expects the agent to refuse its config receives the error there).
+func startAgent(t testing.TB, path string) (*agent.Agent, <-chan error) {
+	t.Helper()
+	host, err := netif.OpenHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := agent.New(agent.Options{Path: path, Platform: host, RetryInterval: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done, stopped := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- a.Run(ctx) // buffered: never blocks
+		close(stopped)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(30 * time.Second):
+			t.Error("agent did not stop")
+			return
+		}
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("agent: %v", err)
+			}
+		default: // the test took Run's error and judged it
+		}
+	})
+	return a, done
 }
 
 func writeFile(t testing.TB, path, body string) {
@@ -219,23 +238,7 @@ vrrp_instance VI_1 {
 	runKW := func(name, body string) (*agent.Agent, <-chan error) {
 		path := filepath.Join(dir, name)
 		writeFile(t, path, body)
-		host, err := netif.OpenHost()
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := agent.New(agent.Options{Path: path, Platform: host, RetryInterval: time.Second})
-		ctx, cancel := context.WithCancel(context.Background())
-		done, stopped := make(chan error, 1), make(chan struct{})
-		go func() { done <- a.Run(ctx); close(stopped) }()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case <-stopped:
-			case <-time.After(30 * time.Second):
-				t.Error("agent did not stop")
-			}
-		})
-		return a, done
+		return startAgent(t, path)
 	}
 
 	// Without dynamic_interfaces: both stop.

@@ -6,8 +6,6 @@
 package agent_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -15,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keepwatch/keepwatch/engine/agent"
-	"github.com/keepwatch/keepwatch/engine/netif"
 	"github.com/keepwatch/keepwatch/engine/netif/nskit/nskittest"
 	"github.com/keepwatch/keepwatch/engine/vrrp"
 )
@@ -45,10 +41,6 @@ func instanceStack(t testing.TB, n int) float64 {
 	}
 	conf := filepath.Join(t.TempDir(), "keepwatch.conf")
 	writeFile(t, conf, cfg.String())
-	host, err := netif.OpenHost()
-	if err != nil {
-		t.Fatal(err)
-	}
 	stacks := func() uint64 {
 		// Each collection halves a stack at most once.
 		for range 4 {
@@ -60,21 +52,7 @@ func instanceStack(t testing.TB, n int) float64 {
 	}
 	before, goBefore := stacks(), runtime.NumGoroutine()
 
-	a := agent.New(agent.Options{Path: conf, Platform: host, RetryInterval: time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("agent did not stop")
-		}
-	})
+	a, _ := startAgent(t, conf)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		masters := 0
