@@ -314,7 +314,7 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 			return nil, fmt.Errorf("router: vrrp_instance %s: no socket", cfg.FSM.Name)
 		}
 		me := &member{inst: inst, idx: idx, cfg: cfg, conn: mb.Conn, m: m,
-			log: deps.Log.With("vrrp_instance", cfg.FSM.Name, "vrid", cfg.FSM.VRID)}
+			log: memberLogger(deps.Log, cfg.FSM.Name, cfg.FSM.VRID)}
 		for _, a := range cfg.VIPs {
 			me.vipIPs = append(me.vipIPs, a.Prefix.Addr())
 		}
