@@ -21,7 +21,8 @@ const binsEnv = "KEEPWATCH_BENCH_BINS"
 // no scrape until the end (BenchmarkMemory reads once at 5 s and then
 // scrapes, which pages in the exposition code): VmRSS, RssAnon and RssFile
 // at 5, 10, 20 and 30 s, then the runtime's own figures (goroutines, stack
-// and heap in use) from one /metrics scrape. Each build in
+// and heap in use, allocations and GC cycles so far) from one /metrics
+// scrape. Each build in
 // KEEPWATCH_BENCH_BINS is measured in turn, rotated per round
 // (KEEPWATCH_BENCH_ROUNDS, default 2), so several builds can be compared
 // in one run.
@@ -86,7 +87,7 @@ func memoryDrift(b *testing.B, bin string, p lab.Params, first, last netip.Addr)
 		}
 		var rt []string
 		for line := range strings.SplitSeq(string(out), "\n") {
-			for _, name := range []string{"go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes"} {
+			for _, name := range []string{"go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_mallocs_total", "go_gc_duration_seconds_count"} {
 				if v, ok := strings.CutPrefix(line, name+" "); ok {
 					rt = append(rt, name+"="+v)
 				}
