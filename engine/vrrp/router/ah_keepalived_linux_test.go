@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,12 +28,6 @@ func (c bothConns) Handle(vrid uint8, h netif.Handler) {
 	c.plain.Handle(vrid, h)
 }
 
-// kaRun is one keepalived process on a lab node.
-type kaRun struct {
-	proc *nskit.Proc
-	log  *nskittest.Buffer
-}
-
 // startKeepalivedAH runs keepalived 2.2.7 on n as VRID 42, VRRPv2,
 // advert_int 1, VIP 192.0.2.100, with auth (empty: none).
 func startKeepalivedAH(t *testing.T, n *nskit.Node, dir, name, state string, prio int, auth string) *kaRun {
@@ -55,25 +47,7 @@ vrrp_instance VI_1 {
   }
 }
 `, name, state, n.Link, prio, auth, vip4)
-	path := filepath.Join(dir, name+".conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	k := &kaRun{log: &nskittest.Buffer{}}
-	cmd := n.Command("keepalived", "-f", path, "-P", "-n", "-l", "-D",
-		"-p", filepath.Join(dir, name+".pid"), "-r", filepath.Join(dir, name+"-vrrp.pid"))
-	cmd.Stdout, cmd.Stderr = k.log, k.log
-	var err error
-	if k.proc, err = n.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = k.proc.Stop()
-		if t.Failed() {
-			t.Logf("keepalived %s (%s):\n%s\nlog:\n%s", name, state, conf, k.log.String())
-		}
-	})
-	return k
+	return startKeepalived(t, n, dir, name, conf)
 }
 
 func ahAuth(pass string) string {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -79,24 +77,7 @@ func TestSchedulerBatchKeepalived(t *testing.T) {
 		fmt.Fprintf(&conf, "vrrp_instance VI_%d {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority 100\n  advert_int %g\n  virtual_ipaddress {\n    %s\n  }\n}\n",
 			k, b.Link, k, interval.Seconds(), schedVIP(k))
 	}
-	path := filepath.Join(dir, "ka.conf")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ka := &kaRun{log: &nskittest.Buffer{}}
-	cmd := b.Command("keepalived", "-f", path, "-P", "-n", "-l", "-D",
-		"-p", filepath.Join(dir, "ka.pid"), "-r", filepath.Join(dir, "ka-vrrp.pid"))
-	cmd.Stdout, cmd.Stderr = ka.log, ka.log
-	var err error
-	if ka.proc, err = b.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ka.proc.Stop()
-		if t.Failed() {
-			t.Logf("keepalived log:\n%s", ka.log.String())
-		}
-	})
+	ka := startKeepalived(t, b, dir, "ka", conf.String())
 
 	// A raw socket beside keepalived sees the same packets.
 	wire := &wireLog{interval: interval, prio: prio, at: map[uint8][]time.Time{}}
