@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/keepwatch/keepwatch/engine/event"
@@ -478,20 +479,21 @@ func TestAddrCache(t *testing.T) {
 }
 
 // TestAdvertAttributes: sent and received adverts carry what the README
-// promises for vrrp.advert less the event id and network.type; a dropped
-// advert keeps them.
+// promises for vrrp.advert less the event id, network.type and the
+// direction (the span kind gives it); a dropped advert keeps them.
 func TestAdvertAttributes(t *testing.T) {
 	base := event.Event{ID: 9, Instance: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv6,
 		Priority: 200, Interval: 50 * time.Millisecond, Addr: netip.MustParseAddr("fe80::1")}
 	for _, c := range []struct {
-		kind event.Kind
-		want []string
+		kind     event.Kind
+		spanKind trace.SpanKind // the direction, for sent and received
+		want     []string
 	}{
-		{event.KindAdvertSent, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
-			"vrrp.advert.direction=sent", "vrrp.priority=200", "network.peer.address=fe80::1"}},
-		{event.KindAdvertReceived, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
-			"vrrp.advert.direction=received", "vrrp.priority=200", "vrrp.advert.interval=0.05", "network.peer.address=fe80::1"}},
-		{event.KindAdvertDropped, []string{"keepwatch.event.id=9", "vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+		{event.KindAdvertSent, trace.SpanKindProducer, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+			"vrrp.priority=200", "network.peer.address=fe80::1"}},
+		{event.KindAdvertReceived, trace.SpanKindConsumer, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+			"vrrp.priority=200", "vrrp.advert.interval=0.05", "network.peer.address=fe80::1"}},
+		{event.KindAdvertDropped, trace.SpanKindConsumer, []string{"keepwatch.event.id=9", "vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
 			"network.type=ipv6", "vrrp.advert.direction=received", "error.type=auth", "network.peer.address=fe80::1"}},
 	} {
 		e := base
@@ -505,6 +507,9 @@ func TestAdvertAttributes(t *testing.T) {
 		}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%v: attributes %q, want %q", c.kind, got, c.want)
+		}
+		if name, kind := spanName(&e); name != SpanAdvert || kind != c.spanKind {
+			t.Errorf("%v: span %s (%v), want %s (%v)", c.kind, name, kind, SpanAdvert, c.spanKind)
 		}
 	}
 	// Without a peer address, network.type stays.

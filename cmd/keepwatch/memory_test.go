@@ -84,6 +84,40 @@ func TestMemorySettings(t *testing.T) {
 	}
 }
 
+// Exporting advert spans raises the GC percent, unless the flag or GOGC
+// set one; export off, or export without advert spans, leaves it alone.
+func TestMemorySettingsSpans(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	given := func(name string) func(string) bool { return func(f string) bool { return f == name } }
+	t.Setenv("GOGC", "")
+	for _, c := range []struct {
+		m        memorySettings
+		exported bool
+		ratio    float64
+		want     int
+	}{
+		{memorySettings{}, true, 1, SpanExportGCPercent},                                                           // drop-in
+		{memorySettings{gcPercent: DefaultGCPercent, changed: given("log.level")}, true, 0.5, SpanExportGCPercent}, // flags, not this one
+		{memorySettings{}, false, 1, DefaultGCPercent},                                                             // no endpoint
+		{memorySettings{}, true, 0, DefaultGCPercent},                                                              // no advert spans
+		{memorySettings{gcPercent: 30, changed: given("memory.gc-percent")}, true, 1, 30},
+	} {
+		if err := c.m.apply(); err != nil {
+			t.Fatal(err)
+		}
+		c.m.spans(c.exported, c.ratio)
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("%+v, exported %v, advert ratio %v: GC percent %d, want %d", c.m, c.exported, c.ratio, got, c.want)
+		}
+	}
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200)
+	(memorySettings{}).spans(true, 1)
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("with GOGC=200: GC percent %d, want 200", got)
+	}
+}
+
 // retrim trims the executable's pages again once RssFile has grown: with no
 // growth allowed, the pages the test faults back in between two checks are
 // enough, and the trim is logged.

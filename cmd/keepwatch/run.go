@@ -92,7 +92,7 @@ func runCommand() *cobra.Command {
 	f.push.register(cmd)
 	fl.BoolVar(&f.pprof, "debug.pprof", envBool("KEEPWATCH_DEBUG_PPROF"), "serve /debug/pprof/ (heap and goroutine profiles)")
 	_ = fl.MarkHidden("debug.pprof")
-	fl.IntVar(&f.mem.gcPercent, "memory.gc-percent", DefaultGCPercent, "GC target: heap growth over the live heap before a collection, in percent (default unless GOGC is set; -1: off)")
+	fl.IntVar(&f.mem.gcPercent, "memory.gc-percent", DefaultGCPercent, "GC target: heap growth over the live heap before a collection, in percent (default unless GOGC is set, 400 while advert spans are exported; -1: off)")
 	fl.StringVar(&f.mem.limit, "memory.limit", "", "soft memory limit for the Go runtime, e.g. 64MiB (default: GOMEMLIMIT, else none)")
 	return cmd
 }
@@ -139,6 +139,8 @@ func runAgent(ctx context.Context, f runFlags) error {
 		defer cancel()
 		_ = tp.Shutdown(sctx)
 	}()
+	// Advert spans are garbage by the batch: trade heap for GC (memory.go).
+	f.mem.spans(tp.Enabled(), f.advertSpans)
 	ts := tracing.NewSink(tp, tracing.SinkOptions{AdvertSampleRatio: f.advertSpans})
 	tctx, tcancel := context.WithCancel(context.Background())
 	tsDone, lsDone := make(chan struct{}), make(chan struct{})

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
 	"github.com/keepwatch/keepwatch/engine/netif/nskit"
 	"github.com/keepwatch/keepwatch/tracing/tracingtest"
 )
@@ -20,8 +22,11 @@ type receiver struct {
 // span is a received span, flattened.
 type span struct {
 	Name, TraceID, SpanID, ParentID string
-	Attrs                           map[string]string
-	Error                           bool
+	// Kind is the OTLP span kind: for vrrp.advert, producer is an advert
+	// sent and consumer one received (tracing/README.md).
+	Kind  tracepb.Span_SpanKind
+	Attrs map[string]string
+	Error bool
 }
 
 func startReceiver(t testing.TB, n *nskit.Node) *receiver {
@@ -67,7 +72,7 @@ func (r *receiver) received() []span {
 	var out []span
 	for _, s := range r.r.Spans() {
 		out = append(out, span{Name: s.Name(), TraceID: s.TraceID(), SpanID: s.SpanID(), ParentID: s.ParentID(),
-			Attrs: s.Attrs(), Error: s.Error()})
+			Kind: s.Proto.GetKind(), Attrs: s.Attrs(), Error: s.Error()})
 	}
 	return out
 }
