@@ -9,7 +9,10 @@
 # KEEPWATCH_BENCH_HEAP_DIR=DIR, each keepwatch node's heap profile and
 # goroutine dump are left in DIR (go tool pprof -top BINARY DIR/heap-…);
 # with KEEPWATCH_BENCH_BASE_BIN=OLD, an earlier build is measured in the
-# same rounds (before and after a change). deploy/bench.d/FOOTPRINT.md has figures.
+# same rounds (before and after a change). Then BenchmarkMemoryDrift: the
+# same 250-instance pair followed for 30 s with no scrape (RssFile creeps
+# back after the start-up trim, so one reading at 5 s is not the steady
+# state). deploy/bench.d/FOOTPRINT.md has figures.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(mktemp -d)
@@ -24,9 +27,9 @@ GODEBUG=inittrace=1 "$bin/keepwatch" version 2>&1 >/dev/null | awk '
 		if ($2 ~ /^(google\.golang\.org\/(grpc|protobuf|genproto)|go\.opentelemetry\.io|github\.com\/grpc-ecosystem)/) { gn++; gms += $5; gb += $8 } }
 	END { printf "package init: %d packages, %.1f ms, %d KiB heap, %d allocs; of which protobuf/grpc/otel: %d packages, %.1f ms, %d KiB\n", n, ms, b / 1024, a, gn, gms, gb / 1024 }'
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-out=$(KEEPWATCH_BIN="$bin/keepwatch" KEEPWATCH_BENCH_VRRP=1 go test -run '^$' -bench 'BenchmarkMemory' \
+out=$(KEEPWATCH_BIN="$bin/keepwatch" KEEPWATCH_BENCH_VRRP=1 go test -run '^$' -bench '^BenchmarkMemory(Drift)?$' \
 	-benchtime 1x -count 1 -timeout 20m -v ./deploy/lab/ 2>&1)
 rc=$?
-grep -E '^(Benchmark|    memory_linux_test|ok|FAIL|--- )' <<<"$out" || true
+grep -E '^(Benchmark|    mem(ory|drift)_linux_test|ok|FAIL|--- )' <<<"$out" || true
 [ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -40
 exit "$rc"
