@@ -205,7 +205,13 @@ type Instance struct {
 type member struct {
 	inst *Instance
 	idx  int
-	cfg  Config
+	// cfg is shared with whoever made the instance (the agent keeps it as
+	// its plan, to compare on reload), never copied and never written
+	// here: what a member learns at run time lives in its own fields
+	// (ahSeq, oldUnicastChecksum). A copy was 488 bytes per instance, and
+	// with it the member took the 1 KiB size class instead of 512 bytes
+	// (deploy/bench.d/FOOTPRINT.md, issue 12).
+	cfg  *Config
 	conn Conn
 	log  *slog.Logger
 	m    *fsm.Machine
@@ -220,8 +226,11 @@ type member struct {
 	// carries one more, each AH advert accepted raises it to its own. It
 	// lives here, not in cfg, so it survives reloads, as keepalived keeps
 	// it (reference §4.2).
-	ahSeq  uint32
-	vipIPs []netip.Addr
+	ahSeq uint32
+	// oldUnicastChecksum is cfg.Receive.OldUnicastChecksum as learnt from
+	// the peer (receive.UnicastChecksumOld); like ahSeq it survives reloads.
+	oldUnicastChecksum receive.UnicastChecksum
+	vipIPs             []netip.Addr
 
 	held  bool // VIPs are installed
 	rxAdv vrrp.Advertisement
@@ -262,13 +271,17 @@ const rxQueue = 4
 
 // Member is one instance of a sync group and the socket of its interface.
 type Member struct {
-	Config Config
+	// Config is kept, not copied: it must not change once given.
+	Config *Config
 	Conn   Conn
+	// StartupDelay, when not 0, replaces Config.FSM.StartupDelay, so the
+	// caller need not copy a Config to set it.
+	StartupDelay time.Duration
 }
 
 // New prepares a lone instance on deps.Conn. Run starts it.
 func New(cfg Config, deps Deps) (*Instance, error) {
-	return NewGroup(cfg.FSM.Name, []Member{{Config: cfg, Conn: deps.Conn}}, deps)
+	return NewGroup(cfg.FSM.Name, []Member{{Config: &cfg, Conn: deps.Conn}}, deps)
 }
 
 // NewGroup prepares the members of a vrrp_sync_group (reference §1.4) to run
@@ -303,7 +316,14 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 	var machines []*fsm.Machine
 	for idx, mb := range members {
 		cfg := mb.Config
-		m, err := fsm.New(cfg.FSM)
+		if cfg == nil {
+			return nil, fmt.Errorf("router: %s: member %d has no config", name, idx)
+		}
+		fc := cfg.FSM
+		if mb.StartupDelay != 0 {
+			fc.StartupDelay = mb.StartupDelay
+		}
+		m, err := fsm.New(fc)
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +334,8 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 			return nil, fmt.Errorf("router: vrrp_instance %s: no socket", cfg.FSM.Name)
 		}
 		me := &member{inst: inst, idx: idx, cfg: cfg, conn: mb.Conn, m: m,
-			log: memberLogger(deps.Log, cfg.FSM.Name, cfg.FSM.VRID)}
+			oldUnicastChecksum: cfg.Receive.OldUnicastChecksum,
+			log:                memberLogger(deps.Log, cfg.FSM.Name, cfg.FSM.VRID)}
 		for _, a := range cfg.VIPs {
 			me.vipIPs = append(me.vipIPs, a.Prefix.Addr())
 		}
@@ -325,7 +346,7 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 			Family:    cfg.FSM.Family,
 			Addresses: me.vipIPs,
 		}
-		me.adv.AuthType, me.adv.AuthData = advertAuth(&cfg)
+		me.adv.AuthType, me.adv.AuthData = advertAuth(cfg)
 		if err := me.adv.SetInterval(cfg.FSM.AdvertInterval); err != nil {
 			return nil, fmt.Errorf("router: vrrp_instance %s: %w", cfg.FSM.Name, err)
 		}
@@ -703,8 +724,11 @@ func (i *Instance) onUpdate(r *updateReq) {
 func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 	i := me.inst
 	i.cause = 0
-	me.cfg.Receive.AHSeq = me.ahSeq
-	r := receive.Validate(pkt, ip, &me.cfg.Receive, &me.rxAdv)
+	// The shared config is not written (member.cfg): the counter and what
+	// was learnt go into a copy on the stack.
+	rcv := me.cfg.Receive
+	rcv.AHSeq, rcv.OldUnicastChecksum = me.ahSeq, me.oldUnicastChecksum
+	r := receive.Validate(pkt, ip, &rcv, &me.rxAdv)
 	if r.AHSeq != 0 {
 		me.ahSeq = r.AHSeq
 	}
@@ -716,7 +740,7 @@ func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 		return
 	}
 	if r.OldUnicastChecksum {
-		me.cfg.Receive.OldUnicastChecksum = receive.UnicastChecksumOld
+		me.oldUnicastChecksum = receive.UnicastChecksumOld
 	}
 	me.emit(event.Event{Kind: event.KindAdvertReceived, Priority: int(me.rxAdv.Priority), Addr: ip.Src, Interval: me.rxAdv.Interval()})
 	if r.AddressMismatch && me.cfg.SkipCheckAdvAddr && me.m.State() == vrrp.StateBackup {
