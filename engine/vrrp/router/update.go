@@ -114,14 +114,32 @@ func (i *Instance) applyPending() {
 // and changes nothing.
 func (i *Instance) Update(ctx context.Context, cfgs []*Config) error {
 	r := &updateReq{cfgs: cfgs, err: make(chan error, 1)}
+	i.boxMu.Lock()
+	i.upds = append(i.upds, r)
+	i.boxMu.Unlock()
+	i.wake()
+	var err error
 	select {
-	case i.upd <- r:
+	case err := <-r.err:
+		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	case <-i.exited:
-		return ErrStopped
+		err = ErrStopped
 	}
-	return <-r.err // the goroutine answers before it reads anything else
+	// Withdrawn if the goroutine has not taken it: then nothing of it was
+	// applied. Taken, it is being applied and answered (onKick), also when
+	// Run is about to return.
+	i.boxMu.Lock()
+	k := slices.Index(i.upds, r)
+	if k >= 0 {
+		i.upds = slices.Delete(i.upds, k, k+1)
+	}
+	i.boxMu.Unlock()
+	if k < 0 {
+		return <-r.err
+	}
+	return err
 }
 
 // update is Update on Run's goroutine.

@@ -145,3 +145,32 @@ func TestUpdateStopped(t *testing.T) {
 		t.Errorf("Update after Run returned: %v, want ErrStopped", err)
 	}
 }
+
+// TestUpdateWithdrawn: an update its caller gave up on before the
+// instance's goroutine took it returns the context's error and is never
+// applied, also once the goroutine runs.
+func TestUpdateWithdrawn(t *testing.T) {
+	f := startFake(t, 100, 20*time.Millisecond, nil, nil)
+	inst, err := New(*f.inst.ms[0].cfg, Deps{Conn: &netiftest.Network{}, Addrs: &netiftest.Network{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *inst.ms[0].cfg
+	cfg.FSM.Priority = 150
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := inst.Update(ctx, []*Config{&cfg}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Update with nobody running the instance returned %v, want the deadline", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = inst.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	// A priority change after it: once that is applied, so would the
+	// withdrawn update have been.
+	inst.SetPriority(0, 120, 0)
+	waitFor(t, 2*time.Second, "priority 120 not applied", func() bool { return inst.Snapshot().Priority == 120 })
+	if s := inst.Snapshot(); s.BasePriority != 100 {
+		t.Errorf("base priority %d: the withdrawn update was applied", s.BasePriority)
+	}
+}
