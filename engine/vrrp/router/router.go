@@ -228,14 +228,15 @@ type member struct {
 	// carries one more, each AH advert accepted raises it to its own. It
 	// lives here, not in cfg, so it survives reloads, as keepalived keeps
 	// it (reference §4.2).
-	ahSeq uint32
+	ahSeq  uint32
+	vipIPs []netip.Addr
+
+	held bool // VIPs are installed
 	// oldUnicastChecksum is cfg.Receive.OldUnicastChecksum as learnt from
 	// the peer (receive.UnicastChecksumOld); like ahSeq it survives reloads.
+	// Next to held, in its padding: a member is 512 bytes, a size class.
 	oldUnicastChecksum receive.UnicastChecksum
-	vipIPs             []netip.Addr
-
-	held  bool // VIPs are installed
-	rxAdv vrrp.Advertisement
+	rxAdv              vrrp.Advertisement
 	// prioCause is the event ID of our last priority change: a transition
 	// the next adverts bring (a master that lowered its priority yielding to
 	// a peer) is its consequence. It is forgotten after causeWindow.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/keepwatch/keepwatch/engine/netif"
 )
@@ -32,5 +33,14 @@ func TestConfigNotWritten(t *testing.T) {
 	}
 	if !reflect.DeepEqual(*shared, want) {
 		t.Errorf("the shared Config changed: AHSeq %d, OldUnicastChecksum %v", shared.Receive.AHSeq, shared.Receive.OldUnicastChecksum)
+	}
+}
+
+// TestMemberSize: a member fits the 512-byte size class (issue 12): one
+// field more and every instance holds 576 bytes for it, or 1 KiB as with
+// the Config copy it used to keep.
+func TestMemberSize(t *testing.T) {
+	if n := unsafe.Sizeof(member{}); n > 512 {
+		t.Errorf("a member is %d bytes, over the 512-byte size class", n)
 	}
 }
