@@ -302,8 +302,7 @@ func (in *instance) transition(m *Metrics, e *event.Event) {
 
 	k := transitionKey{e.From, e.To, e.Reason}
 	c := in.transitions.loadOrCreate(k, func() *transitionSeries {
-		return &transitionSeries{labels: withPair(withPair(withPair(in.pairs,
-			pair(lFrom, e.From.String())), pair(lTo, e.To.String())), pair(lReason, valid(string(e.Reason))))}
+		return &transitionSeries{labels: transitionPairs(in.pairs, e.From, e.To, e.Reason)}
 	})
 	traceID, ok := "", false
 	if m.traces != nil {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -101,20 +102,83 @@ var (
 	}()
 )
 
+// Pairs shared by every instance's transition series: from and to are
+// states, and the reason one of the engine's transition reasons, so a
+// series keeps the identity pairs and three shared ones (~290 bytes an
+// instance per transition series otherwise, issue 12). A reason not listed
+// gets a pair of its own.
+var (
+	fromPairs, toPairs = func() (from, to []*dto.LabelPair) {
+		for _, st := range vrrp.States {
+			from = append(from, pair(lFrom, st.String()))
+			to = append(to, pair(lTo, st.String()))
+		}
+		return from, to
+	}()
+	transitionReasonPairs = func() map[event.Reason]*dto.LabelPair {
+		out := map[event.Reason]*dto.LabelPair{}
+		for _, r := range []event.Reason{event.ReasonPriority, event.ReasonPreempted, event.ReasonMasterDown,
+			event.ReasonPriorityZero, event.ReasonShutdown, event.ReasonFault, event.ReasonFaultCleared,
+			event.ReasonSyncGroup, event.ReasonReload, event.ReasonStartup, event.ReasonOwner} {
+			out[r] = pair(lReason, string(r))
+		}
+		return out
+	}()
+)
+
+// statePair is the shared pair of st under one of fromPairs and toPairs
+// (vrrp.States is in value order).
+func statePair(shared []*dto.LabelPair, name string, st vrrp.State) *dto.LabelPair {
+	if int(st) < len(shared) {
+		return shared[st]
+	}
+	return pair(name, st.String())
+}
+
+// transitionPairs are the identity pairs with a transition's from, to and
+// reason, in name order.
+func transitionPairs(id []*dto.LabelPair, from, to vrrp.State, reason event.Reason) []*dto.LabelPair {
+	r := transitionReasonPairs[reason] // read only once made
+	if r == nil {
+		r = pair(lReason, valid(string(reason)))
+	}
+	return withPair(id, statePair(fromPairs, lFrom, from), statePair(toPairs, lTo, to), r)
+}
+
+// pairNames holds one string per label name, which every pair of that name
+// points at: proto.String would allocate one per pair (16 bytes each, six
+// or more per instance). Read only once made.
+var pairNames = func() map[string]*string {
+	out := map[string]*string{}
+	for _, n := range []string{lInstance, lVRID, lInterface, lFamily, lState, lFrom, lTo, lReason, lAddress, lSegment} {
+		out[n] = proto.String(n)
+	}
+	return out
+}()
+
+// pair makes a label pair; nothing writes to one once made, so pairs and
+// their name strings are shared.
 func pair(name, value string) *dto.LabelPair {
-	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
+	n := pairNames[name]
+	if n == nil {
+		n = proto.String(name)
+	}
+	return &dto.LabelPair{Name: n, Value: proto.String(value)}
 }
 
 // withPair returns the identity pairs (sorted by name: family, interface,
-// vrid, vrrp_instance) with p inserted in name order.
-func withPair(id []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(id)+1)
-	i := 0
-	for ; i < len(id) && id[i].GetName() < p.GetName(); i++ {
-		out = append(out, id[i])
+// vrid, vrrp_instance) with ps inserted in name order, in one allocation.
+func withPair(id []*dto.LabelPair, ps ...*dto.LabelPair) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, len(id), len(id)+len(ps))
+	copy(out, id)
+	for _, p := range ps {
+		i := 0
+		for i < len(out) && out[i].GetName() < p.GetName() {
+			i++
+		}
+		out = slices.Insert(out, i, p) // within capacity: no allocation
 	}
-	out = append(out, p)
-	return append(out, id[i:]...)
+	return out
 }
 
 // series is one per-instance series as the registry gathers it: a

@@ -36,7 +36,8 @@ func keyOf(in *config.Instance) instanceKey {
 }
 
 // plan is one instance as the agent runs it: the router's config and the
-// trackers it follows.
+// trackers it follows. It is not written once built: its router config is
+// the running instance's own (router.Member.Config).
 type plan struct {
 	key    instanceKey
 	router router.Config

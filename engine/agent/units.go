@@ -271,9 +271,11 @@ func (a *Agent) updateUnit(ctx context.Context, u *unit, up *unitPlan) error {
 		changed = changed || !equalRouter(u.members[k].plan.router, p.router)
 	}
 	if changed {
-		cfgs := make([]router.Config, len(up.plans))
+		// The instance keeps the new plans' configs as they are (router.Member):
+		// a plan is not written once built.
+		cfgs := make([]*router.Config, len(up.plans))
 		for k, p := range up.plans {
-			cfgs[k] = p.router
+			cfgs[k] = &p.router
 		}
 		if err := u.inst.Update(ctx, cfgs); err != nil {
 			return err
@@ -327,9 +329,11 @@ func (a *Agent) startUnit(up *unitPlan) error {
 			return err
 		}
 		socks = append(socks, sockKeys(p)...)
-		rc := p.router
-		rc.FSM.StartupDelay = max(time.Until(a.startupDelayEnd), 0)
-		members = append(members, router.Member{Config: rc, Conn: conn})
+		// The member shares the plan's config instead of a copy of it (488
+		// bytes per instance): the plan is not written once built, and
+		// reload compares the next plan with it (updateUnit).
+		members = append(members, router.Member{Config: &p.router, Conn: conn,
+			StartupDelay: max(time.Until(a.startupDelayEnd), 0)})
 	}
 	// The scheduler of the socket the first member sends on: a sync
 	// group's members on other sockets send there directly.

@@ -147,12 +147,14 @@ type Instance struct {
 	// member otherwise, 1.5 MiB at 250 instances; deploy/bench.d/FOOTPRINT.md).
 	made atomic.Int32
 	// The agent's calls (update.go): the latest priority and fault per
-	// member wait in box, kick wakes the goroutine; a reload's update waits
-	// in upd. exited is closed when Run returns.
+	// member wait in box and a reload's update in upds, and kick wakes the
+	// goroutine for both. One channel fewer in Run's select is one sudog
+	// fewer held by every parked instance, and no channel for updates
+	// (~190 bytes an instance, issue 12). exited is closed when Run returns.
 	boxMu  sync.Mutex
 	box    []pending
+	upds   []*updateReq
 	kick   chan struct{}
-	upd    chan *updateReq
 	exited chan struct{}
 	// queued counts adverts in rx not yet stepped: while any wait, later
 	// ones queue behind them rather than overtake them on the socket
@@ -205,7 +207,13 @@ type Instance struct {
 type member struct {
 	inst *Instance
 	idx  int
-	cfg  Config
+	// cfg is shared with whoever made the instance (the agent keeps it as
+	// its plan, to compare on reload), never copied and never written
+	// here: what a member learns at run time lives in its own fields
+	// (ahSeq, oldUnicastChecksum). A copy was 488 bytes per instance, and
+	// with it the member took the 1 KiB size class instead of 512 bytes
+	// (deploy/bench.d/FOOTPRINT.md, issue 12).
+	cfg  *Config
 	conn Conn
 	log  *slog.Logger
 	m    *fsm.Machine
@@ -223,8 +231,12 @@ type member struct {
 	ahSeq  uint32
 	vipIPs []netip.Addr
 
-	held  bool // VIPs are installed
-	rxAdv vrrp.Advertisement
+	held bool // VIPs are installed
+	// oldUnicastChecksum is cfg.Receive.OldUnicastChecksum as learnt from
+	// the peer (receive.UnicastChecksumOld); like ahSeq it survives reloads.
+	// Next to held, in its padding: a member is 512 bytes, a size class.
+	oldUnicastChecksum receive.UnicastChecksum
+	rxAdv              vrrp.Advertisement
 	// prioCause is the event ID of our last priority change: a transition
 	// the next adverts bring (a master that lowered its priority yielding to
 	// a peer) is its consequence. It is forgotten after causeWindow.
@@ -262,13 +274,17 @@ const rxQueue = 4
 
 // Member is one instance of a sync group and the socket of its interface.
 type Member struct {
-	Config Config
+	// Config is kept, not copied: it must not change once given.
+	Config *Config
 	Conn   Conn
+	// StartupDelay, when not 0, replaces Config.FSM.StartupDelay, so the
+	// caller need not copy a Config to set it.
+	StartupDelay time.Duration
 }
 
 // New prepares a lone instance on deps.Conn. Run starts it.
 func New(cfg Config, deps Deps) (*Instance, error) {
-	return NewGroup(cfg.FSM.Name, []Member{{Config: cfg, Conn: deps.Conn}}, deps)
+	return NewGroup(cfg.FSM.Name, []Member{{Config: &cfg, Conn: deps.Conn}}, deps)
 }
 
 // NewGroup prepares the members of a vrrp_sync_group (reference §1.4) to run
@@ -292,7 +308,6 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 		free:   make(chan *rxBuf, rxQueue*len(members)),
 		box:    make([]pending, len(members)),
 		kick:   make(chan struct{}, 1),
-		upd:    make(chan *updateReq),
 		exited: make(chan struct{}),
 		tick:   make(chan struct{}, 1),
 		sched:  deps.Sched,
@@ -303,7 +318,14 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 	var machines []*fsm.Machine
 	for idx, mb := range members {
 		cfg := mb.Config
-		m, err := fsm.New(cfg.FSM)
+		if cfg == nil {
+			return nil, fmt.Errorf("router: %s: member %d has no config", name, idx)
+		}
+		fc := cfg.FSM
+		if mb.StartupDelay != 0 {
+			fc.StartupDelay = mb.StartupDelay
+		}
+		m, err := fsm.New(fc)
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +336,8 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 			return nil, fmt.Errorf("router: vrrp_instance %s: no socket", cfg.FSM.Name)
 		}
 		me := &member{inst: inst, idx: idx, cfg: cfg, conn: mb.Conn, m: m,
-			log: memberLogger(deps.Log, cfg.FSM.Name, cfg.FSM.VRID)}
+			oldUnicastChecksum: cfg.Receive.OldUnicastChecksum,
+			log:                memberLogger(deps.Log, cfg.FSM.Name, cfg.FSM.VRID)}
 		for _, a := range cfg.VIPs {
 			me.vipIPs = append(me.vipIPs, a.Prefix.Addr())
 		}
@@ -325,7 +348,7 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 			Family:    cfg.FSM.Family,
 			Addresses: me.vipIPs,
 		}
-		me.adv.AuthType, me.adv.AuthData = advertAuth(&cfg)
+		me.adv.AuthType, me.adv.AuthData = advertAuth(cfg)
 		if err := me.adv.SetInterval(cfg.FSM.AdvertInterval); err != nil {
 			return nil, fmt.Errorf("router: vrrp_instance %s: %w", cfg.FSM.Name, err)
 		}
@@ -581,9 +604,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		case b := <-i.rx:
 			i.onAdvert(b)
 		case <-i.kick:
-			i.applyPending()
-		case r := <-i.upd:
-			i.onUpdate(r)
+			i.onKick()
 		}
 	}
 }
@@ -692,19 +713,36 @@ func (i *Instance) onAdvert(b *rxBuf) {
 	i.free <- b
 }
 
-// onUpdate applies a reload's new configuration and answers it.
+// onKick applies what the agent left (update.go): reloads' updates first,
+// each answered once applied, then priorities and faults.
 //
 //go:noinline
-func (i *Instance) onUpdate(r *updateReq) {
-	r.err <- i.update(r.cfgs)
+func (i *Instance) onKick() {
+	for {
+		i.boxMu.Lock()
+		if len(i.upds) == 0 {
+			i.upds = nil
+			i.boxMu.Unlock()
+			break
+		}
+		r := i.upds[0]
+		i.upds = i.upds[1:]
+		i.boxMu.Unlock()
+		// Taken: Update now waits for this answer, whatever its context.
+		r.err <- i.update(r.cfgs)
+	}
+	i.applyPending()
 }
 
 // receive validates one advert and steps the machine with it; mu held.
 func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 	i := me.inst
 	i.cause = 0
-	me.cfg.Receive.AHSeq = me.ahSeq
-	r := receive.Validate(pkt, ip, &me.cfg.Receive, &me.rxAdv)
+	// The shared config is not written (member.cfg): the counter and what
+	// was learnt go into a copy on the stack.
+	rcv := me.cfg.Receive
+	rcv.AHSeq, rcv.OldUnicastChecksum = me.ahSeq, me.oldUnicastChecksum
+	r := receive.Validate(pkt, ip, &rcv, &me.rxAdv)
 	if r.AHSeq != 0 {
 		me.ahSeq = r.AHSeq
 	}
@@ -716,7 +754,7 @@ func (me *member) receive(pkt []byte, ip receive.IP, now time.Duration) {
 		return
 	}
 	if r.OldUnicastChecksum {
-		me.cfg.Receive.OldUnicastChecksum = receive.UnicastChecksumOld
+		me.oldUnicastChecksum = receive.UnicastChecksumOld
 	}
 	me.emit(event.Event{Kind: event.KindAdvertReceived, Priority: int(me.rxAdv.Priority), Addr: ip.Src, Interval: me.rxAdv.Interval()})
 	if r.AddressMismatch && me.cfg.SkipCheckAdvAddr && me.m.State() == vrrp.StateBackup {

@@ -33,7 +33,7 @@ type pending struct {
 }
 
 type updateReq struct {
-	cfgs []Config
+	cfgs []*Config
 	err  chan error
 }
 
@@ -94,7 +94,7 @@ func (i *Instance) applyPending() {
 }
 
 // Update applies a reloaded config to the running instance, one Config per
-// member in NewGroup's order, without a state change: a master stays master
+// member in NewGroup's order (kept, not copied, as NewGroup's), without a state change: a master stays master
 // and keeps its VIPs, a backup keeps following its master. The members'
 // identity (name, VRID, interface, family) must not change; for that the
 // caller restarts the instance. What changes:
@@ -112,25 +112,46 @@ func (i *Instance) applyPending() {
 // Update runs on the instance's goroutine and returns once it is applied,
 // or with ctx's error, or ErrStopped. An invalid config is rejected whole
 // and changes nothing.
-func (i *Instance) Update(ctx context.Context, cfgs []Config) error {
+func (i *Instance) Update(ctx context.Context, cfgs []*Config) error {
 	r := &updateReq{cfgs: cfgs, err: make(chan error, 1)}
+	i.boxMu.Lock()
+	i.upds = append(i.upds, r)
+	i.boxMu.Unlock()
+	i.wake()
+	var err error
 	select {
-	case i.upd <- r:
+	case err := <-r.err:
+		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	case <-i.exited:
-		return ErrStopped
+		err = ErrStopped
 	}
-	return <-r.err // the goroutine answers before it reads anything else
+	// Withdrawn if the goroutine has not taken it: then nothing of it was
+	// applied. Taken, it is being applied and answered (onKick), also when
+	// Run is about to return.
+	i.boxMu.Lock()
+	k := slices.Index(i.upds, r)
+	if k >= 0 {
+		i.upds = slices.Delete(i.upds, k, k+1)
+	}
+	i.boxMu.Unlock()
+	if k < 0 {
+		return <-r.err
+	}
+	return err
 }
 
 // update is Update on Run's goroutine.
-func (i *Instance) update(cfgs []Config) error {
+func (i *Instance) update(cfgs []*Config) error {
 	if len(cfgs) != len(i.ms) {
 		return fmt.Errorf("router: %s: update has %d members, the instance %d", i.name, len(cfgs), len(i.ms))
 	}
 	for k, cfg := range cfgs {
-		old := i.ms[k].cfg.FSM
+		if cfg == nil {
+			return fmt.Errorf("router: %s: update has no config for member %d", i.name, k)
+		}
+		old := &i.ms[k].cfg.FSM
 		if cfg.FSM.Name != old.Name || cfg.FSM.VRID != old.VRID || cfg.FSM.Interface != old.Interface || cfg.FSM.Family != old.Family {
 			return fmt.Errorf("router: vrrp_instance %s: identity changed: restart it instead", old.Name)
 		}
@@ -165,10 +186,10 @@ func (i *Instance) update(cfgs []Config) error {
 
 // reconfigure takes cfg as the member's config; the machine has it already.
 // mu held.
-func (me *member) reconfigure(cfg Config) {
+// Like NewGroup's, cfg is kept, not copied; oldUnicastChecksum, learnt
+// from the peer rather than configured, stays as it was.
+func (me *member) reconfigure(cfg *Config) {
 	old := me.cfg
-	// Learnt from the peer, not configured (receive.UnicastChecksumOld).
-	cfg.Receive.OldUnicastChecksum = old.Receive.OldUnicastChecksum
 	if me.held {
 		me.moveHeld(old, cfg)
 	}
@@ -178,7 +199,7 @@ func (me *member) reconfigure(cfg Config) {
 		me.vipIPs = append(me.vipIPs, a.Prefix.Addr())
 	}
 	me.adv.Version = vrrp.Version(cfg.FSM.Version)
-	me.adv.AuthType, me.adv.AuthData = advertAuth(&cfg)
+	me.adv.AuthType, me.adv.AuthData = advertAuth(cfg)
 	me.adv.Addresses = me.vipIPs
 	_ = me.adv.SetInterval(cfg.FSM.AdvertInterval) // checked by update
 	if need := len(cfg.VIPs) + 4; cap(me.rxAdv.Addresses) < need {
@@ -192,7 +213,7 @@ func (me *member) reconfigure(cfg Config) {
 // moveHeld makes what a master holds match cfg: removed rules, routes and
 // addresses go first, then the new ones are added and announced. What both
 // configs hold stays installed throughout.
-func (me *member) moveHeld(old, cfg Config) {
+func (me *member) moveHeld(old, cfg *Config) {
 	addrs := me.inst.deps.Addrs
 	oldAddrs := append(slices.Clone(old.VIPs), old.ExcludedVIPs...)
 	newAddrs := append(slices.Clone(cfg.VIPs), cfg.ExcludedVIPs...)

@@ -47,11 +47,14 @@ func TestUpdateInPlace(t *testing.T) {
 	f.inst.deps.Announcer = an // before it is master: read only by its goroutine
 	waitFor(t, 2*time.Second, "not MASTER", func() bool { return f.inst.Snapshot().State == vrrp.StateMaster })
 	an.take()
-	cfg := f.inst.ms[0].cfg
+	// The instance keeps the Config it is given (Member.Config): each
+	// update hands it a copy, so cfg can change afterwards.
+	cfg := *f.inst.ms[0].cfg
 	ctx := context.Background()
+	update := func(c Config) error { return f.inst.Update(ctx, []*Config{&c}) }
 
 	cfg.FSM.Priority = 180
-	if err := f.inst.Update(ctx, []Config{cfg}); err != nil {
+	if err := update(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if s := f.inst.Snapshot(); s.State != vrrp.StateMaster || s.BasePriority != 180 || s.Priority != 180 || !s.VIPsHeld {
@@ -72,7 +75,7 @@ func TestUpdateInPlace(t *testing.T) {
 	cfg.VIPs = append(slices.Clone(cfg.VIPs), netif.Address{Prefix: added, Dev: "eth0"})
 	cfg.FSM.AdvertInterval = 2 * interval
 	cfg.Receive.Interval = 2 * interval
-	if err := f.inst.Update(ctx, []Config{cfg}); err != nil {
+	if err := update(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if got := vips(net); !slices.Equal(got, []netip.Addr{inlineVIP.Addr(), added.Addr()}) {
@@ -86,7 +89,7 @@ func TestUpdateInPlace(t *testing.T) {
 	}
 
 	cfg.VIPs = cfg.VIPs[1:]
-	if err := f.inst.Update(ctx, []Config{cfg}); err != nil {
+	if err := update(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if got := vips(net); !slices.Equal(got, []netip.Addr{added.Addr()}) {
@@ -102,12 +105,12 @@ func TestUpdateInPlace(t *testing.T) {
 
 	bad := cfg
 	bad.FSM.VRID++
-	if err := f.inst.Update(ctx, []Config{bad}); err == nil {
+	if err := update(bad); err == nil {
 		t.Error("a VRID change was applied in place")
 	}
 	bad = cfg
 	bad.FSM.Priority = 0
-	if err := f.inst.Update(ctx, []Config{bad}); err == nil {
+	if err := update(bad); err == nil {
 		t.Error("priority 0 was accepted")
 	}
 	if s := f.inst.Snapshot(); s.BasePriority != 180 {
@@ -127,7 +130,7 @@ func vips(n *netiftest.Network) []netip.Addr {
 // SetPriority never blocks, even with nobody reading.
 func TestUpdateStopped(t *testing.T) {
 	f := startFake(t, 100, 20*time.Millisecond, nil, nil)
-	inst, err := New(f.inst.ms[0].cfg, Deps{Conn: &netiftest.Network{}, Addrs: &netiftest.Network{}})
+	inst, err := New(*f.inst.ms[0].cfg, Deps{Conn: &netiftest.Network{}, Addrs: &netiftest.Network{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +141,36 @@ func TestUpdateStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_ = inst.Run(ctx)
-	if err := inst.Update(context.Background(), []Config{f.inst.ms[0].cfg}); !errors.Is(err, ErrStopped) {
+	if err := inst.Update(context.Background(), []*Config{f.inst.ms[0].cfg}); !errors.Is(err, ErrStopped) {
 		t.Errorf("Update after Run returned: %v, want ErrStopped", err)
+	}
+}
+
+// TestUpdateWithdrawn: an update its caller gave up on before the
+// instance's goroutine took it returns the context's error and is never
+// applied, also once the goroutine runs.
+func TestUpdateWithdrawn(t *testing.T) {
+	f := startFake(t, 100, 20*time.Millisecond, nil, nil)
+	inst, err := New(*f.inst.ms[0].cfg, Deps{Conn: &netiftest.Network{}, Addrs: &netiftest.Network{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *inst.ms[0].cfg
+	cfg.FSM.Priority = 150
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := inst.Update(ctx, []*Config{&cfg}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Update with nobody running the instance returned %v, want the deadline", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = inst.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	// A priority change after it: once that is applied, so would the
+	// withdrawn update have been.
+	inst.SetPriority(0, 120, 0)
+	waitFor(t, 2*time.Second, "priority 120 not applied", func() bool { return inst.Snapshot().Priority == 120 })
+	if s := inst.Snapshot(); s.BasePriority != 100 {
+		t.Errorf("base priority %d: the withdrawn update was applied", s.BasePriority)
 	}
 }
