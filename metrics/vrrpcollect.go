@@ -117,9 +117,7 @@ var (
 	}()
 	transitionReasonPairs = func() map[event.Reason]*dto.LabelPair {
 		out := map[event.Reason]*dto.LabelPair{}
-		for _, r := range []event.Reason{event.ReasonPriority, event.ReasonPreempted, event.ReasonMasterDown,
-			event.ReasonPriorityZero, event.ReasonShutdown, event.ReasonFault, event.ReasonFaultCleared,
-			event.ReasonSyncGroup, event.ReasonReload, event.ReasonStartup, event.ReasonOwner} {
+		for _, r := range event.TransitionReasons {
 			out[r] = pair(lReason, string(r))
 		}
 		return out

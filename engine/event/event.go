@@ -105,6 +105,12 @@ const (
 	ReasonOwner        Reason = "owner" // priority 255 with state MASTER: immediate
 )
 
+// TransitionReasons lists every transition reason, so collectors can make
+// what a reason's series needs once (as DropReasons does for drops).
+var TransitionReasons = [...]Reason{ReasonPriority, ReasonPreempted, ReasonMasterDown,
+	ReasonPriorityZero, ReasonShutdown, ReasonFault, ReasonFaultCleared,
+	ReasonSyncGroup, ReasonReload, ReasonStartup, ReasonOwner}
+
 // ReasonDeleted on a KindInterfaceChanged event says the interface is gone
 // (not merely down): whatever is kept per interface, such as its series,
 // can be dropped.
