@@ -119,15 +119,26 @@ type Snapshot struct {
 // Steps are serialised by mu, not by one goroutine. The routine case, a
 // BACKUP hearing its master, is stepped on the socket's read goroutine
 // (HandleVRRP) and re-arms the timer from there: waking the instance's
-// goroutine for every advert cost more CPU than the step itself (a futex
+// worker for every advert cost more CPU than the step itself (a futex
 // wake and a timer re-arm per advert; 250 instances at 0.05 s are 5000 a
 // second). Likewise a MASTER's routine advert is stepped on its socket's
 // Scheduler goroutine, batched with the other masters' (tickInline).
 // Everything else (takeovers and other timer steps, control, shutdown, and
 // adverts that can lead to netlink or gratuitous work) runs on the
-// instance's goroutine, and neither the socket's nor the scheduler's
+// instance's worker (work), and neither the socket's nor the scheduler's
 // goroutine ever waits for it: they only TryLock, and queue the advert or
 // hand the tick over when the lock is held.
+//
+// The worker is a goroutine started when there is something to do
+// (signal) and gone when there is not, not one that waits for it: Run's
+// goroutine only waits for its context, and never grows past the 2 KiB a
+// goroutine starts with. A goroutine parked after deeper work keeps at
+// least 4 KiB for life: the runtime halves a parked goroutine's stack at a
+// collection only while under a quarter of it is in use, counting an
+// 800-byte nosplit reserve (runtime shrinkstack), which leaves 224 bytes
+// of frames for a 4 KiB stack to halve, and a channel receive alone
+// (chanrecv1, chanrecv, gopark) takes 192 (issue 12, TestInstanceStack in
+// engine/agent).
 type Instance struct {
 	deps Deps
 	log  *slog.Logger
@@ -147,15 +158,20 @@ type Instance struct {
 	// member otherwise, 1.5 MiB at 250 instances; deploy/bench.d/FOOTPRINT.md).
 	made atomic.Int32
 	// The agent's calls (update.go): the latest priority and fault per
-	// member wait in box and a reload's update in upds, and kick wakes the
-	// goroutine for both. One channel fewer in Run's select is one sudog
-	// fewer held by every parked instance, and no channel for updates
-	// (~190 bytes an instance, issue 12). exited is closed when Run returns.
+	// member wait in box and a reload's update in upds, and wakeKick
+	// starts the worker for both. exited is closed once the worker has
+	// shut the instance down, just before Run returns.
 	boxMu  sync.Mutex
 	box    []pending
 	upds   []*updateReq
-	kick   chan struct{}
 	exited chan struct{}
+	// pend holds the wake flags the worker has not taken yet; busy is set
+	// while a worker runs (and before Run and after the shutdown, so that
+	// none starts then); worker is i.work, made once: a go statement
+	// calling a method allocates its closure at every start.
+	pend   atomic.Uint32
+	busy   atomic.Bool
+	worker func()
 	// queued counts adverts in rx not yet stepped: while any wait, later
 	// ones queue behind them rather than overtake them on the socket
 	// goroutine.
@@ -174,11 +190,11 @@ type Instance struct {
 	// (tickInline), whose batch the adverts go into; nil otherwise.
 	inline *Scheduler
 
-	// The scheduler's part: tick wakes Run when a deadline is due; offset
-	// is origin on the scheduler's clock (set in Run). wakeAt, window and
-	// slot are the scheduler's, under its mu.
+	// The scheduler's part: it signals wakeTick when a deadline is due that
+	// it does not step itself; offset is origin on the scheduler's clock
+	// (set in start). wakeAt, window and slot are the scheduler's, under
+	// its mu.
 	sched  *Scheduler
-	tick   chan struct{}
 	offset time.Duration
 	wakeAt time.Duration
 	window time.Duration
@@ -307,11 +323,11 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 		rx:     make(chan *rxBuf, rxQueue*len(members)),
 		free:   make(chan *rxBuf, rxQueue*len(members)),
 		box:    make([]pending, len(members)),
-		kick:   make(chan struct{}, 1),
 		exited: make(chan struct{}),
-		tick:   make(chan struct{}, 1),
 		sched:  deps.Sched,
 	}
+	inst.worker = inst.work
+	inst.busy.Store(true) // no worker before Run
 	if inst.sched == nil {
 		inst.sched = NewScheduler()
 	}
@@ -388,7 +404,7 @@ func (i *Instance) Snapshots() []Snapshot {
 
 // HandleVRRP is called on the socket's read goroutine. An advert that can
 // only refresh a BACKUP's down timer is stepped right here; any other is
-// copied into a free buffer and queued for the instance's goroutine, or
+// copied into a free buffer and queued for the instance's worker, or
 // dropped if the instance is behind.
 func (me *member) HandleVRRP(p *netif.Packet) {
 	i := me.inst
@@ -445,7 +461,7 @@ func ipOf(p *netif.Packet) receive.IP {
 	return ip
 }
 
-// enqueue copies the packet for the instance's goroutine.
+// enqueue copies the packet for the instance's worker.
 func (me *member) enqueue(p *netif.Packet) {
 	i := me.inst
 	var b *rxBuf
@@ -468,6 +484,7 @@ func (me *member) enqueue(p *netif.Packet) {
 	i.queued.Add(1)
 	select {
 	case i.rx <- b:
+		i.signal(wakeRx)
 	default:
 		i.queued.Add(-1)
 		i.free <- b
@@ -535,9 +552,9 @@ func (i *Instance) coalesceWindow() time.Duration {
 // tickInline steps a MASTER's due adverts on the scheduler's goroutine,
 // their packets going into its batch: the routine master tick, which
 // before woke the instance's goroutine for each advert. It reports false,
-// leaving the tick to Run, for anything else: a member not MASTER (a
-// takeover, a sync group in transition), adverts waiting in rx, the lock
-// held (the goroutine is busy; never wait for it here).
+// leaving the tick to the worker, for anything else: a member not MASTER
+// (a takeover, a sync group in transition), adverts waiting in rx, the
+// lock held (the worker is busy; never wait for it here).
 func (i *Instance) tickInline(s *Scheduler) bool {
 	if !i.mu.TryLock() {
 		return false
@@ -582,37 +599,98 @@ func (i *Instance) takeoverPending() bool {
 // Run starts the instance and blocks until ctx is cancelled. On the way out
 // a master sends its priority-0 advert and removes its VIPs (reference §2.4).
 //
-// Run's own frame is kept small on purpose: an instance spends its life
-// parked in this select, and the runtime halves a parked goroutine's stack
-// at a collection only while under a quarter of it is in use (issue 12).
-// With the case bodies inline Run's frame was 0x2d0 bytes and every
-// instance kept an 8 KiB stack; so each case, and the start and the
-// shutdown, is a non-inlined method whose frame is gone while Run waits
-// (BenchmarkInstanceStack and TestInstanceStack in engine/agent).
+// Run's goroutine does none of the work: it starts the worker (work) for
+// the start-up steps and then only waits, so that its stack stays the
+// 2 KiB a goroutine starts with while the instance lives (Instance;
+// issue 12). When ctx is done it signals the shutdown and waits for it.
 func (i *Instance) Run(ctx context.Context) error {
-	defer close(i.exited)
-	i.start()
-	defer i.stop()
-	done := ctx.Done()
+	i.pend.Or(wakeStart)
+	go i.worker() // busy is set since NewGroup
+	<-ctx.Done()
+	i.signal(wakeStop)
+	<-i.exited
+	return nil
+}
+
+// What the worker is woken for (Instance.pend).
+const (
+	wakeStart uint32 = 1 << iota // Run began
+	wakeTick                     // a deadline the scheduler handed over (Scheduler.fire)
+	wakeRx                       // adverts queued in rx (enqueue)
+	wakeKick                     // the agent's box or updates (update.go)
+	wakeStop                     // Run's context is done
+)
+
+// signal leaves flag for the worker and starts one unless one is running
+// (it will see the flag) or the instance is not running (before Run, after
+// the shutdown). The flag is set before busy is tried, and the worker
+// clears flags before acting on them and looks again after clearing busy,
+// so no signal is lost. Safe from any goroutine; it never blocks.
+func (i *Instance) signal(flag uint32) {
+	i.pend.Or(flag)
+	if i.busy.CompareAndSwap(false, true) {
+		go i.worker()
+	}
+}
+
+// work is the instance's worker: it does what the wake flags ask until
+// none is left, then returns, its stack with it. A stop wins over what was
+// signalled with it (the master's priority-0 advert, reference §2.4), and
+// a deadline comes before queued adverts; adverts are stepped in arrival
+// order.
+func (i *Instance) work() {
 	for {
-		select {
-		case <-done:
+		f := i.pend.Swap(0)
+		if f == 0 {
+			i.busy.Store(false)
+			// A signal between the Swap and the Store found busy set and
+			// started no worker: its flag is left for this one.
+			if i.pend.Load() == 0 || !i.busy.CompareAndSwap(false, true) {
+				return
+			}
+			continue
+		}
+		if f&wakeStart != 0 {
+			i.start()
+		}
+		if f&wakeStop != 0 {
 			i.shutdown()
-			return nil
-		case <-i.tick:
+			i.stop()
+			close(i.exited)
+			return // busy stays set: no worker after the shutdown
+		}
+		if f&wakeTick != 0 {
 			i.onDeadline()
+		}
+		if f&wakeKick != 0 {
+			i.onKick()
+		}
+		if f&wakeRx != 0 {
+			i.drain()
+		}
+	}
+}
+
+// drain steps the adverts queued in rx, oldest first. It gives way to a
+// stop or a deadline signalled meanwhile, leaving the rest for the next
+// round: a flood of adverts does not hold up a takeover.
+func (i *Instance) drain() {
+	for {
+		if i.pend.Load()&(wakeStop|wakeTick) != 0 {
+			i.pend.Or(wakeRx) // what is left was signalled before the Swap
+			return
+		}
+		select {
 		case b := <-i.rx:
 			i.onAdvert(b)
-		case <-i.kick:
-			i.onKick()
+		default:
+			return
 		}
 	}
 }
 
 // start joins the scheduler, takes the members' VRIDs on their sockets
-// and steps every machine with its start input (Run).
-//
-//go:noinline
+// and steps every machine with its start input (wakeStart).
 func (i *Instance) start() {
 	i.mu.Lock()
 	i.origin = time.Now()
@@ -632,10 +710,7 @@ func (i *Instance) start() {
 	i.mu.Unlock()
 }
 
-// stop undoes start's registrations, in reverse order (Run's deferred
-// exit, so also after a panic).
-//
-//go:noinline
+// stop undoes start's registrations, in reverse order, after the shutdown.
 func (i *Instance) stop() {
 	for k := len(i.ms) - 1; k >= 0; k-- {
 		me := i.ms[k]
@@ -646,8 +721,6 @@ func (i *Instance) stop() {
 
 // shutdown steps every machine with its shutdown input: a master sends
 // its priority-0 advert and removes its VIPs (reference §2.4).
-//
-//go:noinline
 func (i *Instance) shutdown() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -662,9 +735,7 @@ func (i *Instance) shutdown() {
 	}
 }
 
-// onDeadline runs a deadline the scheduler handed to the goroutine.
-//
-//go:noinline
+// onDeadline runs a deadline the scheduler handed to the worker.
 func (i *Instance) onDeadline() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -702,8 +773,6 @@ func (i *Instance) onDeadline() {
 }
 
 // onAdvert steps the machine with one queued advert and frees its buffer.
-//
-//go:noinline
 func (i *Instance) onAdvert(b *rxBuf) {
 	i.mu.Lock()
 	i.ms[b.member].receive(b.b[:b.n], b.ip, i.now())
@@ -715,8 +784,6 @@ func (i *Instance) onAdvert(b *rxBuf) {
 
 // onKick applies what the agent left (update.go): reloads' updates first,
 // each answered once applied, then priorities and faults.
-//
-//go:noinline
 func (i *Instance) onKick() {
 	for {
 		i.boxMu.Lock()

@@ -25,8 +25,8 @@ import (
 // instead of thousands of re-arms). When it fires, the adverts of every
 // MASTER due within a short window (coalesce) are stepped right here and
 // sent with one sendmmsg(2) (netif.Batch). Anything else that is due (a
-// BACKUP's takeover, a sync group in transition, FAULT) wakes the
-// instance's own goroutine, as its own timer did before.
+// BACKUP's takeover, a sync group in transition, FAULT) goes to the
+// instance's worker (Instance.signal), as its own timer did before.
 type Scheduler struct {
 	epoch time.Time
 
@@ -151,10 +151,7 @@ func (s *Scheduler) fire() {
 	s.mu.Unlock()
 	for k, i := range s.due {
 		if !i.tickInline(s) {
-			select {
-			case i.tick <- struct{}{}:
-			default: // one is waiting already
-			}
+			i.signal(wakeTick)
 		}
 		s.due[k] = nil
 	}

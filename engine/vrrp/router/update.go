@@ -18,13 +18,13 @@ import (
 // instance's lock from the caller's side for long: SetPriority and SetFault
 // never block (the latest value wins, which is all a priority or a fault
 // flag needs), and Update waits only for its own turn on the instance's
-// goroutine, bounded by its context.
+// worker, bounded by its context.
 
 // ErrStopped is returned by Update once Run has returned.
 var ErrStopped = errors.New("router: instance stopped")
 
 // pending is what the agent set for one member and the instance's
-// goroutine has not stepped yet.
+// worker has not stepped yet.
 type pending struct {
 	prio, fault         bool // set
 	priority            int
@@ -60,14 +60,9 @@ func (i *Instance) SetFault(member int, fault bool, cause uint64) {
 	i.wake()
 }
 
-func (i *Instance) wake() {
-	select {
-	case i.kick <- struct{}{}:
-	default: // already woken; it will read the box
-	}
-}
+func (i *Instance) wake() { i.signal(wakeKick) }
 
-// applyPending steps what SetPriority and SetFault left; on Run's goroutine.
+// applyPending steps what SetPriority and SetFault left; on the worker.
 func (i *Instance) applyPending() {
 	i.boxMu.Lock()
 	box := slices.Clone(i.box)
@@ -109,7 +104,7 @@ func (i *Instance) applyPending() {
 //     its destinations (unicast peers) and the receive checks: from the
 //     next advert sent or received.
 //
-// Update runs on the instance's goroutine and returns once it is applied,
+// Update runs on the instance's worker and returns once it is applied,
 // or with ctx's error, or ErrStopped. An invalid config is rejected whole
 // and changes nothing.
 func (i *Instance) Update(ctx context.Context, cfgs []*Config) error {
@@ -127,9 +122,9 @@ func (i *Instance) Update(ctx context.Context, cfgs []*Config) error {
 	case <-i.exited:
 		err = ErrStopped
 	}
-	// Withdrawn if the goroutine has not taken it: then nothing of it was
+	// Withdrawn if the worker has not taken it: then nothing of it was
 	// applied. Taken, it is being applied and answered (onKick), also when
-	// Run is about to return.
+	// the instance is about to stop.
 	i.boxMu.Lock()
 	k := slices.Index(i.upds, r)
 	if k >= 0 {
@@ -142,7 +137,7 @@ func (i *Instance) Update(ctx context.Context, cfgs []*Config) error {
 	return err
 }
 
-// update is Update on Run's goroutine.
+// update is Update on the worker.
 func (i *Instance) update(cfgs []*Config) error {
 	if len(cfgs) != len(i.ms) {
 		return fmt.Errorf("router: %s: update has %d members, the instance %d", i.name, len(cfgs), len(i.ms))
