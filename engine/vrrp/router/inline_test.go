@@ -50,6 +50,17 @@ type fakeNode struct {
 
 func startFake(t testing.TB, prio int, interval time.Duration, addrs Addresses, sink event.Sink) *fakeNode {
 	t.Helper()
+	f := newFake(t, prio, interval, addrs, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.inst.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// newFake is startFake's instance, not running.
+func newFake(t testing.TB, prio int, interval time.Duration, addrs Addresses, sink event.Sink) *fakeNode {
+	t.Helper()
 	f := &fakeNode{net: &netiftest.Network{}, rec: &eventtest.Recorder{}}
 	if addrs == nil {
 		addrs = f.net
@@ -75,10 +86,6 @@ func startFake(t testing.TB, prio int, interval time.Duration, addrs Addresses, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = f.inst.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	return f
 }
 
