@@ -141,7 +141,6 @@ type Snapshot struct {
 // engine/agent).
 type Instance struct {
 	deps Deps
-	log  *slog.Logger
 
 	ms    []*member
 	m     *fsm.Machine // a lone instance
@@ -150,13 +149,13 @@ type Instance struct {
 
 	origin time.Time
 
-	rx   chan *rxBuf
-	free chan *rxBuf
-	// made counts the receive buffers allocated, at most cap(free): they
-	// are made when the queue first needs them rather than up front, as a
-	// backup keeping up with its master only ever uses one (4 × 1.5 KiB per
-	// member otherwise, 1.5 MiB at 250 instances; deploy/bench.d/FOOTPRINT.md).
-	made atomic.Int32
+	// rxq holds the adverts waiting for the worker, oldest first, at most
+	// rxQueue per member; it is made when an advert first queues, and its
+	// buffers come from rxBufs. A slice under rxMu, not a channel: nobody
+	// ever waits on it (issue 12: the rx and free channels were 256 bytes
+	// an instance).
+	rxMu sync.Mutex
+	rxq  []*rxBuf
 	// The agent's calls (update.go): the latest priority and fault per
 	// member wait in box and a reload's update in upds, and wakeKick
 	// starts the worker for both. exited is closed once the worker has
@@ -172,7 +171,7 @@ type Instance struct {
 	pend   atomic.Uint32
 	busy   atomic.Bool
 	worker func()
-	// queued counts adverts in rx not yet stepped: while any wait, later
+	// queued counts adverts in rxq not yet stepped: while any wait, later
 	// ones queue behind them rather than overtake them on the socket
 	// goroutine.
 	queued atomic.Int32
@@ -288,6 +287,12 @@ const causeWindow = 10 * time.Second
 // deeper queue only adds latency.
 const rxQueue = 4
 
+// rxBufs are the receive buffers of every instance: an instance holds one
+// only while an advert waits for its worker, which a backup keeping up
+// with its master never does (HandleVRRP). Kept per instance, a buffer
+// made once stayed for life: 1.7 KiB per instance that ever queued.
+var rxBufs = sync.Pool{New: func() any { return new(rxBuf) }}
+
 // Member is one instance of a sync group and the socket of its interface.
 type Member struct {
 	// Config is kept, not copied: it must not change once given.
@@ -318,10 +323,7 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 	}
 	inst := &Instance{
 		deps:   deps,
-		log:    deps.Log,
 		name:   name,
-		rx:     make(chan *rxBuf, rxQueue*len(members)),
-		free:   make(chan *rxBuf, rxQueue*len(members)),
 		box:    make([]pending, len(members)),
 		exited: make(chan struct{}),
 		sched:  deps.Sched,
@@ -464,16 +466,14 @@ func ipOf(p *netif.Packet) receive.IP {
 // enqueue copies the packet for the instance's worker.
 func (me *member) enqueue(p *netif.Packet) {
 	i := me.inst
-	var b *rxBuf
-	select {
-	case b = <-i.free:
-	default:
-		if i.made.Add(1) > int32(cap(i.free)) {
-			i.made.Add(-1)
-			return // the instance is behind; a later advert will do
-		}
-		b = new(rxBuf)
+	i.rxMu.Lock()
+	if i.rxq == nil {
+		i.rxq = make([]*rxBuf, 0, rxQueue*len(i.ms))
+	} else if len(i.rxq) == cap(i.rxq) {
+		i.rxMu.Unlock()
+		return // the instance is behind; a later advert will do
 	}
+	b := rxBufs.Get().(*rxBuf)
 	b.member = me.idx
 	b.n = copy(b.b[:], p.VRRP)
 	b.ip = ipOf(p)
@@ -482,13 +482,23 @@ func (me *member) enqueue(p *netif.Packet) {
 		b.ip.Header = b.hdr[:copy(b.hdr[:], b.ip.Header)]
 	}
 	i.queued.Add(1)
-	select {
-	case i.rx <- b:
-		i.signal(wakeRx)
-	default:
-		i.queued.Add(-1)
-		i.free <- b
+	i.rxq = append(i.rxq, b)
+	i.rxMu.Unlock()
+	i.signal(wakeRx)
+}
+
+// dequeue takes the oldest queued advert; nil if none.
+func (i *Instance) dequeue() *rxBuf {
+	i.rxMu.Lock()
+	defer i.rxMu.Unlock()
+	if len(i.rxq) == 0 {
+		return nil
 	}
+	b := i.rxq[0]
+	n := copy(i.rxq, i.rxq[1:])
+	i.rxq[n] = nil
+	i.rxq = i.rxq[:n]
+	return b
 }
 
 // now is the instance's clock; mu held.
@@ -553,7 +563,7 @@ func (i *Instance) coalesceWindow() time.Duration {
 // their packets going into its batch: the routine master tick, which
 // before woke the instance's goroutine for each advert. It reports false,
 // leaving the tick to the worker, for anything else: a member not MASTER
-// (a takeover, a sync group in transition), adverts waiting in rx, the
+// (a takeover, a sync group in transition), adverts waiting in rxq, the
 // lock held (the worker is busy; never wait for it here).
 func (i *Instance) tickInline(s *Scheduler) bool {
 	if !i.mu.TryLock() {
@@ -616,7 +626,7 @@ func (i *Instance) Run(ctx context.Context) error {
 const (
 	wakeStart uint32 = 1 << iota // Run began
 	wakeTick                     // a deadline the scheduler handed over (Scheduler.fire)
-	wakeRx                       // adverts queued in rx (enqueue)
+	wakeRx                       // adverts queued in rxq (enqueue)
 	wakeKick                     // the agent's box or updates (update.go)
 	wakeStop                     // Run's context is done
 )
@@ -671,7 +681,7 @@ func (i *Instance) work() {
 	}
 }
 
-// drain steps the adverts queued in rx, oldest first. It gives way to a
+// drain steps the adverts queued in rxq, oldest first. It gives way to a
 // stop or a deadline signalled meanwhile, leaving the rest for the next
 // round: a flood of adverts does not hold up a takeover.
 func (i *Instance) drain() {
@@ -680,12 +690,11 @@ func (i *Instance) drain() {
 			i.pend.Or(wakeRx) // what is left was signalled before the Swap
 			return
 		}
-		select {
-		case b := <-i.rx:
-			i.onAdvert(b)
-		default:
+		b := i.dequeue()
+		if b == nil {
 			return
 		}
+		i.onAdvert(b)
 	}
 }
 
@@ -779,7 +788,7 @@ func (i *Instance) onAdvert(b *rxBuf) {
 	i.queued.Add(-1)
 	i.arm(false)
 	i.mu.Unlock()
-	i.free <- b
+	rxBufs.Put(b)
 }
 
 // onKick applies what the agent left (update.go): reloads' updates first,
