@@ -3,37 +3,46 @@ package agent
 import (
 	"context"
 	"log/slog"
+
+	"github.com/keepwatch/keepwatch/engine/vrrp/router"
 )
 
-// task is one goroutine the agent started: an instance, a socket's read
-// loop, a tracker, the load balancer, the link watch. Its one rule, as in
-// corerad's Task: run returns nil when its context is cancelled; any other
-// return is the task failing, and is logged. Each task has its own context,
-// not the caller's, because the agent stops its tasks in an order
+// task is something the agent started and stops: a goroutine (a socket's
+// read loop, a tracker, the load balancer, the link watch) or a VRRP
+// instance (instanceTask). A goroutine's one rule, as in corerad's Task:
+// run returns nil when its context is cancelled; any other return is the
+// task failing, and is logged. Each task has its own context, not the
+// caller's, because the agent stops its tasks in an order
 // (Agent.shutdown), not all at once.
 type task struct {
 	name   string
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel func()
+	done   <-chan struct{}
 	err    error // set before done is closed
 }
 
 func goTask(log *slog.Logger, name string, run func(ctx context.Context) error) *task {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &task{name: name, cancel: cancel, done: make(chan struct{})}
-	go t.run(ctx, log, run)
+	done := make(chan struct{})
+	t := &task{name: name, cancel: cancel, done: done}
+	go t.run(ctx, log, run, done)
 	return t
 }
 
-// run is the task's goroutine. Its frame stays under every instance's
-// stack while the instance waits, so it is kept small (64 bytes; it was 216
-// with the error log's variadic arguments inlined, now in failed). The GC
-// halves a parked goroutine's stack only while less than a quarter of it is
-// in use, counting an 800-byte nosplit reserve (runtime shrinkstack): every
-// byte under router.Instance.Run's select decides whether 250 instances
-// keep 8 KiB of stack each or 4 KiB (issue 12; BenchmarkInstanceStack).
-func (t *task) run(ctx context.Context, log *slog.Logger, run func(context.Context) error) {
-	defer close(t.done)
+// instanceTask is a VRRP instance as a task, with no goroutine: a running
+// instance that waits holds no stack, and its steps run on a worker
+// started when there is work (router.Instance.Start). A goroutine per
+// instance blocked in Run was 2 KiB of stack (4 KiB while it did the
+// instance's work itself), its g, and the task's context and channels
+// (issue 12; TestInstanceStack). It never fails.
+func instanceTask(name string, inst *router.Instance) *task {
+	inst.Start()
+	return &task{name: name, cancel: inst.Stop, done: inst.Done()}
+}
+
+// run is the task's goroutine; it closes done when run returns.
+func (t *task) run(ctx context.Context, log *slog.Logger, run func(context.Context) error, done chan<- struct{}) {
+	defer close(done)
 	if err := run(ctx); err != nil {
 		t.failed(log, err)
 	}

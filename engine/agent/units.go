@@ -369,7 +369,7 @@ func (a *Agent) startUnit(up *unitPlan) error {
 		}
 		a.groups.set(up.group, names)
 	}
-	u.task = goTask(a.log, up.name, inst.Run)
+	u.task = instanceTask(up.name, inst)
 	for _, r := range u.members {
 		a.pushPriority(r, 0)
 	}

@@ -130,10 +130,10 @@ type Snapshot struct {
 // hand the tick over when the lock is held.
 //
 // The worker is a goroutine started when there is something to do
-// (signal) and gone when there is not, not one that waits for it: Run's
-// goroutine only waits for its context, and never grows past the 2 KiB a
-// goroutine starts with. A goroutine parked after deeper work keeps at
-// least 4 KiB for life: the runtime halves a parked goroutine's stack at a
+// (signal) and gone when there is not, not one that waits for it: an
+// instance that waits has no goroutine (Start), or one that only waits
+// (Run) and never grows past the 2 KiB a goroutine starts with. A
+// goroutine parked after deeper work keeps at least 4 KiB for life: the runtime halves a parked goroutine's stack at a
 // collection only while under a quarter of it is in use, counting an
 // 800-byte nosplit reserve (runtime shrinkstack), which leaves 224 bytes
 // of frames for a 4 KiB stack to halve, and a channel receive alone
@@ -159,13 +159,13 @@ type Instance struct {
 	// The agent's calls (update.go): the latest priority and fault per
 	// member wait in box and a reload's update in upds, and wakeKick
 	// starts the worker for both. exited is closed once the worker has
-	// shut the instance down, just before Run returns.
+	// shut the instance down (Done).
 	boxMu  sync.Mutex
 	box    []pending
 	upds   []*updateReq
 	exited chan struct{}
 	// pend holds the wake flags the worker has not taken yet; busy is set
-	// while a worker runs (and before Run and after the shutdown, so that
+	// while a worker runs (and before Start and after the shutdown, so that
 	// none starts then); worker is i.work, made once: a go statement
 	// calling a method allocates its closure at every start.
 	pend   atomic.Uint32
@@ -329,7 +329,7 @@ func NewGroup(name string, members []Member, deps Deps) (*Instance, error) {
 		sched:  deps.Sched,
 	}
 	inst.worker = inst.work
-	inst.busy.Store(true) // no worker before Run
+	inst.busy.Store(true) // no worker before Start
 	if inst.sched == nil {
 		inst.sched = NewScheduler()
 	}
@@ -606,33 +606,46 @@ func (i *Instance) takeoverPending() bool {
 	return true
 }
 
-// Run starts the instance and blocks until ctx is cancelled. On the way out
-// a master sends its priority-0 advert and removes its VIPs (reference §2.4).
-//
-// Run's goroutine does none of the work: it starts the worker (work) for
-// the start-up steps and then only waits, so that its stack stays the
-// 2 KiB a goroutine starts with while the instance lives (Instance;
-// issue 12). When ctx is done it signals the shutdown and waits for it.
-func (i *Instance) Run(ctx context.Context) error {
+// Start starts the instance. It has no goroutine of its own: the start-up
+// steps, and every later one not taken on a socket's or the scheduler's
+// goroutine, run on a worker started when there is work (Instance), so
+// an instance that waits holds no stack (issue 12). Call it once; Stop
+// stops the instance.
+func (i *Instance) Start() {
 	i.pend.Or(wakeStart)
 	go i.worker() // busy is set since NewGroup
+}
+
+// Stop shuts the instance down: a master sends its priority-0 advert and
+// removes its VIPs (reference §2.4). It does not wait: Done is closed once
+// that is done. Safe from any goroutine, more than once, and before Start
+// (the instance then stops as soon as it has started).
+func (i *Instance) Stop() { i.signal(wakeStop) }
+
+// Done is closed once the instance has shut down (Stop).
+func (i *Instance) Done() <-chan struct{} { return i.exited }
+
+// Run starts the instance, stops it when ctx is done and returns once it
+// has shut down (Start, Stop, Done); its goroutine only waits.
+func (i *Instance) Run(ctx context.Context) error {
+	i.Start()
 	<-ctx.Done()
-	i.signal(wakeStop)
+	i.Stop()
 	<-i.exited
 	return nil
 }
 
 // What the worker is woken for (Instance.pend).
 const (
-	wakeStart uint32 = 1 << iota // Run began
+	wakeStart uint32 = 1 << iota // Start
 	wakeTick                     // a deadline the scheduler handed over (Scheduler.fire)
 	wakeRx                       // adverts queued in rxq (enqueue)
 	wakeKick                     // the agent's box or updates (update.go)
-	wakeStop                     // Run's context is done
+	wakeStop                     // Stop
 )
 
 // signal leaves flag for the worker and starts one unless one is running
-// (it will see the flag) or the instance is not running (before Run, after
+// (it will see the flag) or the instance is not running (before Start, after
 // the shutdown). The flag is set before busy is tried, and the worker
 // clears flags before acting on them and looks again after clearing busy,
 // so no signal is lost. Safe from any goroutine; it never blocks.

@@ -20,7 +20,7 @@ import (
 // flag needs), and Update waits only for its own turn on the instance's
 // worker, bounded by its context.
 
-// ErrStopped is returned by Update once Run has returned.
+// ErrStopped is returned by Update once the instance has stopped.
 var ErrStopped = errors.New("router: instance stopped")
 
 // pending is what the agent set for one member and the instance's
