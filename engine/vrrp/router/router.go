@@ -591,6 +591,26 @@ func (i *Instance) tickInline(s *Scheduler) bool {
 	return true
 }
 
+// growStack grows the calling goroutine's stack to 8 KiB, what a
+// takeover's step needs, while a backup woken early waits for its deadline
+// (onDeadline): the worker starts with 2 KiB, and growing it (a copy of the
+// stack each time it doubles) between the deadline and the advert put
+// ~17 µs on the takeover. BenchmarkTakeover, fired → advert written, p50 of
+// 200 takeovers, two interleaved runs: 100-103 µs without, 78-83 with
+// (with a goroutine per instance 84-88); a 16 KiB stack did no better.
+//
+//go:noinline
+func growStack() byte {
+	var frame [growFrame]byte
+	return frame[growIdx] // read at a run-time index: the frame stays
+}
+
+// growFrame is growStack's frame: with the frames under it, more than
+// 4 KiB, so the stack doubles twice, to 8 KiB.
+const growFrame = 6 << 10
+
+var growIdx = growFrame - 1
+
 // earlyWake is how much earlier than a backup's deadline its timer is armed.
 const earlyWake = 1200 * time.Microsecond
 
@@ -774,6 +794,7 @@ func (i *Instance) onDeadline() {
 		// meanwhile still counts.
 		due := i.due
 		i.mu.Unlock()
+		_ = growStack()
 		for time.Since(i.origin) < due {
 			runtime.Gosched()
 		}
