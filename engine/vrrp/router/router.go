@@ -133,12 +133,12 @@ type Snapshot struct {
 // (signal) and gone when there is not, not one that waits for it: an
 // instance that waits has no goroutine (Start), or one that only waits
 // (Run) and never grows past the 2 KiB a goroutine starts with. A
-// goroutine parked after deeper work keeps at least 4 KiB for life: the runtime halves a parked goroutine's stack at a
-// collection only while under a quarter of it is in use, counting an
-// 800-byte nosplit reserve (runtime shrinkstack), which leaves 224 bytes
-// of frames for a 4 KiB stack to halve, and a channel receive alone
-// (chanrecv1, chanrecv, gopark) takes 192 (issue 12, TestInstanceStack in
-// engine/agent).
+// goroutine parked after deeper work keeps at least 4 KiB for life: the
+// runtime halves a parked goroutine's stack at a collection only while
+// under a quarter of it is in use, counting an 800-byte nosplit reserve
+// (runtime shrinkstack), which leaves 224 bytes of frames for a 4 KiB
+// stack to halve, and a channel receive alone (chanrecv1, chanrecv,
+// gopark) takes 192 (issue 12, TestInstanceStack in engine/agent).
 type Instance struct {
 	deps Deps
 
