@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,9 @@ type instance struct {
 	masterExemplar                           atomic.Pointer[dto.Exemplar]
 	dropped                                  [len(event.DropReasons)]atomicCounter
 	gap, lateness                            atomicHistogram
-	otherDrops                               cowMap[event.Reason, *atomicCounter]
-	transitions                              cowMap[transitionKey, *transitionSeries]
-	vips                                     cowMap[netip.Addr, *vipSeries]
+	otherDrops                               cowList[event.Reason, *atomicCounter]
+	transitions                              cowList[transitionKey, *transitionSeries]
+	vips                                     cowList[netip.Addr, *vipSeries]
 	info                                     atomic.Pointer[[]*dto.LabelPair] // instance_info's, with the segment
 
 	// decl is guarded by Metrics.declMu; what Emit needs of it is copied
@@ -77,11 +78,13 @@ func (m *Metrics) newInstance(d Instance) *instance {
 		pairs: []*dto.LabelPair{pair(lFamily, lv[3]), pair(lInterface, lv[2]), pair(lVRID, lv[1]), pair(lInstance, lv[0])},
 	}
 	in.setSegment(d.Segment)
-	in.vips.update(func(vm map[netip.Addr]*vipSeries) {
-		for _, a := range d.VIPs {
-			vm[a] = in.newVIP(a)
+	vl := make([]cowEntry[netip.Addr, *vipSeries], 0, len(d.VIPs))
+	for _, a := range d.VIPs {
+		if !slices.ContainsFunc(vl, func(e cowEntry[netip.Addr, *vipSeries]) bool { return e.k == a }) {
+			vl = append(vl, cowEntry[netip.Addr, *vipSeries]{a, in.newVIP(a)})
 		}
-	})
+	}
+	in.vips.replace(vl)
 	in.reset(d)
 	return in
 }
@@ -122,13 +125,7 @@ func (in *instance) redeclare(m *Metrics, d Instance) {
 		keep[a] = true
 		in.vipFor(m, a)
 	}
-	in.vips.update(func(vm map[netip.Addr]*vipSeries) {
-		for a := range vm {
-			if !keep[a] {
-				delete(vm, a)
-			}
-		}
-	})
+	in.vips.keep(func(a netip.Addr) bool { return keep[a] })
 }
 
 func (in *instance) vipFor(_ *Metrics, a netip.Addr) *vipSeries {

@@ -418,18 +418,19 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 				}
 				dst = append(dst, series{desc: d, labels: id, extra: dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
 			}
-			for r, n := range in.otherDrops.snapshot() {
-				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
+			for _, e := range in.otherDrops.snapshot() {
+				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(e.k)))), kind: seriesCounter, v: e.v.get()})
 			}
 			return dst
 		case famTransitions:
-			for _, t := range in.transitions.snapshot() {
+			for _, e := range in.transitions.snapshot() {
+				t := e.v
 				dst = append(dst, series{desc: d, labels: t.labels, kind: seriesCounter, v: t.n.get(), ex: t.ex.Load()})
 			}
 			return dst
 		case famVIPPresent:
-			for _, v := range in.vips.snapshot() {
-				dst = append(dst, series{desc: d, labels: v.labels, v: v.v.Get()})
+			for _, e := range in.vips.snapshot() {
+				dst = append(dst, series{desc: d, labels: e.v.labels, v: e.v.v.Get()})
 			}
 			return dst
 		case famInstanceInfo:
