@@ -52,7 +52,7 @@ type instance struct {
 	otherDrops                               cowList[event.Reason, *atomicCounter]
 	transitions                              cowList[transitionKey, *transitionSeries]
 	vips                                     cowList[netip.Addr, *vipSeries]
-	info                                     atomic.Pointer[[]*dto.LabelPair] // instance_info's, with the segment
+	info                                     atomic.Pointer[dto.LabelPair] // instance_info's segment pair
 
 	// decl is guarded by Metrics.declMu; what Emit needs of it is copied
 	// into atomics, as Declare runs concurrently with events.
@@ -167,12 +167,11 @@ func (in *instance) vipFor(_ *Metrics, a netip.Addr) *vipSeries {
 }
 
 func (in *instance) newVIP(sp sharedPairs, a netip.Addr) *vipSeries {
-	return &vipSeries{labels: withPair(in.pairs, sp.pair(lAddress, a.String()))}
+	return &vipSeries{address: sp.pair(lAddress, a.String())}
 }
 
 func (in *instance) setSegment(sp sharedPairs, segment string) {
-	l := withPair(in.pairs, sp.pair(lSegment, valid(segment)))
-	in.info.Store(&l)
+	in.info.Store(sp.pair(lSegment, valid(segment)))
 }
 
 // masterDownInterval computes Master_Down_Interval = 3 × Master_Adver_Interval
