@@ -30,21 +30,54 @@ type atomicCounter struct{ n atomic.Uint64 }
 func (c *atomicCounter) inc()         { c.n.Add(1) }
 func (c *atomicCounter) get() float64 { return float64(c.n.Load()) }
 
-// atomicHistogram is a classic histogram with fixed upper bounds.
+// atomicHistogram is a classic histogram with fixed upper bounds. Its
+// counts are made at its first observation: an instance observes one of
+// its two histograms in its steady state (advert_gap_seconds as BACKUP,
+// advert_lateness_seconds as MASTER), and the other's buckets were ~130
+// bytes an instance held for nothing (issue 12). Until then it is written
+// with zero counts, as before.
 type atomicHistogram struct {
-	bounds []float64       // shared, sorted upper bounds
-	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
+	bounds []float64                  // shared, sorted upper bounds
+	counts atomic.Pointer[histCounts] // nil until the first observation
 	sum    value
 }
 
+// histCounts are the per-bucket counts of a histogram, not cumulative:
+// the first len(bounds) are its buckets, the next the +Inf one. Room for
+// the longest bounds an instance's histogram has (gapBuckets).
+type histCounts [maxHistBounds + 1]atomic.Uint64
+
+const maxHistBounds = 17
+
+// noCounts are the counts of a histogram not yet observed; only read.
+var noCounts histCounts
+
 func newAtomicHistogram(bounds []float64) atomicHistogram {
-	return atomicHistogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+	if len(bounds) > maxHistBounds {
+		panic("metrics: histogram bounds over maxHistBounds")
+	}
+	return atomicHistogram{bounds: bounds}
 }
 
-// observe records v without allocating.
+// loaded returns the histogram's counts, noCounts before the first
+// observation.
+func (h *atomicHistogram) loaded() *histCounts {
+	if c := h.counts.Load(); c != nil {
+		return c
+	}
+	return &noCounts
+}
+
+// observe records v, without allocating after the first observation.
 func (h *atomicHistogram) observe(v float64) {
+	c := h.counts.Load()
+	if c == nil {
+		// Whichever observation swaps first makes them.
+		h.counts.CompareAndSwap(nil, new(histCounts))
+		c = h.counts.Load()
+	}
 	// Buckets are upper-inclusive (le), as in client_golang.
-	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(1)
+	c[sort.SearchFloat64s(h.bounds, v)].Add(1)
 	for {
 		old := h.sum.bits.Load()
 		if h.sum.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
@@ -59,15 +92,16 @@ func (h *atomicHistogram) write(d *dto.Metric) {
 	buckets := make([]dto.Bucket, len(h.bounds))
 	counts := make([]uint64, len(h.bounds))
 	ptrs := make([]*dto.Bucket, len(h.bounds))
+	hc := h.loaded()
 	var n uint64
 	for i := range h.bounds {
-		n += h.counts[i].Load()
+		n += hc[i].Load()
 		counts[i] = n
 		buckets[i].CumulativeCount = &counts[i]
 		buckets[i].UpperBound = &h.bounds[i]
 		ptrs[i] = &buckets[i]
 	}
-	n += h.counts[len(h.bounds)].Load()
+	n += hc[len(h.bounds)].Load()
 	sum := h.sum.Get()
 	d.Histogram = &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: ptrs}
 }
