@@ -446,6 +446,7 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 		case famMasterTransitions:
 			return append(dst, series{desc: d, labels: id, kind: seriesCounter, v: in.masterTransitions.get(), ex: in.masterExemplar.Load()})
 		case famDropped:
+			drops := in.dropped.Load()
 			for i, r := range event.DropReasons {
 				if r == event.DropVRIDUnknown {
 					// No instance can own an advert for an unknown VRID:
@@ -453,7 +454,11 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 					// keepwatch_vrrp_global_adverts_dropped_total.
 					continue
 				}
-				dst = append(dst, series{desc: d, labels: id, extra: dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
+				var v float64
+				if drops != nil {
+					v = drops[i].get()
+				}
+				dst = append(dst, series{desc: d, labels: id, extra: dropPairs[i], kind: seriesCounter, v: v})
 			}
 			for _, e := range in.otherDrops.snapshot() {
 				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(e.k)))), kind: seriesCounter, v: e.v.get()})
