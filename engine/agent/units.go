@@ -359,7 +359,6 @@ func (a *Agent) startUnit(up *unitPlan) error {
 		r := &running{unit: u, idx: k, plan: p, lastPrio: p.router.FSM.Priority}
 		r.set = a.newSet(p)
 		u.members = append(u.members, r)
-		a.insts[p.key] = r
 	}
 	a.units[up.name] = u
 	if up.group != "" {
@@ -396,7 +395,6 @@ func (a *Agent) stopUnits(us []*unit) {
 			a.groups.remove(strings.TrimPrefix(u.name, "group:"))
 		}
 		for _, r := range u.members {
-			delete(a.insts, r.plan.key)
 			socks = append(socks, sockKeys(r.plan)...)
 			if r.plan.vmac != nil {
 				vmacs = append(vmacs, *r.plan.vmac)
