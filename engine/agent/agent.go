@@ -521,12 +521,14 @@ func (a *Agent) syncBalancer(c *config.Config) {
 		a.lb = lb.New(lb.Options{Sink: a.sink, Log: a.log})
 	}
 	b := a.lb
+	exited := make(chan struct{})
 	a.lbTask = goTask(a.log, "load balancer", func(ctx context.Context) error {
+		defer close(exited)
 		return untilCancelled(ctx, b.Run(ctx, c))
 	})
 	select { // so a reload right after start reaches a running balancer
 	case <-b.Started():
-	case <-a.lbTask.done:
+	case <-exited:
 	}
 }
 

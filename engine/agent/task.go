@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"sync"
 )
 
 // task is one goroutine the agent started: an instance, a socket's read
@@ -11,16 +12,20 @@ import (
 // return is the task failing, and is logged. Each task has its own context,
 // not the caller's, because the agent stops its tasks in an order
 // (Agent.shutdown), not all at once.
+//
+// stop waits for the goroutine on a WaitGroup, not a channel: there is a
+// task per instance, and a channel was 96 bytes of each (issue 12).
 type task struct {
 	name   string
 	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // set before done is closed
+	done   sync.WaitGroup
+	err    error // set before done.Done
 }
 
 func goTask(log *slog.Logger, name string, run func(ctx context.Context) error) *task {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &task{name: name, cancel: cancel, done: make(chan struct{})}
+	t := &task{name: name, cancel: cancel}
+	t.done.Add(1)
 	go t.run(ctx, log, run)
 	return t
 }
@@ -33,7 +38,7 @@ func goTask(log *slog.Logger, name string, run func(ctx context.Context) error) 
 // byte under router.Instance.Run's select decides whether 250 instances
 // keep 8 KiB of stack each or 4 KiB (issue 12; BenchmarkInstanceStack).
 func (t *task) run(ctx context.Context, log *slog.Logger, run func(context.Context) error) {
-	defer close(t.done)
+	defer t.done.Done()
 	if err := run(ctx); err != nil {
 		t.failed(log, err)
 	}
@@ -48,7 +53,7 @@ func (t *task) failed(log *slog.Logger, err error) {
 // stop cancels the task and waits for it; it returns the task's error.
 func (t *task) stop() error {
 	t.cancel()
-	<-t.done
+	t.done.Wait()
 	return t.err
 }
 
