@@ -211,7 +211,7 @@ func planUnits(c *config.Config, lookup AddrLookup) ([]unitPlan, map[string]*fai
 }
 
 func failureOf(p *plan, group string, err error) *failure {
-	return &failure{name: p.key.name, vrid: p.key.vrid, ifname: p.key.ifname, family: p.router.FSM.Family, syncGroup: group, reason: err.Error()}
+	return &failure{name: p.key.name, vrid: int(p.key.vrid), ifname: p.key.ifname, family: p.router.FSM.Family, syncGroup: group, reason: err.Error()}
 }
 
 // setFailed records the instances that could not start: each newly failed
@@ -255,7 +255,7 @@ func sameIdentity(u *unit, up *unitPlan) bool {
 	}
 	for k, p := range up.plans {
 		o := u.members[k].plan
-		if o.key != p.key || o.sockGroup != p.sockGroup || o.router.FSM.Interface != p.router.FSM.Interface ||
+		if o.key != p.key || o.router.Receive.Group != p.router.Receive.Group || o.router.FSM.Interface != p.router.FSM.Interface ||
 			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && !reflect.DeepEqual(*o.vmac, *p.vmac) {
 			return false
 		}
