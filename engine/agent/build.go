@@ -40,15 +40,30 @@ func keyOf(in *config.Instance) instanceKey {
 // trackers it follows. It is not written once built: its router config is
 // the running instance's own (router.Member.Config). The multicast group
 // its socket joins is router.Receive.Group (invalid: unicast), not a copy
-// of it: 576 bytes a plan, not 640 (issue 12).
+// of it, and promote_secondaries is a flag (promoteIface names the
+// interface): a plan fits the 576-byte size class with the 8-byte header
+// the runtime puts before objects over 512 bytes, not 640 (issue 12).
 type plan struct {
 	key    instanceKey
 	router router.Config
 	refs   []track.Ref
 	// vmac is the instance's use_vmac interface, created before it starts.
 	vmac *netif.VMAC
-	// promote is the interface of its VIPs when promote_secondaries is set.
-	promote string
+	// promote is promote_secondaries (promoteIface).
+	promote bool
+}
+
+// promoteIface is the interface promote_secondaries is set on, "" without
+// it: the instance's, or its VMAC when there is one; keepalived sets it on
+// vrrp->ifp (vrrp.c).
+func (p *plan) promoteIface() string {
+	switch {
+	case !p.promote:
+		return ""
+	case p.vmac != nil:
+		return p.vmac.LinkName()
+	}
+	return p.key.ifname
 }
 
 func boolOr(p *bool, def bool) bool {
@@ -244,14 +259,7 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 			}
 		}
 	}
-	if in.PromoteSecondaries {
-		// keepalived sets it on the instance's interface, the VMAC when
-		// there is one (vrrp.c: vrrp->ifp).
-		p.promote = in.Interface
-		if p.vmac != nil {
-			p.promote = p.vmac.LinkName()
-		}
-	}
+	p.promote = in.PromoteSecondaries
 	p.router = rc
 	p.refs = trackRefs(c, in)
 	return p, nil

@@ -348,9 +348,9 @@ func (a *Agent) startUnit(up *unitPlan) error {
 	}
 	u := &unit{name: up.name, inst: inst}
 	for _, p := range up.plans {
-		if p.promote != "" {
-			a.promoted.add(a, p.promote)
-			u.promoted = append(u.promoted, p.promote)
+		if ifname := p.promoteIface(); ifname != "" {
+			a.promoted.add(a, ifname)
+			u.promoted = append(u.promoted, ifname)
 		}
 	}
 	a.mu.Lock()
