@@ -21,13 +21,14 @@ func (m *Metrics) Declare(d Declaration) {
 	// family) is a new instance for keepalived too (reference §0.7).
 	old := m.instances.snapshot()
 	next := make(map[string]*instance, len(d.Instances))
+	sp := sharedPairs{}
 	for _, di := range d.Instances {
-		if in, ok := old[di.Name]; ok && sameIdentity(in.decl, di) {
-			in.redeclare(m, di)
+		if in, ok := old[di.Name]; ok && in.decl.sameIdentity(di) {
+			in.redeclare(m, di, sp)
 			next[di.Name] = in
 			continue
 		}
-		next[di.Name] = m.newInstance(di)
+		next[di.Name] = m.newInstance(di, sp)
 	}
 	m.instances.update(func(cur map[string]*instance) {
 		clear(cur)
@@ -122,15 +123,10 @@ func (m *Metrics) Declare(d Declaration) {
 	})
 }
 
-func sameIdentity(a, b Instance) bool {
-	return a.Name == b.Name && a.VRID == b.VRID && a.Interface == b.Interface && famOrV4(a) == famOrV4(b)
-}
-
-func famOrV4(i Instance) uint8 {
-	if i.Family == 0 {
-		return 4
-	}
-	return uint8(i.Family)
+// sameIdentity reports whether b declares the instance a was declared as.
+func (a declared) sameIdentity(b Instance) bool {
+	n := declaredOf(b)
+	return a.name == n.name && a.vrid == n.vrid && a.iface == n.iface && a.family == n.family
 }
 
 type partialDeleter interface {

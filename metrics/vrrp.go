@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,9 @@ type transitionKey struct {
 // atomic adds; the few series with open-ended label values (transitions,
 // VIPs, the info series) stay client_golang children.
 type instance struct {
-	decl   Instance
-	labels []string // identity label values
+	// decl is what identifies the instance and its segment, as last
+	// declared (the gauges' initial values and the VIPs are not kept).
+	decl declared
 
 	// The identity label pairs in name order, made once (vrrpcollect.go);
 	// the state and drop reason series add a shared pair when written
@@ -45,12 +47,12 @@ type instance struct {
 	prioZeroReceived, garps, nas             atomicCounter
 	masterTransitions                        atomicCounter
 	masterExemplar                           atomic.Pointer[dto.Exemplar]
-	dropped                                  [len(event.DropReasons)]atomicCounter
+	dropped                                  atomic.Pointer[dropCounts] // nil until the first drop
 	gap, lateness                            atomicHistogram
-	otherDrops                               cowMap[event.Reason, *atomicCounter]
-	transitions                              cowMap[transitionKey, *transitionSeries]
-	vips                                     cowMap[netip.Addr, *vipSeries]
-	info                                     atomic.Pointer[[]*dto.LabelPair] // instance_info's, with the segment
+	otherDrops                               cowList[event.Reason, *atomicCounter]
+	transitions                              cowList[transitionKey, *transitionSeries]
+	vips                                     cowList[netip.Addr, *vipSeries]
+	info                                     atomic.Pointer[dto.LabelPair] // instance_info's segment pair
 
 	// decl is guarded by Metrics.declMu; what Emit needs of it is copied
 	// into atomics, as Declare runs concurrently with events.
@@ -63,25 +65,77 @@ type instance struct {
 	lastRecv atomic.Int64 // unix ns of the last advert heard in BACKUP, 0 if none since the last transition
 }
 
-func (m *Metrics) newInstance(d Instance) *instance {
+// declared is what an instance keeps of its declaration: its identity,
+// and its segment to tell a reload's change.
+type declared struct {
+	name, iface, segment string
+	vrid                 uint8
+	family               vrrp.Family
+}
+
+func declaredOf(d Instance) declared {
 	if d.Family == 0 {
 		d.Family = vrrp.IPv4
 	}
-	lv := []string{valid(d.Name), strconv.Itoa(int(d.VRID)), valid(d.Interface), d.Family.String()}
+	return declared{name: d.Name, iface: d.Interface, segment: d.Segment, vrid: d.VRID, family: d.Family}
+}
+
+// sharedPairs hands out one label pair per name and value to the instances
+// one Declare makes: the instances on an interface share their interface,
+// family and segment pairs (80 bytes each, issue 12). It lives for one
+// Declare, so it holds nothing the running config does not; nil makes a
+// pair per call.
+type sharedPairs map[[2]string]*dto.LabelPair
+
+func (sp sharedPairs) pair(name, value string) *dto.LabelPair {
+	if sp == nil {
+		return pair(name, value)
+	}
+	k := [2]string{name, value}
+	p := sp[k]
+	if p == nil {
+		p = pair(name, value)
+		sp[k] = p
+	}
+	return p
+}
+
+// dropCounts are an instance's adverts_dropped_total counters, by index
+// into event.DropReasons. An instance makes them at its first dropped
+// advert: most never drop one, and the 14 counters were 112 bytes of every
+// instance (issue 12). Until then its series are written as 0, as before.
+type dropCounts [len(event.DropReasons)]atomicCounter
+
+// drops returns the instance's drop counters, made if need be.
+func (in *instance) drops() *dropCounts {
+	d := in.dropped.Load()
+	if d == nil {
+		// Whichever drop swaps first makes them.
+		in.dropped.CompareAndSwap(nil, new(dropCounts))
+		d = in.dropped.Load()
+	}
+	return d
+}
+
+func (m *Metrics) newInstance(d Instance, sp sharedPairs) *instance {
+	if d.Family == 0 {
+		d.Family = vrrp.IPv4
+	}
 	in := &instance{
-		decl:     d,
-		labels:   lv,
 		gap:      newAtomicHistogram(gapBuckets),
 		lateness: newAtomicHistogram(latenessBuckets),
 		// Sorted by label name, as the registry wants them.
-		pairs: []*dto.LabelPair{pair(lFamily, lv[3]), pair(lInterface, lv[2]), pair(lVRID, lv[1]), pair(lInstance, lv[0])},
+		pairs: []*dto.LabelPair{sp.pair(lFamily, d.Family.String()), sp.pair(lInterface, valid(d.Interface)),
+			sp.pair(lVRID, strconv.Itoa(int(d.VRID))), pair(lInstance, valid(d.Name))},
 	}
-	in.setSegment(d.Segment)
-	in.vips.update(func(vm map[netip.Addr]*vipSeries) {
-		for _, a := range d.VIPs {
-			vm[a] = in.newVIP(a)
+	in.setSegment(sp, d.Segment)
+	vl := make([]cowEntry[netip.Addr, *vipSeries], 0, len(d.VIPs))
+	for _, a := range d.VIPs {
+		if !slices.ContainsFunc(vl, func(e cowEntry[netip.Addr, *vipSeries]) bool { return e.k == a }) {
+			vl = append(vl, cowEntry[netip.Addr, *vipSeries]{a, in.newVIP(sp, a)})
 		}
-	})
+	}
+	in.vips.replace(vl)
 	in.reset(d)
 	return in
 }
@@ -98,7 +152,7 @@ func (in *instance) reset(d Instance) {
 }
 
 func (in *instance) setDecl(d Instance) {
-	in.decl = d
+	in.decl = declaredOf(d)
 	in.version.Store(int32(d.Version))
 	in.ownInterval.Store(int64(d.Interval))
 }
@@ -106,11 +160,11 @@ func (in *instance) setDecl(d Instance) {
 // redeclare applies a reload's declaration to an instance whose identity is
 // unchanged: counters and the current state are kept, as keepalived keeps
 // them across SIGHUP (reference §3.4), and new VIPs get series.
-func (in *instance) redeclare(m *Metrics, d Instance) {
-	if d.Segment != in.decl.Segment {
+func (in *instance) redeclare(m *Metrics, d Instance, sp sharedPairs) {
+	if d.Segment != in.decl.segment {
 		// The interface's address changed since the last declaration:
 		// one info series at a time, or joins on it would match twice.
-		in.setSegment(d.Segment)
+		in.setSegment(sp, d.Segment)
 	}
 	in.setDecl(d)
 	in.priority.Set(float64(d.Priority))
@@ -120,28 +174,21 @@ func (in *instance) redeclare(m *Metrics, d Instance) {
 	keep := make(map[netip.Addr]bool, len(d.VIPs))
 	for _, a := range d.VIPs {
 		keep[a] = true
-		in.vipFor(m, a)
+		in.vips.loadOrCreate(a, func() *vipSeries { return in.newVIP(sp, a) })
 	}
-	in.vips.update(func(vm map[netip.Addr]*vipSeries) {
-		for a := range vm {
-			if !keep[a] {
-				delete(vm, a)
-			}
-		}
-	})
+	in.vips.keep(func(a netip.Addr) bool { return keep[a] })
 }
 
 func (in *instance) vipFor(_ *Metrics, a netip.Addr) *vipSeries {
-	return in.vips.loadOrCreate(a, func() *vipSeries { return in.newVIP(a) })
+	return in.vips.loadOrCreate(a, func() *vipSeries { return in.newVIP(nil, a) })
 }
 
-func (in *instance) newVIP(a netip.Addr) *vipSeries {
-	return &vipSeries{labels: withPair(in.pairs, pair(lAddress, a.String()))}
+func (in *instance) newVIP(sp sharedPairs, a netip.Addr) *vipSeries {
+	return &vipSeries{address: sp.pair(lAddress, a.String())}
 }
 
-func (in *instance) setSegment(segment string) {
-	l := withPair(in.pairs, pair(lSegment, valid(segment)))
-	in.info.Store(&l)
+func (in *instance) setSegment(sp sharedPairs, segment string) {
+	in.info.Store(sp.pair(lSegment, valid(segment)))
 }
 
 // masterDownInterval computes Master_Down_Interval = 3 × Master_Adver_Interval
@@ -194,11 +241,11 @@ func familyIndex(f vrrp.Family) int {
 func indexInstances(instances map[string]*instance) *vridIndex {
 	x := new(vridIndex)
 	for name, in := range instances {
-		f := familyIndex(in.decl.Family)
+		f := familyIndex(in.decl.family)
 		if f < 0 {
 			continue
 		}
-		if en := &x[f][in.decl.VRID]; en.in == nil {
+		if en := &x[f][in.decl.vrid]; en.in == nil {
 			*en = vridEntry{name: name, in: in}
 		}
 	}
@@ -219,7 +266,7 @@ func (m *Metrics) instanceFor(e *event.Event) *instance {
 	// An instance that was never declared: make its series from what the
 	// event says, once, rather than lose its events.
 	return m.instances.loadOrCreate(e.Instance, func() *instance {
-		return m.newInstance(Instance{Name: e.Instance, VRID: e.VRID, Interface: e.Interface, Family: e.Family})
+		return m.newInstance(Instance{Name: e.Instance, VRID: e.VRID, Interface: e.Interface, Family: e.Family}, nil)
 	})
 }
 
@@ -251,7 +298,7 @@ func (in *instance) emit(m *Metrics, e *event.Event) {
 		}
 	case event.KindAdvertDropped:
 		if i, ok := dropIndex[e.Reason]; ok && event.DropReasons[i] != event.DropVRIDUnknown {
-			in.dropped[i].inc()
+			in.drops()[i].inc()
 			return
 		}
 		r := e.Reason

@@ -30,21 +30,54 @@ type atomicCounter struct{ n atomic.Uint64 }
 func (c *atomicCounter) inc()         { c.n.Add(1) }
 func (c *atomicCounter) get() float64 { return float64(c.n.Load()) }
 
-// atomicHistogram is a classic histogram with fixed upper bounds.
+// atomicHistogram is a classic histogram with fixed upper bounds. Its
+// counts are made at its first observation: an instance observes one of
+// its two histograms in its steady state (advert_gap_seconds as BACKUP,
+// advert_lateness_seconds as MASTER), and the other's buckets were ~130
+// bytes an instance held for nothing (issue 12). Until then it is written
+// with zero counts, as before.
 type atomicHistogram struct {
-	bounds []float64       // shared, sorted upper bounds
-	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
+	bounds []float64                  // shared, sorted upper bounds
+	counts atomic.Pointer[histCounts] // nil until the first observation
 	sum    value
 }
 
+// histCounts are the per-bucket counts of a histogram, not cumulative:
+// the first len(bounds) are its buckets, the next the +Inf one. Room for
+// the longest bounds an instance's histogram has (gapBuckets).
+type histCounts [maxHistBounds + 1]atomic.Uint64
+
+const maxHistBounds = 17
+
+// noCounts are the counts of a histogram not yet observed; only read.
+var noCounts histCounts
+
 func newAtomicHistogram(bounds []float64) atomicHistogram {
-	return atomicHistogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+	if len(bounds) > maxHistBounds {
+		panic("metrics: histogram bounds over maxHistBounds")
+	}
+	return atomicHistogram{bounds: bounds}
 }
 
-// observe records v without allocating.
+// loaded returns the histogram's counts, noCounts before the first
+// observation.
+func (h *atomicHistogram) loaded() *histCounts {
+	if c := h.counts.Load(); c != nil {
+		return c
+	}
+	return &noCounts
+}
+
+// observe records v, without allocating after the first observation.
 func (h *atomicHistogram) observe(v float64) {
+	c := h.counts.Load()
+	if c == nil {
+		// Whichever observation swaps first makes them.
+		h.counts.CompareAndSwap(nil, new(histCounts))
+		c = h.counts.Load()
+	}
 	// Buckets are upper-inclusive (le), as in client_golang.
-	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(1)
+	c[sort.SearchFloat64s(h.bounds, v)].Add(1)
 	for {
 		old := h.sum.bits.Load()
 		if h.sum.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
@@ -59,15 +92,16 @@ func (h *atomicHistogram) write(d *dto.Metric) {
 	buckets := make([]dto.Bucket, len(h.bounds))
 	counts := make([]uint64, len(h.bounds))
 	ptrs := make([]*dto.Bucket, len(h.bounds))
+	hc := h.loaded()
 	var n uint64
 	for i := range h.bounds {
-		n += h.counts[i].Load()
+		n += hc[i].Load()
 		counts[i] = n
 		buckets[i].CumulativeCount = &counts[i]
 		buckets[i].UpperBound = &h.bounds[i]
 		ptrs[i] = &buckets[i]
 	}
-	n += h.counts[len(h.bounds)].Load()
+	n += hc[len(h.bounds)].Load()
 	sum := h.sum.Get()
 	d.Histogram = &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: ptrs}
 }
@@ -186,10 +220,11 @@ func withPair(id []*dto.LabelPair, ps ...*dto.LabelPair) []*dto.LabelPair {
 type series struct {
 	desc   *prometheus.Desc
 	labels []*dto.LabelPair
-	// extra, if set, is one more pair (a state, a drop reason) that goes
-	// into labels in name order when the series is written: shared by
-	// every instance, so an instance keeps no copy of its identity pairs
-	// per state and per drop reason (19 slices, ~1.4 KiB an instance).
+	// extra, if set, is one more pair (a state, a drop reason, a VIP's
+	// address, the segment) that goes into labels in name order when the
+	// series is written: so an instance keeps no copy of its identity
+	// pairs per state, drop reason, VIP and segment (21 slices, ~1.5 KiB
+	// an instance).
 	extra *dto.LabelPair
 	kind  uint8 // seriesGauge, seriesCounter, seriesHistogram
 	v     float64
@@ -319,10 +354,12 @@ type transitionSeries struct {
 	labels []*dto.LabelPair
 }
 
-// vipSeries is one virtual address's vip_present.
+// vipSeries is one virtual address's vip_present. Its series is the
+// instance's identity pairs with address as series.extra, not a slice of
+// its own (48 bytes a VIP, issue 12).
 type vipSeries struct {
-	v      value
-	labels []*dto.LabelPair
+	v       value
+	address *dto.LabelPair
 }
 
 func newVRRPCollector() *vrrpCollector {
@@ -409,6 +446,7 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 		case famMasterTransitions:
 			return append(dst, series{desc: d, labels: id, kind: seriesCounter, v: in.masterTransitions.get(), ex: in.masterExemplar.Load()})
 		case famDropped:
+			drops := in.dropped.Load()
 			for i, r := range event.DropReasons {
 				if r == event.DropVRIDUnknown {
 					// No instance can own an advert for an unknown VRID:
@@ -416,25 +454,30 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 					// keepwatch_vrrp_global_adverts_dropped_total.
 					continue
 				}
-				dst = append(dst, series{desc: d, labels: id, extra: dropPairs[i], kind: seriesCounter, v: in.dropped[i].get()})
+				var v float64
+				if drops != nil {
+					v = drops[i].get()
+				}
+				dst = append(dst, series{desc: d, labels: id, extra: dropPairs[i], kind: seriesCounter, v: v})
 			}
-			for r, n := range in.otherDrops.snapshot() {
-				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(r)))), kind: seriesCounter, v: n.get()})
+			for _, e := range in.otherDrops.snapshot() {
+				dst = append(dst, series{desc: d, labels: withPair(id, pair(lReason, valid(string(e.k)))), kind: seriesCounter, v: e.v.get()})
 			}
 			return dst
 		case famTransitions:
-			for _, t := range in.transitions.snapshot() {
+			for _, e := range in.transitions.snapshot() {
+				t := e.v
 				dst = append(dst, series{desc: d, labels: t.labels, kind: seriesCounter, v: t.n.get(), ex: t.ex.Load()})
 			}
 			return dst
 		case famVIPPresent:
-			for _, v := range in.vips.snapshot() {
-				dst = append(dst, series{desc: d, labels: v.labels, v: v.v.Get()})
+			for _, e := range in.vips.snapshot() {
+				dst = append(dst, series{desc: d, labels: id, extra: e.v.address, v: e.v.v.Get()})
 			}
 			return dst
 		case famInstanceInfo:
-			if info := in.info.Load(); info != nil {
-				dst = append(dst, series{desc: d, labels: *info, v: 1})
+			if seg := in.info.Load(); seg != nil {
+				dst = append(dst, series{desc: d, labels: id, extra: seg, v: 1})
 			}
 			return dst
 		}

@@ -218,12 +218,13 @@ func appendHistogram(buf []byte, name string, labels []*dto.LabelPair, h *atomic
 		buf = append(buf[:len(buf)-1], `"} `...) // appendFloat's newline
 		return count(buf, n)
 	}
+	hc := h.loaded()
 	var n uint64
 	for i, le := range h.bounds {
-		n += h.counts[i].Load()
+		n += hc[i].Load()
 		buf = bucket(buf, le, n)
 	}
-	n += h.counts[len(h.bounds)].Load()
+	n += hc[len(h.bounds)].Load()
 	buf = bucket(buf, math.Inf(1), n)
 	buf = append(buf, name...)
 	buf = append(buf, "_sum"...)

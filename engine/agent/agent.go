@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -80,8 +81,7 @@ type Agent struct {
 	mu       sync.Mutex
 	cfg      *config.Config
 	socks    map[sockKey]*sock
-	insts    map[instanceKey]*running
-	units    map[string]*unit
+	units    map[string]*unit    // their members are the running instances (runningInstances)
 	failed   map[string]*failure // by instance name
 	trackers map[trackerKey]*runningTracker
 	states   map[trackerKey]track.State
@@ -145,6 +145,22 @@ type running struct {
 	lastFault bool
 }
 
+// runningInstances yields every running instance: the members of every
+// unit, with a.mu held. A map of them by instance key beside a.units was
+// ~160 bytes an instance of map slots (a 56-byte key each) for a set that
+// is only ever walked (issue 12).
+func (a *Agent) runningInstances() iter.Seq[*running] {
+	return func(yield func(*running) bool) {
+		for _, u := range a.units {
+			for _, r := range u.members {
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // failure is an instance the agent could not start: it is shown in FAULT
 // with its reason (status, metrics, /-/ready) and tried again.
 type failure struct {
@@ -182,7 +198,7 @@ func New(opts Options) *Agent {
 	syncd := lb.NewSyncDaemon(opts.Log)
 	return &Agent{
 		opts: opts, log: opts.Log, sink: event.Multi{opts.Sink, g, stats, syncd}, groups: g, stats: stats, lb: opts.Balancer, syncd: syncd,
-		socks: map[sockKey]*sock{}, insts: map[instanceKey]*running{}, units: map[string]*unit{},
+		socks: map[sockKey]*sock{}, units: map[string]*unit{},
 		failed: map[string]*failure{}, trackers: map[trackerKey]*runningTracker{}, states: map[trackerKey]track.State{},
 		retry: make(chan struct{}, 1),
 	}
@@ -505,12 +521,14 @@ func (a *Agent) syncBalancer(c *config.Config) {
 		a.lb = lb.New(lb.Options{Sink: a.sink, Log: a.log})
 	}
 	b := a.lb
+	exited := make(chan struct{})
 	a.lbTask = goTask(a.log, "load balancer", func(ctx context.Context) error {
+		defer close(exited)
 		return untilCancelled(ctx, b.Run(ctx, c))
 	})
 	select { // so a reload right after start reaches a running balancer
 	case <-b.Started():
-	case <-a.lbTask.done:
+	case <-exited:
 	}
 }
 
@@ -546,7 +564,7 @@ func (a *Agent) onTracker(kind track.Kind, name string, st track.State, cause ui
 	defer a.mu.Unlock()
 	st.Known = true
 	a.states[trackerKey{kind, name}] = st
-	for _, r := range a.insts {
+	for r := range a.runningInstances() {
 		if r.set.Update(kind, name, st) {
 			a.pushPriority(r, cause, name)
 		}

@@ -22,32 +22,48 @@ type AddrLookup func(ifname string, family vrrp.Family) (netip.Addr, error)
 
 // instanceKey is what identifies an instance across a reload, as keepalived
 // matches them (reference §0 item 7): VRID, family, interface, and whether
-// it is unicast.
+// it is unicast. Its numbers are narrow (a VRID is 1 to 255, a family 4 or
+// 6) so that a plan fits the 576-byte size class (issue 12).
 type instanceKey struct {
 	name    string
-	vrid    int
-	family  int
 	ifname  string
+	vrid    int32
+	family  uint8
 	unicast bool
 }
 
 func keyOf(in *config.Instance) instanceKey {
-	return instanceKey{in.Name, in.VRID, in.Family(), in.Interface, in.Unicast()}
+	return instanceKey{name: in.Name, ifname: in.Interface, vrid: int32(in.VRID), family: uint8(in.Family()), unicast: in.Unicast()}
 }
 
 // plan is one instance as the agent runs it: the router's config and the
 // trackers it follows. It is not written once built: its router config is
-// the running instance's own (router.Member.Config).
+// the running instance's own (router.Member.Config). The multicast group
+// its socket joins is router.Receive.Group (invalid: unicast), not a copy
+// of it, and promote_secondaries is a flag (promoteIface names the
+// interface): a plan fits the 576-byte size class with the 8-byte header
+// the runtime puts before objects over 512 bytes, not 640 (issue 12).
 type plan struct {
 	key    instanceKey
 	router router.Config
 	refs   []track.Ref
-	// sockGroup is the multicast group its socket joins (invalid: unicast).
-	sockGroup netip.Addr
 	// vmac is the instance's use_vmac interface, created before it starts.
 	vmac *netif.VMAC
-	// promote is the interface of its VIPs when promote_secondaries is set.
-	promote string
+	// promote is promote_secondaries (promoteIface).
+	promote bool
+}
+
+// promoteIface is the interface promote_secondaries is set on, "" without
+// it: the instance's, or its VMAC when there is one; keepalived sets it on
+// vrrp->ifp (vrrp.c).
+func (p *plan) promoteIface() string {
+	switch {
+	case !p.promote:
+		return ""
+	case p.vmac != nil:
+		return p.vmac.LinkName()
+	}
+	return p.key.ifname
 }
 
 func boolOr(p *bool, def bool) bool {
@@ -176,7 +192,6 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 		grp := in.MulticastGroup(g)
 		rc.Dsts = []netip.Addr{grp}
 		rc.Receive.Group = grp
-		p.sockGroup = grp
 	}
 	for _, a := range in.VIPs {
 		na, err := address(a, in.Interface)
@@ -244,14 +259,7 @@ func buildPlan(c *config.Config, in *config.Instance, lookup AddrLookup) (*plan,
 			}
 		}
 	}
-	if in.PromoteSecondaries {
-		// keepalived sets it on the instance's interface, the VMAC when
-		// there is one (vrrp.c: vrrp->ifp).
-		p.promote = in.Interface
-		if p.vmac != nil {
-			p.promote = p.vmac.LinkName()
-		}
-	}
+	p.promote = in.PromoteSecondaries
 	p.router = rc
 	p.refs = trackRefs(c, in)
 	return p, nil

@@ -27,8 +27,8 @@ func (a *Agent) StartupSettled() bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	snaps := make([]router.Snapshot, 0, len(a.insts))
-	for _, r := range a.insts {
+	snaps := make([]router.Snapshot, 0, len(a.units))
+	for r := range a.runningInstances() {
 		snaps = append(snaps, r.unit.inst.Snapshots()[r.idx])
 	}
 	from := a.readyAt

@@ -78,7 +78,7 @@ func (a *Agent) instanceConn(p *plan) (router.Conn, error) {
 	keys := sockKeys(p)
 	var socks []*sock
 	for k, key := range keys {
-		s, err := a.socket(key, p.sockGroup)
+		s, err := a.socket(key, p.router.Receive.Group)
 		if err != nil {
 			a.releaseSockets(keys[:k])
 			return nil, err

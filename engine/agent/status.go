@@ -15,8 +15,8 @@ import (
 func (a *Agent) Status() []InstanceStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]InstanceStatus, 0, len(a.insts)+len(a.failed))
-	for _, r := range a.insts {
+	out := make([]InstanceStatus, 0, len(a.units)+len(a.failed))
+	for r := range a.runningInstances() {
 		s := InstanceStatus{Snapshot: r.unit.inst.Snapshots()[r.idx]}
 		if len(r.unit.members) > 1 || strings.HasPrefix(r.unit.name, "group:") {
 			s.SyncGroup = strings.TrimPrefix(r.unit.name, "group:")

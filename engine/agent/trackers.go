@@ -18,7 +18,7 @@ import (
 // tracker are ignored.
 func (a *Agent) syncTrackers(c *config.Config) []*task {
 	used := map[trackerKey]bool{}
-	for _, r := range a.insts {
+	for r := range a.runningInstances() {
 		for _, ref := range r.plan.refs {
 			used[trackerKey{ref.Kind, ref.Name}] = true
 		}

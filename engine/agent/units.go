@@ -211,7 +211,7 @@ func planUnits(c *config.Config, lookup AddrLookup) ([]unitPlan, map[string]*fai
 }
 
 func failureOf(p *plan, group string, err error) *failure {
-	return &failure{name: p.key.name, vrid: p.key.vrid, ifname: p.key.ifname, family: p.router.FSM.Family, syncGroup: group, reason: err.Error()}
+	return &failure{name: p.key.name, vrid: int(p.key.vrid), ifname: p.key.ifname, family: p.router.FSM.Family, syncGroup: group, reason: err.Error()}
 }
 
 // setFailed records the instances that could not start: each newly failed
@@ -255,7 +255,7 @@ func sameIdentity(u *unit, up *unitPlan) bool {
 	}
 	for k, p := range up.plans {
 		o := u.members[k].plan
-		if o.key != p.key || o.sockGroup != p.sockGroup || o.router.FSM.Interface != p.router.FSM.Interface ||
+		if o.key != p.key || o.router.Receive.Group != p.router.Receive.Group || o.router.FSM.Interface != p.router.FSM.Interface ||
 			(o.vmac == nil) != (p.vmac == nil) || o.vmac != nil && !reflect.DeepEqual(*o.vmac, *p.vmac) {
 			return false
 		}
@@ -348,9 +348,9 @@ func (a *Agent) startUnit(up *unitPlan) error {
 	}
 	u := &unit{name: up.name, inst: inst}
 	for _, p := range up.plans {
-		if p.promote != "" {
-			a.promoted.add(a, p.promote)
-			u.promoted = append(u.promoted, p.promote)
+		if ifname := p.promoteIface(); ifname != "" {
+			a.promoted.add(a, ifname)
+			u.promoted = append(u.promoted, ifname)
 		}
 	}
 	a.mu.Lock()
@@ -359,7 +359,6 @@ func (a *Agent) startUnit(up *unitPlan) error {
 		r := &running{unit: u, idx: k, plan: p, lastPrio: p.router.FSM.Priority}
 		r.set = a.newSet(p)
 		u.members = append(u.members, r)
-		a.insts[p.key] = r
 	}
 	a.units[up.name] = u
 	if up.group != "" {
@@ -396,7 +395,6 @@ func (a *Agent) stopUnits(us []*unit) {
 			a.groups.remove(strings.TrimPrefix(u.name, "group:"))
 		}
 		for _, r := range u.members {
-			delete(a.insts, r.plan.key)
 			socks = append(socks, sockKeys(r.plan)...)
 			if r.plan.vmac != nil {
 				vmacs = append(vmacs, *r.plan.vmac)

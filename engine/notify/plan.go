@@ -47,6 +47,21 @@ type target struct {
 	prio bool
 }
 
+// targets hands out one *target per value to the instances of one
+// compile: most instances have no notify script, no mail and no priority
+// notifications, and share one target rather than hold 80 bytes each for
+// the agent's life (issue 12). A target is not written once made.
+type targets map[target]*target
+
+func (ts targets) of(t target) *target {
+	p := ts[t]
+	if p == nil {
+		p = &t
+		ts[t] = p
+	}
+	return p
+}
+
 type service struct {
 	vs      *config.VirtualServer
 	display string // FMT_VS
@@ -119,6 +134,7 @@ func compile(c *config.Config) *plan {
 			p.fifos[i] = nil
 		}
 	}
+	same := targets{}
 	groupPrio := map[string]*bool{}
 	for i := range c.SyncGroups {
 		for _, m := range c.SyncGroups[i].Members {
@@ -134,8 +150,8 @@ func compile(c *config.Config) *plan {
 			}
 		}
 		p.anyPrio = p.anyPrio || prio
-		p.instances[in.Name] = &target{notify: in.Notify, prio: prio,
-			mail: smtpAlert(in.Notify.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert, false)}
+		p.instances[in.Name] = same.of(target{notify: in.Notify, prio: prio,
+			mail: smtpAlert(in.Notify.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert, false)})
 	}
 	for i := range c.SyncGroups {
 		sg := &c.SyncGroups[i]

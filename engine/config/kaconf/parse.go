@@ -1,6 +1,7 @@
 package kaconf
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/keepwatch/keepwatch/engine/config"
@@ -27,7 +28,24 @@ func parse(lines []Line, source string, tables *config.RTTables) (*config.Config
 	p.cfg.Global = newGlobal()
 	p.block(rootKeywords, 0)
 	p.vsProtocols()
+	p.cfg.Instances = trimmed(p.cfg.Instances)
+	for i := range p.cfg.Instances {
+		in := &p.cfg.Instances[i]
+		in.VIPs, in.ExcludedVIPs = trimmed(in.VIPs), trimmed(in.ExcludedVIPs)
+	}
 	return p.cfg, p.diags
+}
+
+// trimmed returns s without the spare capacity append left it, copied if
+// it had any. The agent keeps the running config for its life (status,
+// the signal dumps, the next reload): at 250 instances appending left room
+// for ~40 more vrrp_instances of 672 bytes each, ~110 bytes an instance
+// (issue 12).
+func trimmed[S ~[]E, E any](s S) S {
+	if cap(s) == len(s) || len(s) == 0 {
+		return s
+	}
+	return slices.Clone(s)
 }
 
 // parser is the state of one Parse. Handlers reach the object being filled

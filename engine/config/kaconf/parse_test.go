@@ -274,3 +274,46 @@ func FuzzLoad(f *testing.F) {
 		LoadFS(fstest.MapFS{"p.conf": {Data: buf.Bytes()}}, "p.conf", LoadOptions{Read: ReadOptions{ConfigID: "kw", RandomSeed: 1, MaxLines: 1 << 14}})
 	})
 }
+
+// TestLoadTrimmed: the config the agent keeps for its life holds no spare
+// capacity in its instances or their address lists (parse's trimmed).
+func TestLoadTrimmed(t *testing.T) {
+	c, ds := probe(`vrrp_instance VI_1 {
+	interface eth0
+	virtual_router_id 1
+	virtual_ipaddress {
+		192.0.2.1/24
+		192.0.2.2/24
+		192.0.2.3/24
+	}
+	virtual_ipaddress_excluded {
+		192.0.2.4/24
+		192.0.2.5/24
+		192.0.2.6/24
+	}
+}
+vrrp_instance VI_2 {
+	interface eth0
+	virtual_router_id 2
+	virtual_ipaddress {
+		192.0.2.7/24
+	}
+}
+vrrp_instance VI_3 {
+	interface eth0
+	virtual_router_id 3
+	virtual_ipaddress {
+		192.0.2.8/24
+	}
+}
+`)
+	if c == nil || ds.HasErrors() {
+		t.Fatalf("load failed:\n%s", ds)
+	}
+	if len(c.Instances) != 3 || cap(c.Instances) != 3 {
+		t.Errorf("instances: len %d cap %d, want 3 and 3", len(c.Instances), cap(c.Instances))
+	}
+	if in := c.Instances[0]; len(in.VIPs) != 3 || cap(in.VIPs) != 3 || len(in.ExcludedVIPs) != 3 || cap(in.ExcludedVIPs) != 3 {
+		t.Errorf("VI_1 VIPs len %d cap %d, excluded len %d cap %d, want 3 each", len(in.VIPs), cap(in.VIPs), len(in.ExcludedVIPs), cap(in.ExcludedVIPs))
+	}
+}

@@ -82,8 +82,12 @@ type Machine struct {
 }
 
 // keptActs is the capacity of the action buffer a Machine keeps between
-// Steps: enough for the steady state to Step without allocating.
-const keptActs = 2
+// Steps: enough for the steady state to Step without allocating. One: a
+// master's Step that also fires a GARP burst (garp_master_delay 5 s after
+// the takeover, or each garp_master_refresh) emits two, and with 2 kept
+// every master held that second Action (352 bytes) for life (issue 12);
+// now the next advert's Step allocates one Action again.
+const keptActs = 1
 
 // New returns a machine in INIT; Step it with InputStart.
 func New(cfg Config) (*Machine, error) {
