@@ -140,16 +140,25 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event, addrs *addrCache) 
 	// OTLP exporter's transform, about an eighth of an advert span's
 	// export cost (issue 12).
 	lean := (e.Kind == event.KindAdvertSent || e.Kind == event.KindAdvertReceived) && e.Addr.IsValid()
+	// Where vrrp.instance names the instance, such spans also leave out its
+	// vrrp.vrid and network.interface.name: within the agent (the span's
+	// resource) an instance's name gives both, from its one vrrp_instance
+	// block (keepalived skips a second block of the same name, "vrrp
+	// instance ... already defined", as engine/config does), and every other
+	// span and log record of the instance carries them. With every advert a span,
+	// each attribute was an eighth of the span's CPU, the transform's three
+	// allocations and the marshal's oneof lookups (issue 12).
+	named := lean && e.Instance != ""
 	if e.ID != 0 && !lean {
 		a = append(a, KeyEventID.Int64(int64(e.ID)))
 	}
 	if e.Instance != "" {
 		a = append(a, KeyInstance.String(e.Instance))
 	}
-	if e.Instance != "" || e.VRID != 0 {
+	if (e.Instance != "" || e.VRID != 0) && !named {
 		a = append(a, KeyVRID.Int(int(e.VRID)))
 	}
-	if e.Interface != "" {
+	if e.Interface != "" && !named {
 		a = append(a, semconv.NetworkInterfaceName(e.Interface))
 	}
 	if e.Family != 0 && !lean {

@@ -479,8 +479,9 @@ func TestAddrCache(t *testing.T) {
 }
 
 // TestAdvertAttributes: sent and received adverts carry what the README
-// promises for vrrp.advert less the event id, network.type and the
-// direction (the span kind gives it); a dropped advert keeps them.
+// promises for vrrp.advert less the event id, network.type, the direction
+// (the span kind gives it) and, where the instance is named, its vrid and
+// interface; a dropped advert keeps them.
 func TestAdvertAttributes(t *testing.T) {
 	base := event.Event{ID: 9, Instance: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv6,
 		Priority: 200, Interval: 50 * time.Millisecond, Addr: netip.MustParseAddr("fe80::1")}
@@ -489,9 +490,9 @@ func TestAdvertAttributes(t *testing.T) {
 		spanKind trace.SpanKind // the direction, for sent and received
 		want     []string
 	}{
-		{event.KindAdvertSent, trace.SpanKindProducer, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+		{event.KindAdvertSent, trace.SpanKindProducer, []string{"vrrp.instance=VI_1",
 			"vrrp.priority=200", "network.peer.address=fe80::1"}},
-		{event.KindAdvertReceived, trace.SpanKindConsumer, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+		{event.KindAdvertReceived, trace.SpanKindConsumer, []string{"vrrp.instance=VI_1",
 			"vrrp.priority=200", "vrrp.advert.interval=0.05", "network.peer.address=fe80::1"}},
 		{event.KindAdvertDropped, trace.SpanKindConsumer, []string{"keepwatch.event.id=9", "vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
 			"network.type=ipv6", "vrrp.advert.direction=received", "error.type=auth", "network.peer.address=fe80::1"}},
@@ -517,5 +518,15 @@ func TestAdvertAttributes(t *testing.T) {
 	e.Kind, e.Addr = event.KindAdvertSent, netip.Addr{}
 	if got := attributes(&e); !slices.ContainsFunc(got, func(kv attribute.KeyValue) bool { return kv.Key == "network.type" }) {
 		t.Errorf("advert without an address: no network.type in %v", got)
+	}
+	// Without an instance name, the vrid and interface stay.
+	e = base
+	e.Kind, e.Instance = event.KindAdvertReceived, ""
+	var got []string
+	for _, kv := range attributes(&e) {
+		got = append(got, string(kv.Key))
+	}
+	if !slices.Contains(got, "vrrp.vrid") || !slices.Contains(got, "network.interface.name") {
+		t.Errorf("advert without an instance name: attributes %q, want vrrp.vrid and network.interface.name", got)
 	}
 }
