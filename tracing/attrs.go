@@ -173,7 +173,14 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event, addrs *addrCache) 
 			a = append(a, KeyDirection.String("sent"))
 		}
 		a = append(a, KeyPriority.Int(e.Priority))
-		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
+		// A named instance's advert to VRRP's own multicast group (RFC 9568
+		// §5.1.1.2 224.0.0.18, §5.1.2.2 ff02::12) leaves the destination
+		// out: it is the same for every such advert of the family, which the
+		// instance gives as it gives the vrid. A unicast peer or another
+		// group (mcast_dst_ip, vrrp_mcast_group4/6) is kept.
+		if !named || (e.Addr != vrrp.GroupIPv4 && e.Addr != vrrp.GroupIPv6) {
+			a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
+		}
 	case event.KindAdvertReceived:
 		if !lean {
 			a = append(a, KeyDirection.String("received"))

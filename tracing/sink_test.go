@@ -481,7 +481,8 @@ func TestAddrCache(t *testing.T) {
 // TestAdvertAttributes: sent and received adverts carry what the README
 // promises for vrrp.advert less the event id, network.type, the direction
 // (the span kind gives it) and, where the instance is named, its vrid and
-// interface; a dropped advert keeps them.
+// interface, and VRRP's multicast group as a sent advert's destination; a
+// dropped advert keeps them.
 func TestAdvertAttributes(t *testing.T) {
 	base := event.Event{ID: 9, Instance: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv6,
 		Priority: 200, Interval: 50 * time.Millisecond, Addr: netip.MustParseAddr("fe80::1")}
@@ -518,6 +519,20 @@ func TestAdvertAttributes(t *testing.T) {
 	e.Kind, e.Addr = event.KindAdvertSent, netip.Addr{}
 	if got := attributes(&e); !slices.ContainsFunc(got, func(kv attribute.KeyValue) bool { return kv.Key == "network.type" }) {
 		t.Errorf("advert without an address: no network.type in %v", got)
+	}
+	// An advert sent to VRRP's multicast group leaves the group out, unless
+	// the instance is not named; another destination stays.
+	for _, c := range []struct {
+		addr, instance string
+		want           bool
+	}{{"224.0.0.18", "VI_1", false}, {"ff02::12", "VI_1", false}, {"224.0.0.18", "", true},
+		{"224.0.0.19", "VI_1", true}, {"192.0.2.2", "VI_1", true}} {
+		e := base
+		e.Kind, e.Addr, e.Instance = event.KindAdvertSent, netip.MustParseAddr(c.addr), c.instance
+		got := slices.ContainsFunc(attributes(&e), func(kv attribute.KeyValue) bool { return kv.Key == "network.peer.address" })
+		if got != c.want {
+			t.Errorf("advert sent to %s by %q: network.peer.address %v, want %v", c.addr, c.instance, got, c.want)
+		}
 	}
 	// Without an instance name, the vrid and interface stay.
 	e = base
