@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -105,6 +106,8 @@ func BenchmarkAdvertSpanExport(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
 	b.ReportAllocs()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	cpu0 := cpuTime(b)
 	for b.Loop() {
 		if err := exp.ExportSpans(context.Background(), keep.spans); err != nil {
@@ -113,5 +116,7 @@ func BenchmarkAdvertSpanExport(b *testing.B) {
 	}
 	n := float64(b.N * len(keep.spans))
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/n, "cpu-ns/span")
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/span")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/span")
 }
