@@ -140,16 +140,25 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event, addrs *addrCache) 
 	// OTLP exporter's transform, about an eighth of an advert span's
 	// export cost (issue 12).
 	lean := (e.Kind == event.KindAdvertSent || e.Kind == event.KindAdvertReceived) && e.Addr.IsValid()
+	// Where vrrp.instance names the instance, such spans also leave out its
+	// vrrp.vrid and network.interface.name: within the agent (the span's
+	// resource) an instance's name gives both, from its one vrrp_instance
+	// block (keepalived skips a second block of the same name, "vrrp
+	// instance ... already defined", as engine/config does), and every other
+	// span and log record of the instance carries them. With every advert a span,
+	// each attribute was an eighth of the span's CPU, the transform's three
+	// allocations and the marshal's oneof lookups (issue 12).
+	named := lean && e.Instance != ""
 	if e.ID != 0 && !lean {
 		a = append(a, KeyEventID.Int64(int64(e.ID)))
 	}
 	if e.Instance != "" {
 		a = append(a, KeyInstance.String(e.Instance))
 	}
-	if e.Instance != "" || e.VRID != 0 {
+	if (e.Instance != "" || e.VRID != 0) && !named {
 		a = append(a, KeyVRID.Int(int(e.VRID)))
 	}
-	if e.Interface != "" {
+	if e.Interface != "" && !named {
 		a = append(a, semconv.NetworkInterfaceName(e.Interface))
 	}
 	if e.Family != 0 && !lean {
@@ -164,7 +173,14 @@ func appendAttributes(a []attribute.KeyValue, e *event.Event, addrs *addrCache) 
 			a = append(a, KeyDirection.String("sent"))
 		}
 		a = append(a, KeyPriority.Int(e.Priority))
-		a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
+		// A named instance's advert to VRRP's own multicast group (RFC 9568
+		// §5.1.1.2 224.0.0.18, §5.1.2.2 ff02::12) leaves the destination
+		// out: it is the same for every such advert of the family, which the
+		// instance gives as it gives the vrid. A unicast peer or another
+		// group (mcast_dst_ip, vrrp_mcast_group4/6) is kept.
+		if !named || (e.Addr != vrrp.GroupIPv4 && e.Addr != vrrp.GroupIPv6) {
+			a = appendAddr(a, semconv.NetworkPeerAddressKey, e.Addr, addrs)
+		}
 	case event.KindAdvertReceived:
 		if !lean {
 			a = append(a, KeyDirection.String("received"))

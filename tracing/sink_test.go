@@ -479,8 +479,10 @@ func TestAddrCache(t *testing.T) {
 }
 
 // TestAdvertAttributes: sent and received adverts carry what the README
-// promises for vrrp.advert less the event id, network.type and the
-// direction (the span kind gives it); a dropped advert keeps them.
+// promises for vrrp.advert less the event id, network.type, the direction
+// (the span kind gives it) and, where the instance is named, its vrid and
+// interface, and VRRP's multicast group as a sent advert's destination; a
+// dropped advert keeps them.
 func TestAdvertAttributes(t *testing.T) {
 	base := event.Event{ID: 9, Instance: "VI_1", VRID: 51, Interface: "eth0", Family: vrrp.IPv6,
 		Priority: 200, Interval: 50 * time.Millisecond, Addr: netip.MustParseAddr("fe80::1")}
@@ -489,9 +491,9 @@ func TestAdvertAttributes(t *testing.T) {
 		spanKind trace.SpanKind // the direction, for sent and received
 		want     []string
 	}{
-		{event.KindAdvertSent, trace.SpanKindProducer, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+		{event.KindAdvertSent, trace.SpanKindProducer, []string{"vrrp.instance=VI_1",
 			"vrrp.priority=200", "network.peer.address=fe80::1"}},
-		{event.KindAdvertReceived, trace.SpanKindConsumer, []string{"vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
+		{event.KindAdvertReceived, trace.SpanKindConsumer, []string{"vrrp.instance=VI_1",
 			"vrrp.priority=200", "vrrp.advert.interval=0.05", "network.peer.address=fe80::1"}},
 		{event.KindAdvertDropped, trace.SpanKindConsumer, []string{"keepwatch.event.id=9", "vrrp.instance=VI_1", "vrrp.vrid=51", "network.interface.name=eth0",
 			"network.type=ipv6", "vrrp.advert.direction=received", "error.type=auth", "network.peer.address=fe80::1"}},
@@ -517,5 +519,29 @@ func TestAdvertAttributes(t *testing.T) {
 	e.Kind, e.Addr = event.KindAdvertSent, netip.Addr{}
 	if got := attributes(&e); !slices.ContainsFunc(got, func(kv attribute.KeyValue) bool { return kv.Key == "network.type" }) {
 		t.Errorf("advert without an address: no network.type in %v", got)
+	}
+	// An advert sent to VRRP's multicast group leaves the group out, unless
+	// the instance is not named; another destination stays.
+	for _, c := range []struct {
+		addr, instance string
+		want           bool
+	}{{"224.0.0.18", "VI_1", false}, {"ff02::12", "VI_1", false}, {"224.0.0.18", "", true},
+		{"224.0.0.19", "VI_1", true}, {"192.0.2.2", "VI_1", true}} {
+		e := base
+		e.Kind, e.Addr, e.Instance = event.KindAdvertSent, netip.MustParseAddr(c.addr), c.instance
+		got := slices.ContainsFunc(attributes(&e), func(kv attribute.KeyValue) bool { return kv.Key == "network.peer.address" })
+		if got != c.want {
+			t.Errorf("advert sent to %s by %q: network.peer.address %v, want %v", c.addr, c.instance, got, c.want)
+		}
+	}
+	// Without an instance name, the vrid and interface stay.
+	e = base
+	e.Kind, e.Instance = event.KindAdvertReceived, ""
+	var got []string
+	for _, kv := range attributes(&e) {
+		got = append(got, string(kv.Key))
+	}
+	if !slices.Contains(got, "vrrp.vrid") || !slices.Contains(got, "network.interface.name") {
+		t.Errorf("advert without an instance name: attributes %q, want vrrp.vrid and network.interface.name", got)
 	}
 }

@@ -20,6 +20,15 @@ go test -run '^$' -bench '^BenchmarkSpanPipeline$' -benchtime 3x -count=1 ./trac
 		printf "  %-36s %8.1f us/span, %.1f allocs/span, %.0f B/span (dropped %d)\n", $1, v["cpu-ns/span"] / 1000, v["allocs/span"], v["B/span"], v["dropped"]
 	}'
 
+echo "-- an advert span's two halves, unpaced, GOGC 400 as the exporting agent: the worker's SDK span; the exporter's transform, marshal, request"
+GOGC=400 go test -run '^$' -bench '^BenchmarkAdvertSpan(Build|Export)$' -benchtime 2s -count=3 ./tracing |
+	grep -E '^Benchmark' | awk '{
+		delete v
+		for (i = 3; i < NF; i++) v[$(i+1)] = $i
+		a = ("allocs/span" in v) ? v["allocs/span"] : v["allocs/op"]
+		printf "  %-36s %8.2f us/span (process CPU), %.1f allocs/span\n", $1, v["cpu-ns/span"] / 1000, a
+	}'
+
 echo "-- /metrics: 250 instances, 10,000 real servers (budget 100 ms)"
 go test -run '^$' -bench '^BenchmarkScrape' -benchmem -benchtime 10x -count=1 ./metrics |
 	grep -E '^Benchmark' | awk '{
