@@ -3,7 +3,6 @@ package metrics
 import (
 	"math"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -30,45 +29,74 @@ type atomicCounter struct{ n atomic.Uint64 }
 func (c *atomicCounter) inc()         { c.n.Add(1) }
 func (c *atomicCounter) get() float64 { return float64(c.n.Load()) }
 
-// atomicHistogram is a classic histogram with fixed upper bounds.
-type atomicHistogram struct {
-	bounds []float64       // shared, sorted upper bounds
-	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
-	sum    value
+// histSlots is the most buckets an atomicHistogram has, +Inf included
+// (gapBuckets).
+const histSlots = 18
+
+// histBounds are a histogram's upper bounds, in seconds as exposed and in
+// nanoseconds as observed.
+type histBounds struct {
+	s  []float64
+	ns []int64
 }
 
-func newAtomicHistogram(bounds []float64) atomicHistogram {
-	return atomicHistogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
-}
-
-// observe records v without allocating.
-func (h *atomicHistogram) observe(v float64) {
-	// Buckets are upper-inclusive (le), as in client_golang.
-	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(1)
-	for {
-		old := h.sum.bits.Load()
-		if h.sum.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			return
-		}
+func newHistBounds(s []float64) *histBounds {
+	if len(s) >= histSlots {
+		panic("metrics: more histogram buckets than histSlots")
 	}
+	b := &histBounds{s: s, ns: make([]int64, len(s))}
+	for i, v := range s {
+		b.ns[i] = int64(math.Round(v * 1e9))
+	}
+	return b
 }
+
+// The per-instance histograms' bounds.
+var gapBounds, latenessBounds = newHistBounds(gapBuckets), newHistBounds(latenessBuckets)
+
+// atomicHistogram is a classic histogram of durations with fixed upper
+// bounds, kept inline in its instance so an observation writes the line
+// of its sum and low buckets and nothing else (instance).
+type atomicHistogram struct {
+	sum    atomic.Int64             // nanoseconds: one add, where a float sum took a compare-and-swap loop
+	counts [histSlots]atomic.Uint64 // per bucket, not cumulative; counts[len(bounds.s)] is +Inf
+	bounds *histBounds              // read at scrape; observe is given them
+}
+
+// observe records a duration of ns nanoseconds, without allocating. b is
+// h.bounds, passed by the caller so the observation does not read the
+// line h.bounds is on. Buckets are upper-inclusive (le), as in
+// client_golang; they are searched from the lowest, where lateness (under
+// a millisecond) and gaps at fast intervals fall.
+func (h *atomicHistogram) observe(ns int64, b *histBounds) {
+	i := 0
+	for i < len(b.ns) && ns > b.ns[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(ns)
+}
+
+// sumSeconds is the sum of the observations, in seconds.
+func (h *atomicHistogram) sumSeconds() float64 { return float64(h.sum.Load()) / 1e9 }
 
 // write fills h into d. The count is the sum of the buckets read, so the
 // +Inf bucket always equals it even while observations race the scrape.
 func (h *atomicHistogram) write(d *dto.Metric) {
-	buckets := make([]dto.Bucket, len(h.bounds))
-	counts := make([]uint64, len(h.bounds))
-	ptrs := make([]*dto.Bucket, len(h.bounds))
+	bounds := h.bounds.s
+	buckets := make([]dto.Bucket, len(bounds))
+	counts := make([]uint64, len(bounds))
+	ptrs := make([]*dto.Bucket, len(bounds))
 	var n uint64
-	for i := range h.bounds {
+	for i := range bounds {
 		n += h.counts[i].Load()
 		counts[i] = n
 		buckets[i].CumulativeCount = &counts[i]
-		buckets[i].UpperBound = &h.bounds[i]
+		buckets[i].UpperBound = &bounds[i]
 		ptrs[i] = &buckets[i]
 	}
-	n += h.counts[len(h.bounds)].Load()
-	sum := h.sum.Get()
+	n += h.counts[len(bounds)].Load()
+	sum := h.sumSeconds()
 	d.Histogram = &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: ptrs}
 }
 
@@ -386,9 +414,9 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 		case famLastTransition:
 			return one(in.lastTransition.Get())
 		case famAdvertInterval:
-			return one(time.Duration(in.interval.Load()).Seconds())
+			return one(in.advertInterval().Seconds())
 		case famMasterDown:
-			iv := time.Duration(in.interval.Load())
+			iv := in.advertInterval()
 			down := 0.0
 			if iv > 0 {
 				down = masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds()
