@@ -205,14 +205,17 @@ func BenchmarkEmitInstances(b *testing.B) {
 // a running agent: at 250 instances × 0.05 s an instance's series are
 // touched once every 50 ms, and the kernel's network path and the rest of
 // the machine run in between. Each round emits one event per instance
-// after the caches were overwritten (outside the timer), so ns/op is what
-// an advert costs the metrics sink when its lines are not in cache (issue
-// 12: ~0.25-0.3 µs per advert in perf profiles of real agents, against
-// ~30 ns warm). advert_sent as a master's adverts; advert_received as a
-// backup's, every instance in BACKUP, 50 ms apart.
+// after 4 MiB were written over (outside the timer: past L2, as the
+// kernel's path does between two adverts of an instance), so ns/op is
+// what an advert costs the metrics sink when its lines are not in cache
+// (issue 12: ~0.25-0.3 µs per advert in perf profiles of real agents,
+// against ~40 ns warm). advert_sent as a master's adverts; advert_received
+// as a backup's, every instance in BACKUP, 50 ms apart. Run it with a
+// fixed count (obs.sh: -benchtime 250000x): the flushes make a 1 s
+// benchtime last half a minute.
 func BenchmarkEmitCold(b *testing.B) {
 	const n = 250
-	evict := make([]byte, 32<<20)
+	evict := make([]byte, 4<<20)
 	for _, kind := range []event.Kind{event.KindAdvertSent, event.KindAdvertReceived} {
 		b.Run(kind.String()[len("vrrp."):], func(b *testing.B) {
 			m, _ := newTestMetrics(b)
