@@ -15,7 +15,7 @@ import (
 
 // TestInstanceHeapCost keeps the per-instance series cheap (issue 12,
 // deploy/bench.d/FOOTPRINT.md): 250 declared instances with a VIP, a
-// transition and an advert sent each must hold under 1.125 KiB of heap
+// transition and an advert sent each must hold under 1.25 KiB of heap
 // apiece. As client_golang children (71 per instance) they held about 30
 // KiB; as atomics written by the collector about 4.1 KiB; with the state and drop reason pairs shared
 // rather than copied per instance (series.extra) about 2.7 KiB; with the
@@ -30,7 +30,10 @@ import (
 // (series.extra), not a slice each, about 1.25 KiB; with a histogram's
 // counts made at its first observation (a master observes lateness, a
 // backup gaps, never both) about 1.1 KiB; with the drop counters made at
-// the first dropped advert (dropCounts) about 1 KiB.
+// the first dropped advert (dropCounts) about 1 KiB. Both histograms'
+// counts are inline again, so that an advert writes one cache line of its
+// instance (TestInstanceHotLines; the CPU budget of issue 12 outweighs
+// the ~130 bytes): about 1.1 KiB.
 func TestInstanceHeapCost(t *testing.T) {
 	heap := func() uint64 {
 		runtime.GC()
@@ -62,7 +65,7 @@ func TestInstanceHeapCost(t *testing.T) {
 	runtime.KeepAlive(m)
 	per := float64(after-before) / n
 	t.Logf("%.0f bytes of heap per instance", per)
-	if per > 1.125*(1<<10) {
-		t.Errorf("%.0f bytes of heap per instance, want under 1.125 KiB", per)
+	if per > 1.25*(1<<10) {
+		t.Errorf("%.0f bytes of heap per instance, want under 1.25 KiB", per)
 	}
 }

@@ -3,7 +3,6 @@ package metrics
 import (
 	"math"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -30,79 +29,74 @@ type atomicCounter struct{ n atomic.Uint64 }
 func (c *atomicCounter) inc()         { c.n.Add(1) }
 func (c *atomicCounter) get() float64 { return float64(c.n.Load()) }
 
-// atomicHistogram is a classic histogram with fixed upper bounds. Its
-// counts are made at its first observation: an instance observes one of
-// its two histograms in its steady state (advert_gap_seconds as BACKUP,
-// advert_lateness_seconds as MASTER), and the other's buckets were ~130
-// bytes an instance held for nothing (issue 12). Until then it is written
-// with zero counts, as before.
+// histSlots is the most buckets an atomicHistogram has, +Inf included
+// (gapBuckets).
+const histSlots = 18
+
+// histBounds are a histogram's upper bounds, in seconds as exposed and in
+// nanoseconds as observed.
+type histBounds struct {
+	s  []float64
+	ns []int64
+}
+
+func newHistBounds(s []float64) *histBounds {
+	if len(s) >= histSlots {
+		panic("metrics: more histogram buckets than histSlots")
+	}
+	b := &histBounds{s: s, ns: make([]int64, len(s))}
+	for i, v := range s {
+		b.ns[i] = int64(math.Round(v * 1e9))
+	}
+	return b
+}
+
+// The per-instance histograms' bounds.
+var gapBounds, latenessBounds = newHistBounds(gapBuckets), newHistBounds(latenessBuckets)
+
+// atomicHistogram is a classic histogram of durations with fixed upper
+// bounds, kept inline in its instance so an observation writes the line
+// of its sum and low buckets and nothing else (instance).
 type atomicHistogram struct {
-	bounds []float64                  // shared, sorted upper bounds
-	counts atomic.Pointer[histCounts] // nil until the first observation
-	sum    value
+	sum    atomic.Int64             // nanoseconds: one add, where a float sum took a compare-and-swap loop
+	counts [histSlots]atomic.Uint64 // per bucket, not cumulative; counts[len(bounds.s)] is +Inf
+	bounds *histBounds              // read at scrape; observe is given them
 }
 
-// histCounts are the per-bucket counts of a histogram, not cumulative:
-// the first len(bounds) are its buckets, the next the +Inf one. Room for
-// the longest bounds an instance's histogram has (gapBuckets).
-type histCounts [maxHistBounds + 1]atomic.Uint64
-
-const maxHistBounds = 17
-
-// noCounts are the counts of a histogram not yet observed; only read.
-var noCounts histCounts
-
-func newAtomicHistogram(bounds []float64) atomicHistogram {
-	if len(bounds) > maxHistBounds {
-		panic("metrics: histogram bounds over maxHistBounds")
+// observe records a duration of ns nanoseconds, without allocating. b is
+// h.bounds, passed by the caller so the observation does not read the
+// line h.bounds is on. Buckets are upper-inclusive (le), as in
+// client_golang; they are searched from the lowest, where lateness (under
+// a millisecond) and gaps at fast intervals fall.
+func (h *atomicHistogram) observe(ns int64, b *histBounds) {
+	i := 0
+	for i < len(b.ns) && ns > b.ns[i] {
+		i++
 	}
-	return atomicHistogram{bounds: bounds}
+	h.counts[i].Add(1)
+	h.sum.Add(ns)
 }
 
-// loaded returns the histogram's counts, noCounts before the first
-// observation.
-func (h *atomicHistogram) loaded() *histCounts {
-	if c := h.counts.Load(); c != nil {
-		return c
-	}
-	return &noCounts
-}
-
-// observe records v, without allocating after the first observation.
-func (h *atomicHistogram) observe(v float64) {
-	c := h.counts.Load()
-	if c == nil {
-		// Whichever observation swaps first makes them.
-		h.counts.CompareAndSwap(nil, new(histCounts))
-		c = h.counts.Load()
-	}
-	// Buckets are upper-inclusive (le), as in client_golang.
-	c[sort.SearchFloat64s(h.bounds, v)].Add(1)
-	for {
-		old := h.sum.bits.Load()
-		if h.sum.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			return
-		}
-	}
-}
+// sumSeconds is the sum of the observations, in seconds.
+func (h *atomicHistogram) sumSeconds() float64 { return float64(h.sum.Load()) / 1e9 }
 
 // write fills h into d. The count is the sum of the buckets read, so the
 // +Inf bucket always equals it even while observations race the scrape.
 func (h *atomicHistogram) write(d *dto.Metric) {
-	buckets := make([]dto.Bucket, len(h.bounds))
-	counts := make([]uint64, len(h.bounds))
-	ptrs := make([]*dto.Bucket, len(h.bounds))
-	hc := h.loaded()
+	bounds := h.bounds.s
+	buckets := make([]dto.Bucket, len(bounds))
+	counts := make([]uint64, len(bounds))
+	ptrs := make([]*dto.Bucket, len(bounds))
 	var n uint64
-	for i := range h.bounds {
-		n += hc[i].Load()
+	for i := range bounds {
+		n += h.counts[i].Load()
 		counts[i] = n
 		buckets[i].CumulativeCount = &counts[i]
-		buckets[i].UpperBound = &h.bounds[i]
+		buckets[i].UpperBound = &bounds[i]
 		ptrs[i] = &buckets[i]
 	}
-	n += hc[len(h.bounds)].Load()
-	sum := h.sum.Get()
+	n += h.counts[len(bounds)].Load()
+	sum := h.sumSeconds()
 	d.Histogram = &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: ptrs}
 }
 
@@ -423,9 +417,9 @@ func (in *instance) appendSeries(c *vrrpCollector, dst []series, f int) []series
 		case famLastTransition:
 			return one(in.lastTransition.Get())
 		case famAdvertInterval:
-			return one(time.Duration(in.interval.Load()).Seconds())
+			return one(in.advertInterval().Seconds())
 		case famMasterDown:
-			iv := time.Duration(in.interval.Load())
+			iv := in.advertInterval()
 			down := 0.0
 			if iv > 0 {
 				down = masterDownInterval(int(in.version.Load()), int(in.effPrio.Load()), iv).Seconds()

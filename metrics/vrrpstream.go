@@ -218,19 +218,18 @@ func appendHistogram(buf []byte, name string, labels []*dto.LabelPair, h *atomic
 		buf = append(buf[:len(buf)-1], `"} `...) // appendFloat's newline
 		return count(buf, n)
 	}
-	hc := h.loaded()
 	var n uint64
-	for i, le := range h.bounds {
-		n += hc[i].Load()
+	for i, le := range h.bounds.s {
+		n += h.counts[i].Load()
 		buf = bucket(buf, le, n)
 	}
-	n += hc[len(h.bounds)].Load()
+	n += h.counts[len(h.bounds.s)].Load()
 	buf = bucket(buf, math.Inf(1), n)
 	buf = append(buf, name...)
 	buf = append(buf, "_sum"...)
 	buf = appendLabelPairs(buf, labels)
 	buf = append(buf, ' ')
-	buf = appendFloat(buf, h.sum.Get(), om)
+	buf = appendFloat(buf, h.sumSeconds(), om)
 	buf = append(buf, name...)
 	buf = append(buf, "_count"...)
 	buf = appendLabelPairs(buf, labels)
