@@ -39,7 +39,7 @@ type Contribution struct {
 }
 
 // Set is the trackers of one instance and their state. It is not safe for
-// concurrent use: the instance's goroutine owns it.
+// concurrent use: its owner serialises access (the agent, under its lock).
 type Set struct {
 	Base  int
 	refs  []Ref

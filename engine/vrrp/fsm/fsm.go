@@ -25,9 +25,10 @@ func (t *timer) due(now time.Duration) bool {
 }
 
 // Machine is the state machine of one VRRP instance. It never reads a clock
-// and does no I/O: the driver (one goroutine per instance) calls Step with the
-// monotonic time and an input, performs the returned actions in order, and
-// arms a single timer for NextDeadline. A Machine is not safe for concurrent use.
+// and does no I/O: the driver (engine/vrrp/router, which serialises an
+// instance's steps under one lock) calls Step with the monotonic time and an
+// input, performs the returned actions in order, and arms a single timer for
+// NextDeadline. A Machine is not safe for concurrent use.
 type Machine struct {
 	cfg   Config
 	state vrrp.State
