@@ -48,7 +48,7 @@ func (t *task) run(ctx context.Context, log *slog.Logger, run func(context.Conte
 	}
 }
 
-//go:noinline
+// failed records and logs a task's error.
 func (t *task) failed(log *slog.Logger, err error) {
 	t.err = err
 	log.Error("task stopped", "task", t.name, "err", err)
